@@ -1,0 +1,1 @@
+"""The ``pixcodec`` command (installed as the package ``pixcodec.cli``)."""

@@ -1,0 +1,40 @@
+"""The click application: one group, one module per command."""
+from __future__ import annotations
+
+import click
+
+from pixcodec import __version__
+from pixcodec.errors import PixcodecError
+
+
+class CleanErrors(click.Group):
+    """Turns expected failures into click's one-line ``Error: ...`` and exit 1, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except PixcodecError as e:
+            raise click.ClickException(str(e)) from None
+        except OSError as e:  # unwritable outputs, full disks, vanished files
+            where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+            raise click.ClickException(f"{where}{e.strerror or e}") from None
+
+
+@click.group(cls=CleanErrors, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pixcodec")
+def app():
+    """Lossless image coding with autoregressive pixel models."""
+
+
+def _register_commands():
+    from . import eval_cmd, models_cmd, train_cmd
+
+    for module in (train_cmd, eval_cmd, models_cmd):
+        app.add_command(module.command)
+
+
+_register_commands()
+
+
+def main():
+    app(prog_name="pixcodec")

@@ -1,0 +1,82 @@
+"""`pixcodec train`: fit a registered model by maximum likelihood."""
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import click
+from click.core import ParameterSource
+
+from pixcodec import checkpoint
+from pixcodec.errors import PixcodecError
+from pixcodec.train import TrainConfig, train
+
+from .options import data_dir_option, download_option, hparam_option, model_option
+
+# What defines a run: --resume refuses to change these.
+RUN_DEFINING = ("model", "hparams", "data", "channels", "crop", "batch_size", "lr", "seed")
+
+
+@click.command("train")
+@model_option
+@hparam_option
+@click.option("--data", default="mnist", show_default=True,
+              help="mnist, fashion-mnist, cifar10, cifar10-npz:PATH or a folder of images.")
+@data_dir_option
+@download_option
+@click.option("--channels", type=click.Choice(["1", "3"]), default=None,
+              help="Force gray (1) or RGB (3) for folders; default: RGB if any image is colour.")
+@click.option("--crop", type=click.IntRange(1), default=None,
+              help=f"Train on random square crops of this size (folders default to 64).")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Optimizer steps in all [default: 1 epoch].")
+@click.option("--epochs", type=click.FloatRange(0, min_open=True), default=None, help="Epochs in all (instead of --steps).")
+@click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True,
+              help="Global batch size, split across torchrun processes.")
+@click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--eval-every", type=click.IntRange(0), default=500, show_default=True, help="Steps between held-out evaluations (0: only at the end).")
+@click.option("--eval-images", type=click.IntRange(0), default=1000, show_default=True, help="Held-out test images per evaluation.")
+@click.option("--save-every", type=click.IntRange(0), default=500, show_default=True, help="Steps between checkpoints (0: only at the end).")
+@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None, help="Stop (and save) after this much training time.")
+@click.option("--workers", type=click.IntRange(0), default=0, show_default=True, help="DataLoader worker processes.")
+@click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
+@click.option("--resume", is_flag=True, help="Continue the run saved in --out.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --out with a new run.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the final evaluation as one JSON line.")
+@click.pass_context
+def command(ctx, out, resume, force, quiet, as_json, **options):
+    """Train a model; the checkpoint records everything needed to resume or evaluate it."""
+    if options["steps"] is not None and options["epochs"] is not None:
+        raise click.UsageError("give --steps or --epochs, not both")
+    options["channels"] = int(options["channels"]) if options["channels"] else None
+    config = TrainConfig(**options)
+    if resume and Path(out).exists():
+        config = _resumed(ctx, checkpoint.load(out), config)
+    elif Path(out).exists() and not force:
+        raise PixcodecError(f"{out} exists: pass --resume to continue it or --force to start over")
+    result = train(config, out, resume=resume, echo=click.echo, progress=not quiet)
+    if as_json and "eval_bpd" in result:
+        click.echo(json.dumps({"checkpoint": str(out), **result}))
+
+
+def _resumed(ctx: click.Context, state: dict, given: TrainConfig) -> TrainConfig:
+    """The saved configuration, with only run-length and logging options taken from the command line."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    saved = TrainConfig(**{k: v for k, v in state["config"].items() if k in known})
+    updates = {}
+    for f in dataclasses.fields(TrainConfig):
+        source = ctx.get_parameter_source(f.name)
+        if source != ParameterSource.COMMANDLINE:
+            continue
+        value = getattr(given, f.name)
+        if f.name in RUN_DEFINING and value != getattr(saved, f.name):
+            raise PixcodecError(f"--resume continues the saved run, whose {f.name} is "
+                                f"{getattr(saved, f.name)!r}, not {value!r}")
+        updates[f.name] = value
+    if "steps" in updates:
+        updates.setdefault("epochs", None)
+    if "epochs" in updates:
+        updates.setdefault("steps", None)
+    return dataclasses.replace(saved, **updates)

@@ -1,0 +1,72 @@
+"""Checkpoints: plain dicts of tensors and primitives, loadable with ``weights_only=True``.
+
+Layout (version 1)::
+
+    format: "pixcodec-checkpoint"   version: 1
+    model: registry name            in_channels: 1 | 3        hparams: {name: value}
+    state_dict: model weights       optimizer: Adam state     step: optimizer steps taken
+    config: the training configuration (a dict)               data: dataset descriptions
+    history: [{step, train_bpd, eval_bpd, seconds}, ...]      seconds: training wall time
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from . import models
+from .errors import PixcodecError
+
+FORMAT, VERSION = "pixcodec-checkpoint", 1
+
+
+def save(path: str | Path, model: nn.Module, **fields: Any) -> None:
+    """Write atomically: a crash mid-save leaves the previous checkpoint intact."""
+    path = Path(path)
+    state = {"format": FORMAT, "version": VERSION, "model": model.registry_name,
+             "in_channels": model.in_channels, "hparams": dict(model.hparams),
+             "state_dict": model.state_dict(), **fields}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise PixcodecError(f"no such checkpoint: {path}") from None
+    except IsADirectoryError:
+        raise PixcodecError(f"{path} is a directory, not a checkpoint") from None
+    except Exception as e:  # torch raises many types for truncated or foreign files
+        raise PixcodecError(f"{path} is not a readable pixcodec checkpoint ({type(e).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise PixcodecError(f"{path} is not a pixcodec checkpoint")
+    if state.get("version") != VERSION:
+        raise PixcodecError(f"{path} has checkpoint version {state.get('version')}; "
+                            f"this pixcodec reads version {VERSION}")
+    return state
+
+
+def build_model(state: dict[str, Any]) -> nn.Module:
+    """The checkpoint's model, weights loaded, in eval mode."""
+    model = models.build(state["model"], state["in_channels"], **state["hparams"])
+    try:
+        model.load_state_dict(state["state_dict"])
+    except RuntimeError as e:
+        raise PixcodecError(f"checkpoint weights do not fit {state['model']}: {str(e).splitlines()[0]}") from None
+    return model.eval()
+
+
+def load_model(path: str | Path) -> nn.Module:
+    return build_model(load(path))

@@ -1,0 +1,9 @@
+"""The one exception type the CLI turns into a clean one-line error."""
+
+
+class PixcodecError(Exception):
+    """A problem with the user's input or environment, not a bug in pixcodec.
+
+    The message must stand alone on one line: the CLI prints it as
+    ``Error: <message>`` and exits non-zero without a traceback.
+    """

@@ -1,0 +1,15 @@
+"""Autoregressive pixel models behind one registry and one forward contract.
+
+``model(x)`` takes uint8 images (B, C, H, W), C in {1, 3}, and returns float
+logits (B, 256, C, H, W): ``F.cross_entropy(logits, x.long())`` is the exact
+negative log-likelihood in nats. Subpixel order is raster over pixels and
+R, G, B within a pixel; a subpixel's logits depend only on earlier subpixels.
+
+Every model also exposes ``context_rows``: how many rows above a pixel can
+influence it (None when the whole past can). Exact likelihoods of large images
+are computed in bands with that much context.
+"""
+from .registry import build, check_hyperparameters, hyperparameters, names, register
+from . import pixelcnn, gated_pixelcnn  # noqa: F401  (importing registers them)
+
+__all__ = ["build", "check_hyperparameters", "hyperparameters", "names", "register"]

@@ -1,0 +1,103 @@
+"""Gated PixelCNN (van den Oord et al., "Conditional Image Generation with PixelCNN Decoders", 2016).
+
+Two stacks remove the PixelCNN blind spot. For kernel size k (3 here, 7 in the
+first layer) the vertical stack sees a (k//2+1) x k window of the rows above
+*and the current row*; the horizontal stack sees the current row only::
+
+    vertical (k=3)     horizontal (k=3)        v -> h link, shifted down one row
+    1 1 1              1 x                     so h at row i reads v of row i-1:
+    1 1 1                                      everything v knows lies above row i
+
+Because the vertical stack's output is always shifted before the horizontal
+stack reads it, it never carries the current row, so it needs no mask at
+all; the whole receptive field is every row above (growing k//2 per layer,
+to the left and the right: no blind spot) plus the pixels to the left.
+
+One layer (p = hidden features, x = current pixel, channel-masked A in the
+first layer and B after; the f and g halves share R/G/B groups)::
+
+    v_pre = Vconv(v)                                         (B, 2p, H, W)
+    h_pre = Hconv(h) + 1x1(shift_down(v_pre))                (B, 2p, H, W)
+    v_pre, h_pre += 1x1(cond)          # conditioning bias, optional
+    v     = tanh(v_pre_f) * sigmoid(v_pre_g)                 (B, p, H, W)
+    h     = h + 1x1_maskB(tanh(h_pre_f) * sigmoid(h_pre_g))  (residual after layer 0)
+
+Conditioning hook: ``cond`` is (B, D) for a class one-hot or embedding vector
+(a location-independent bias, the paper's V^T h) or (B, D, H, W) for a
+spatial map (a location-dependent bias, V * s). One 1x1 convolution per layer
+serves both, since a linear map of a vector is a 1x1 conv of a 1x1 map.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .heads import LogitsHead, scale_input
+from .masked import channel_groups, row_conv
+from .registry import register
+
+
+def gate(a: torch.Tensor) -> torch.Tensor:
+    f, g = a.chunk(2, dim=1)
+    return torch.tanh(f) * torch.sigmoid(g)
+
+
+def shift_down(x: torch.Tensor) -> torch.Tensor:
+    """Row i of the result is row i-1 of x (zeros on top)."""
+    return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
+
+
+class GatedLayer(nn.Module):
+    def __init__(self, v_in: int, h_in_groups: torch.Tensor, groups: torch.Tensor, k: int,
+                 first: bool, cond_channels: int):
+        super().__init__()
+        p = len(groups)
+        gate_groups = torch.cat([groups, groups])
+        self.v_pad = (k // 2, k // 2, k // 2, 0)
+        self.v_conv = nn.Conv2d(v_in, 2 * p, (k // 2 + 1, k))
+        self.v_to_h = nn.Conv2d(2 * p, 2 * p, 1)
+        self.h_conv = row_conv(h_in_groups, gate_groups, k, "A" if first else "B")
+        self.h_out = row_conv(groups, groups, 1, "B")
+        self.residual = not first
+        self.cond = nn.Conv2d(cond_channels, 4 * p, 1, bias=False) if cond_channels else None
+
+    def forward(self, v, h, cond=None):
+        v_pre = self.v_conv(F.pad(v, self.v_pad))                        # (B, 2p, H, W)
+        h_pre = self.h_conv(h) + self.v_to_h(shift_down(v_pre))          # (B, 2p, H, W)
+        if cond is not None:
+            v_bias, h_bias = self.cond(cond).chunk(2, dim=1)             # (B, 2p, H or 1, W or 1)
+            v_pre, h_pre = v_pre + v_bias, h_pre + h_bias
+        h_new = self.h_out(gate(h_pre))                                  # (B, p, H, W)
+        return gate(v_pre), (h + h_new if self.residual else h_new)
+
+
+@register("gated_pixelcnn")
+class GatedPixelCNN(nn.Module):
+    def __init__(self, in_channels: int, hidden: int = 128, layers: int = 15, first_kernel: int = 7,
+                 kernel: int = 3, out_hidden: int = 256, cond_channels: int = 0):
+        super().__init__()
+        if hidden < in_channels or layers < 1 or out_hidden < in_channels or cond_channels < 0:
+            raise ValueError("need hidden >= channels, layers >= 1, out_hidden >= channels, cond_channels >= 0")
+        if first_kernel % 2 != 1 or kernel % 2 != 1:
+            raise ValueError("kernel sizes must be odd")
+        groups = channel_groups(hidden, in_channels)
+        self.cond_channels = cond_channels
+        self.layers = nn.ModuleList(
+            GatedLayer(in_channels if i == 0 else hidden, torch.arange(in_channels) if i == 0 else groups,
+                       groups, first_kernel if i == 0 else kernel, i == 0, cond_channels)
+            for i in range(layers))
+        self.head = LogitsHead(groups, out_hidden, in_channels)
+        # the vertical stack grows k//2 rows a layer; the shift into h adds one.
+        self.context_rows = first_kernel // 2 + (layers - 1) * (kernel // 2) + 1
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        v = h = scale_input(x)                                 # (B, C, H, W)
+        if cond is not None:
+            if self.cond_channels == 0:
+                raise ValueError("this model was built without conditioning (cond_channels=0)")
+            cond = cond.float()
+            cond = cond[:, :, None, None] if cond.dim() == 2 else cond   # (B, D, 1|H, 1|W)
+        for layer in self.layers:
+            v, h = layer(v, h, cond)                           # (B, p, H, W) each
+        return self.head(h)                                    # (B, 256, C, H, W)

@@ -1,0 +1,71 @@
+"""PixelCNN as defined in the PixelRNN paper (van den Oord et al., 2016, section 3.5 and table 4).
+
+Architecture for ``hidden`` = h features::
+
+    x (B, C, H, W) uint8, scaled to [-1, 1]
+    7x7 conv, mask A, C -> h                      # sees rows above, pixels left, earlier channels
+    layers x residual block:
+        ReLU, 1x1 conv mask B, h -> h/2
+        ReLU, 3x3 conv mask B, h/2 -> h/2
+        ReLU, 1x1 conv mask B, h/2 -> h           # added to the block's input
+    ReLU, 1x1 conv mask B, h -> out_hidden
+    ReLU, 1x1 conv mask B, out_hidden -> 256*C    # logits (B, 256, C, H, W)
+
+The 7x7 mask A and the 3x3 mask B (x = current pixel, channel-masked)::
+
+    1 1 1 1 1 1 1
+    1 1 1 1 1 1 1           1 1 1
+    1 1 1 1 1 1 1           1 x 0
+    1 1 1 x 0 0 0           0 0 0
+    0 0 0 0 0 0 0
+    0 0 0 0 0 0 0
+    0 0 0 0 0 0 0
+
+Every feature map is split into R, G and B groups (see ``masked.py``), so
+within a pixel G is predicted from R, and B from R and G. The stack of
+3x3 masks leaves the known PixelCNN blind spot to the upper right; the Gated
+PixelCNN removes it.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .heads import LogitsHead, scale_input
+from .masked import channel_groups, raster_conv
+from .registry import register
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, groups: torch.Tensor, half_groups: torch.Tensor):
+        super().__init__()
+        self.down = raster_conv(groups, half_groups, 1, "B")
+        self.conv = raster_conv(half_groups, half_groups, 3, "B")
+        self.up = raster_conv(half_groups, groups, 1, "B")
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return h + self.up(F.relu(self.conv(F.relu(self.down(F.relu(h))))))
+
+
+@register("pixelcnn")
+class PixelCNN(nn.Module):
+    def __init__(self, in_channels: int, hidden: int = 128, layers: int = 12, out_hidden: int = 256):
+        super().__init__()
+        if hidden < 2 * in_channels or layers < 0 or out_hidden < in_channels:
+            raise ValueError("need hidden >= 2*channels, layers >= 0 and out_hidden >= channels")
+        groups = channel_groups(hidden, in_channels)
+        half_groups = channel_groups(hidden // 2, in_channels)
+        self.input = raster_conv(torch.arange(in_channels), groups, 7, "A")
+        self.blocks = nn.ModuleList(ResidualBlock(groups, half_groups) for _ in range(layers))
+        self.head = LogitsHead(groups, out_hidden, in_channels)
+        # 7x7 reaches 3 rows up; each 3x3 one more; 1x1 convs none.
+        self.context_rows = 3 + layers
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+        if cond is not None:
+            raise ValueError("pixelcnn is unconditional; use gated_pixelcnn for conditioning")
+        h = self.input(scale_input(x))                 # (B, h, H, W)
+        for block in self.blocks:
+            h = block(h)                               # (B, h, H, W)
+        return self.head(h)                            # (B, 256, C, H, W)

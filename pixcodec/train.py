@@ -1,0 +1,210 @@
+"""Maximum-likelihood training: Adam on exact bits/dim, single process or DDP.
+
+Batches are a pure function of (seed, step): each epoch is a seeded
+permutation, each crop a seeded offset. A run resumed from a checkpoint at
+step s therefore sees exactly the batches the uninterrupted run would have
+seen, and on CPU reaches the same weights. Under ``torchrun`` every rank takes
+its slice of each global batch (the data is sharded) and only rank 0 writes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from . import checkpoint, models
+from .data import open_dataset
+from .distributed import Distributed
+from .errors import PixcodecError
+from .likelihood import LN2, evaluate
+
+DEFAULT_FOLDER_CROP = 64
+
+
+@dataclass
+class TrainConfig:
+    model: str = "gated_pixelcnn"
+    hparams: dict[str, Any] = field(default_factory=dict)
+    data: str = "mnist"
+    data_dir: str = "data"
+    download: bool = False
+    channels: int | None = None
+    crop: int | None = None
+    steps: int | None = None
+    epochs: float | None = None
+    batch_size: int = 32
+    lr: float = 1e-3
+    grad_clip: float = 1.0
+    seed: int = 0
+    eval_every: int = 500
+    eval_images: int = 1000
+    save_every: int = 500
+    minutes: float | None = None
+    workers: int = 0
+
+
+class CroppedItems(torch.utils.data.Dataset):
+    """Indexed by (image index, crop seed): the crop is decided by the seed alone."""
+
+    def __init__(self, dataset, crop: int | None):
+        self.dataset, self.crop = dataset, crop
+
+    def __getitem__(self, item):
+        index, crop_seed = item
+        img = self.dataset[index][0]
+        if self.crop is None:
+            return img
+        g = torch.Generator().manual_seed(crop_seed)
+        top = int(torch.randint(0, img.shape[1] - self.crop + 1, (), generator=g))
+        left = int(torch.randint(0, img.shape[2] - self.crop + 1, (), generator=g))
+        return img[:, top:top + self.crop, left:left + self.crop]
+
+
+class StepBatches(torch.utils.data.Sampler):
+    """Yields this rank's share of each global batch, for steps [start, stop)."""
+
+    def __init__(self, eligible: list[int], global_batch: int, seed: int, start: int, stop: int,
+                 rank: int = 0, world: int = 1):
+        self.eligible, self.global_batch, self.seed = eligible, global_batch, seed
+        self.start, self.stop, self.rank, self.world = start, stop, rank, world
+        self.per_epoch = len(eligible) // global_batch
+
+    @lru_cache(maxsize=2)
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        return torch.randperm(len(self.eligible), generator=torch.Generator().manual_seed(self.seed * 1_000_003 + epoch))
+
+    def indices(self, step: int) -> list[int]:
+        epoch, k = divmod(step, self.per_epoch)
+        batch = self._permutation(epoch)[k * self.global_batch:(k + 1) * self.global_batch]
+        local = self.global_batch // self.world
+        return [self.eligible[i] for i in batch[self.rank * local:(self.rank + 1) * local].tolist()]
+
+    def __iter__(self):
+        for step in range(self.start, self.stop):
+            yield [(i, hash((self.seed, step, i)) & 0x7FFFFFFF) for i in self.indices(step)]
+
+    def __len__(self):
+        return self.stop - self.start
+
+
+def train(config: TrainConfig, out: str | Path, resume: bool = False,
+          echo: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:
+    """Train (or resume) and write the checkpoint to ``out``; returns the last evaluation."""
+    models.check_hyperparameters(config.model, config.hparams)   # fail before loading any data
+    dist = Distributed.from_environment()
+    state = checkpoint.load(out) if resume and Path(out).exists() else None
+    if resume and state is None and dist.is_main:
+        echo(f"no checkpoint at {out} yet: starting a new run")
+
+    train_set = open_dataset(config.data, config.data_dir, "train", config.channels, config.download)
+    eval_set = open_dataset(config.data, config.data_dir, "test", train_set.channels)
+    crop = config.crop if config.crop or not hasattr(train_set, "files") else DEFAULT_FOLDER_CROP
+    eligible = _eligible(train_set, crop)
+    if config.batch_size % dist.world or config.batch_size < dist.world:
+        raise PixcodecError(f"--batch-size {config.batch_size} must be a multiple of the {dist.world} processes")
+    if len(eligible) < config.batch_size:
+        raise PixcodecError(f"{len(eligible)} training images is fewer than --batch-size {config.batch_size}")
+    per_epoch = len(eligible) // config.batch_size
+    total = config.steps if config.steps is not None else math.ceil((config.epochs or 1) * per_epoch)
+
+    torch.manual_seed(config.seed)
+    model = models.build(config.model, train_set.channels, **config.hparams)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    step, seconds, history = 0, 0.0, []
+    if state is not None:
+        model.load_state_dict(state["state_dict"])
+        step, seconds, history = state["step"], state.get("seconds", 0.0), list(state.get("history", []))
+    model.to(dist.device)
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])   # after .to(): Adam state follows the params
+    net = dist.wrap(model)
+
+    sampler = StepBatches(eligible, config.batch_size, config.seed, step, max(step, total), dist.rank, dist.world)
+    loader = torch.utils.data.DataLoader(CroppedItems(train_set, crop), batch_sampler=sampler,
+                                         num_workers=config.workers)
+    eval_images = [eval_set[i][0] for i in range(min(len(eval_set), config.eval_images))]
+    description = {"train": {**train_set.description, "images": len(eligible), "crop": crop},
+                   "eval": {**eval_set.description, "images": len(eval_images)}}
+
+    def save():
+        if dist.is_main:
+            checkpoint.save(out, model, optimizer=optimizer.state_dict(), step=step,
+                            config=dataclasses.asdict(config), data=description,
+                            history=history, seconds=seconds)
+
+    def held_out(train_bpd: float) -> dict[str, Any]:
+        result = {"step": step, "train_bpd": train_bpd, "seconds": round(seconds, 1)}
+        if dist.is_main and eval_images:
+            result["eval_bpd"] = evaluate(model, eval_images, config.batch_size, dist.device).bits_per_dim
+            echo(f"step {step}: train {train_bpd:.4f} bits/dim, held-out {result['eval_bpd']:.4f} bits/dim "
+                 f"({len(eval_images)} test images), {seconds / 60:.1f} min")
+        dist.barrier()
+        return result
+
+    window, window_n, started = 0.0, 0, time.monotonic() - seconds
+    bar = _progress(len(sampler), progress and dist.is_main, lambda: window / max(window_n, 1))
+    net.train()
+    with bar:
+        for x in loader:
+            x = x.to(dist.device, non_blocking=True)                       # (b, C, H, W) uint8
+            with torch.autocast(dist.device.type, torch.bfloat16, enabled=dist.device.type == "cuda"):
+                logits = net(x)                                            # (b, 256, C, H, W)
+            loss = F.cross_entropy(logits.float(), x.long())               # nats per subpixel
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+            optimizer.step()
+            step += 1
+            window, window_n = window + loss.item() / LN2, window_n + 1
+            seconds = time.monotonic() - started
+            bar.update(1)
+            if config.eval_every and step % config.eval_every == 0:
+                history.append(held_out(window / window_n))
+                window, window_n = 0.0, 0
+            if config.save_every and step % config.save_every == 0:
+                save()
+            if dist.agree(config.minutes is not None and seconds > config.minutes * 60):
+                break
+    if window_n or not history or history[-1]["step"] != step:
+        history.append(held_out(window / max(window_n, 1) if window_n else float("nan")))
+    save()
+    dist.close()
+    return history[-1]
+
+
+def _eligible(dataset, crop: int | None) -> list[int]:
+    if crop is None:
+        return list(range(len(dataset)))
+    keep = [i for i in range(len(dataset)) if min(dataset.size(i)) >= crop]
+    if not keep:
+        raise PixcodecError(f"no training image is at least {crop}x{crop}; use a smaller --crop")
+    return keep
+
+
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n):
+        pass
+
+
+def _progress(length: int, show: bool, bits: Callable[[], float]):
+    if not show:
+        return _NoBar()
+    import sys
+
+    import click
+    return click.progressbar(length=length, label="training", file=sys.stderr,
+                             item_show_func=lambda _: f"{bits():.3f} bits/dim", show_pos=True)

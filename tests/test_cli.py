@@ -1,0 +1,107 @@
+"""Every command through click's CliRunner: help, real runs, and one clean line for bad input."""
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from pixcodec.cli.main import app
+
+from conftest import tiny_hparams
+
+COMMANDS = sorted(app.commands)
+
+
+def run(*args):
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return result
+
+
+def hparam_args(name="gated_pixelcnn"):
+    out = []
+    for k, v in tiny_hparams(name).items():
+        out += ["-H", f"{k}={v}"]
+    return out
+
+
+def assert_clean_error(result, *fragments):
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output and result.exception is None or isinstance(result.exception, SystemExit)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines and all(f in result.stderr for f in fragments), result.stderr
+    return lines
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_help(command):
+    result = run(*([command] if command else []), "--help")
+    assert result.exit_code == 0 and "Usage:" in result.output
+
+
+def test_models_lists_the_registry():
+    result = run("models")
+    assert result.exit_code == 0
+    assert "pixelcnn: hidden=" in result.output and "gated_pixelcnn:" in result.output
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_npz, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ckpt") / "m.pt"
+    result = run("train", "--data", f"cifar10-npz:{tiny_npz}", *hparam_args(), "--steps", 4,
+                 "--batch-size", 4, "--eval-every", 2, "--eval-images", 2, "--out", out, "--json")
+    assert result.exit_code == 0, result.output + result.stderr
+    assert result.stdout.count("held-out") == 2
+    line = json.loads(result.stdout.strip().splitlines()[-1])
+    assert line["step"] == 4 and line["eval_bpd"] > 0
+    return out
+
+
+def test_train_then_eval_json(trained, tiny_npz):
+    result = run("eval", trained, "--json", "--limit", 3)
+    assert result.exit_code == 0, result.stderr
+    line = json.loads(result.stdout)
+    assert line["images"] == 3 and line["subpixels"] == 3 * 3 * 8 * 8
+    assert line["data"] == f"cifar10-npz:{tiny_npz}" and 0 < line["bits_per_dim"] < 9
+    text = run("eval", trained, "--split", "train")
+    assert text.exit_code == 0 and "bits/dim" in text.stdout and "16 images" in text.stdout
+
+
+def test_resume_continues_and_refuses_changes(trained, tmp_path):
+    copy = tmp_path / "m.pt"
+    copy.write_bytes(trained.read_bytes())
+    result = run("train", "--out", copy, "--resume", "--steps", 6, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert torch.load(copy, weights_only=True)["step"] == 6
+    assert_clean_error(run("train", "--out", copy, "--resume", "--lr", "0.5"), "--resume", "lr")
+    assert_clean_error(run("train", "--out", copy, "--model", "pixelcnn", "--resume"), "model")
+
+
+def test_train_refuses_to_overwrite_without_force(trained, tiny_npz):
+    before = trained.read_bytes()
+    assert_clean_error(run("train", "--data", f"cifar10-npz:{tiny_npz}", "--out", trained), "exists", "--force")
+    assert trained.read_bytes() == before
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["train", "--model", "nope", "--out", "x.pt"], ["nope"]),
+    (["train", "-H", "hidden", "--out", "x.pt"], ["KEY=VALUE"]),
+    (["train", "-H", "width=3", "--data", "DATA", "--out", "x.pt"], ["no hyperparameter width"]),
+    (["train", "--steps", "0", "--out", "x.pt"], ["--steps"]),
+    (["train", "--steps", "2", "--epochs", "1", "--out", "x.pt"], ["not both"]),
+    (["train", "--data", "imagenet", "--out", "x.pt"], ["unknown data"]),
+    (["train", "--data", "mnist", "--data-dir", "NOWHERE", "--out", "x.pt"], ["MNIST/raw"]),
+    (["train", "--data", "DATA", "--batch-size", "64", "--out", "x.pt"], ["fewer than --batch-size"]),
+    (["eval", "missing.pt"], ["no such checkpoint"]),
+    (["eval", "BOGUS"], ["not a readable pixcodec checkpoint"]),
+    (["eval", "TRUNCATED"], ["not a readable pixcodec checkpoint"]),
+    (["eval", "CKPT", "--data", "mnist", "--data-dir", "NOWHERE"], ["MNIST/raw"]),
+    (["eval", "CKPT", "--limit", "0"], ["--limit"]),
+])
+def test_bad_input_gives_one_clean_line(args, fragments, trained, tiny_npz, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "BOGUS").write_bytes(b"definitely not a checkpoint")
+    (tmp_path / "TRUNCATED").write_bytes(trained.read_bytes()[:300])
+    subst = {"DATA": f"cifar10-npz:{tiny_npz}", "CKPT": str(trained), "NOWHERE": str(tmp_path / "nowhere")}
+    result = run(*[subst.get(a, a) for a in args])
+    assert_clean_error(result, *fragments)
+    assert not (tmp_path / "x.pt").exists()
