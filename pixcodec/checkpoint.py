@@ -10,8 +10,6 @@ Layout (version 1)::
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from . import models
+from .atomic import atomic_write
 from .errors import PixcodecError
 
 FORMAT, VERSION = "pixcodec-checkpoint", 1
@@ -31,14 +30,8 @@ def save(path: str | Path, model: nn.Module, **fields: Any) -> None:
              "in_channels": model.in_channels, "hparams": dict(model.hparams),
              "state_dict": model.state_dict(), **fields}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as f:
+        torch.save(state, f)
 
 
 def load(path: str | Path) -> dict[str, Any]:

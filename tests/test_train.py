@@ -83,3 +83,18 @@ def test_torchrun_two_gloo_processes_match_one_process(tiny_npz, tmp_path):
     for k in a["state_dict"]:
         assert torch.allclose(a["state_dict"][k], b["state_dict"][k], atol=1e-4), k
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ddp.pt", "one.pt"]
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
+    from pixcodec.atomic import atomic_write
+
+    target = tmp_path / "keep.bin"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with atomic_write(target) as f:
+            f.write(b"half")
+            raise RuntimeError("disk full")
+    assert target.read_bytes() == b"old" and list(tmp_path.iterdir()) == [target]
+    with atomic_write(target) as f:
+        f.write(b"new")
+    assert target.read_bytes() == b"new" and target.stat().st_mode & 0o044   # readable like any file
