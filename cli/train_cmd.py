@@ -38,7 +38,7 @@ RUN_DEFINING = ("model", "hparams", "data", "channels", "crop", "batch_size", "l
 @click.option("--eval-every", type=click.IntRange(0), default=500, show_default=True, help="Steps between held-out evaluations (0: only at the end).")
 @click.option("--eval-images", type=click.IntRange(0), default=1000, show_default=True, help="Held-out test images per evaluation.")
 @click.option("--save-every", type=click.IntRange(0), default=500, show_default=True, help="Steps between checkpoints (0: only at the end).")
-@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None, help="Stop (and save) after this much training time.")
+@click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None, help="Stop (and save) once the run has trained this many minutes in all (a resumed run counts its earlier time).")
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True, help="DataLoader worker processes.")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out.")
