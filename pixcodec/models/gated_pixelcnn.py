@@ -33,14 +33,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .heads import LogitsHead, scale_input
+from ..numerics import FLOAT
+from .heads import LogitsHead, check_image
 from .masked import channel_groups, row_conv
 from .registry import register
-
-
-def gate(a: torch.Tensor) -> torch.Tensor:
-    f, g = a.chunk(2, dim=1)
-    return torch.tanh(f) * torch.sigmoid(g)
 
 
 def shift_down(x: torch.Tensor) -> torch.Tensor:
@@ -54,22 +50,22 @@ class GatedLayer(nn.Module):
         super().__init__()
         p = len(groups)
         gate_groups = torch.cat([groups, groups])
-        self.v_pad = (k // 2, k // 2, k // 2, 0)
         self.v_conv = nn.Conv2d(v_in, 2 * p, (k // 2 + 1, k))
+        self.v_conv.pad = (k // 2, k // 2, k // 2, 0)     # rows above and the current row, centred
         self.v_to_h = nn.Conv2d(2 * p, 2 * p, 1)
         self.h_conv = row_conv(h_in_groups, gate_groups, k, "A" if first else "B")
         self.h_out = row_conv(groups, groups, 1, "B")
         self.residual = not first
         self.cond = nn.Conv2d(cond_channels, 4 * p, 1, bias=False) if cond_channels else None
 
-    def forward(self, v, h, cond=None):
-        v_pre = self.v_conv(F.pad(v, self.v_pad))                        # (B, 2p, H, W)
-        h_pre = self.h_conv(h) + self.v_to_h(shift_down(v_pre))          # (B, 2p, H, W)
+    def forward(self, v, h, cond=None, num=FLOAT):
+        v_pre = num.conv(self.v_conv, v)                                          # (B, 2p, H, W)
+        h_pre = num.add(num.conv(self.h_conv, h), num.conv(self.v_to_h, shift_down(v_pre)))
         if cond is not None:
-            v_bias, h_bias = self.cond(cond).chunk(2, dim=1)             # (B, 2p, H or 1, W or 1)
-            v_pre, h_pre = v_pre + v_bias, h_pre + h_bias
-        h_new = self.h_out(gate(h_pre))                                  # (B, p, H, W)
-        return gate(v_pre), (h + h_new if self.residual else h_new)
+            v_bias, h_bias = num.conv(self.cond, cond).chunk(2, dim=1)            # (B, 2p, H|1, W|1)
+            v_pre, h_pre = num.add(v_pre, v_bias), num.add(h_pre, h_bias)
+        h_new = num.conv(self.h_out, num.gate(h_pre))                             # (B, p, H, W)
+        return num.gate(v_pre), (num.add(h, h_new) if self.residual else h_new)
 
 
 @register("gated_pixelcnn")
@@ -91,13 +87,13 @@ class GatedPixelCNN(nn.Module):
         # the vertical stack grows k//2 rows a layer; the shift into h adds one.
         self.context_rows = first_kernel // 2 + (layers - 1) * (kernel // 2) + 1
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
-        v = h = scale_input(x)                                 # (B, C, H, W)
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, num=FLOAT) -> torch.Tensor:
+        """``num`` picks the arithmetic: float for training, exact for coding (numerics.py)."""
+        v = h = num.input(check_image(x))                      # (B, C, H, W)
         if cond is not None:
             if self.cond_channels == 0:
                 raise ValueError("this model was built without conditioning (cond_channels=0)")
-            cond = cond.float()
-            cond = cond[:, :, None, None] if cond.dim() == 2 else cond   # (B, D, 1|H, 1|W)
+            cond = num.side_input(cond[:, :, None, None] if cond.dim() == 2 else cond)  # (B, D, 1|H, 1|W)
         for layer in self.layers:
-            v, h = layer(v, h, cond)                           # (B, p, H, W) each
-        return self.head(h)                                    # (B, 256, C, H, W)
+            v, h = layer(v, h, cond, num)                      # (B, p, H, W) each
+        return self.head(h, num)                               # (B, 256, C, H, W)

@@ -1,18 +1,18 @@
-"""The pieces every model shares at its two ends: input scaling and the softmax head."""
+"""The pieces every model shares at its two ends: the input check and the softmax head."""
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
+from ..numerics import FLOAT
 from .masked import channel_groups, raster_conv
 
 
-def scale_input(x: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, C, H, W) -> float in [-1, 1]; refuses anything but uint8 images."""
+def check_image(x: torch.Tensor) -> torch.Tensor:
+    """Models take uint8 (B, C, H, W) images and nothing else."""
     if x.dtype != torch.uint8 or x.dim() != 4:
         raise TypeError(f"models take uint8 (B, C, H, W) images, got {x.dtype} of shape {tuple(x.shape)}")
-    return x.float() * (2.0 / 255.0) - 1.0
+    return x
 
 
 class LogitsHead(nn.Module):
@@ -29,7 +29,7 @@ class LogitsHead(nn.Module):
         self.hidden = raster_conv(in_groups, hidden_groups, 1, "B")
         self.out = raster_conv(hidden_groups, channel_groups(256 * channels, channels), 1, "B")
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, num=FLOAT) -> torch.Tensor:
         b, _, height, width = h.shape
-        logits = self.out(F.relu(self.hidden(F.relu(h))))          # (B, 256*C, H, W)
-        return logits.view(b, self.channels, 256, height, width).transpose(1, 2)  # (B, 256, C, H, W)
+        logits = num.conv(self.out, num.relu(num.conv(self.hidden, num.relu(h))))   # (B, 256*C, H, W)
+        return logits.view(b, self.channels, 256, height, width).transpose(1, 2)    # (B, 256, C, H, W)

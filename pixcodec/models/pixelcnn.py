@@ -30,9 +30,9 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from .heads import LogitsHead, scale_input
+from ..numerics import FLOAT
+from .heads import LogitsHead, check_image
 from .masked import channel_groups, raster_conv
 from .registry import register
 
@@ -44,8 +44,9 @@ class ResidualBlock(nn.Module):
         self.conv = raster_conv(half_groups, half_groups, 3, "B")
         self.up = raster_conv(half_groups, groups, 1, "B")
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        return h + self.up(F.relu(self.conv(F.relu(self.down(F.relu(h))))))
+    def forward(self, h: torch.Tensor, num=FLOAT) -> torch.Tensor:
+        inner = num.conv(self.conv, num.relu(num.conv(self.down, num.relu(h))))
+        return num.add(h, num.conv(self.up, num.relu(inner)))
 
 
 @register("pixelcnn")
@@ -62,10 +63,11 @@ class PixelCNN(nn.Module):
         # 7x7 reaches 3 rows up; each 3x3 one more; 1x1 convs none.
         self.context_rows = 3 + layers
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, num=FLOAT) -> torch.Tensor:
+        """``num`` picks the arithmetic: float for training, exact for coding (numerics.py)."""
         if cond is not None:
             raise ValueError("pixelcnn is unconditional; use gated_pixelcnn for conditioning")
-        h = self.input(scale_input(x))                 # (B, h, H, W)
+        h = num.conv(self.input, num.input(check_image(x)))    # (B, h, H, W)
         for block in self.blocks:
-            h = block(h)                               # (B, h, H, W)
-        return self.head(h)                            # (B, 256, C, H, W)
+            h = block(h, num)                                  # (B, h, H, W)
+        return self.head(h, num)                               # (B, 256, C, H, W)

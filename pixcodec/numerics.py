@@ -1,0 +1,189 @@
+"""Two arithmetics for one model description: float for training, exact for coding.
+
+An arithmetic decoder must see bit for bit the probabilities the encoder used.
+Float inference cannot promise that: on a 2-core CPU a matmul's result already
+changes with the batch size (1 vs 7 rows) and the thread count, and
+``torch.sigmoid`` differs between its scalar and vectorised paths.
+
+``ExactNumerics`` runs the same model on dyadic grids instead. Activations are
+multiples of 2^-12 clamped to +-256, weights multiples of 2^-14, biases of
+2^-26. Every product and partial sum is then a multiple of 2^-26, and while a
+layer's weight rows have L1 norm below 2^18 (checked when quantizing) every
+partial sum stays below 2^26 in magnitude: float64 holds all of them exactly,
+so the result is the same whatever order any BLAS kernel, batch size, thread
+count or machine adds in. Results are floored back onto the
+2^-12 grid (exact), and tanh, sigmoid and exp are read from tables built in
+integer arithmetic from one correctly rounded constant each, so every
+platform builds identical tables.
+
+Convolutions are unfold + matmul in float64: no Winograd or FFT algorithm can
+slip in, and the same code computes a conv at a handful of positions for the
+incremental decoder. Both arithmetics share the verbs below; a model's forward
+is written once against them.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+ACT_BITS = 12          # activations on the grid 2^-12
+WEIGHT_BITS = 14       # weights on the grid 2^-14
+ACT_LIMIT = 256.0      # |activation| <= 256 keeps every sum exact (see module doc)
+SQUASH_RANGE = 8       # tanh / sigmoid tables cover [-8, 8]; beyond, they are saturated
+EXP_RANGE = 32         # probabilities below e^-32 of the mode are clamped up to it
+EXP_BITS = 40          # exp table values are integers up to 2^40
+
+
+def _grid(x: torch.Tensor, bits: int = ACT_BITS) -> torch.Tensor:
+    """Floor onto the 2^-bits grid (exact: scaling by a power of two loses nothing)."""
+    return torch.floor(x * (1 << bits)) / (1 << bits)
+
+
+def conv_weight(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None, tuple[int, int, int, int]]:
+    """(masked weight, bias, padding) of a MaskedConv2d or a plain nn.Conv2d."""
+    if hasattr(module, "mask"):
+        return module.conv.weight * module.mask, module.conv.bias, module.pad
+    return module.weight, module.bias, getattr(module, "pad", (0, 0, 0, 0))
+
+
+class FloatNumerics:
+    """Ordinary float32 arithmetic: what training and evaluation use."""
+
+    exact = False
+
+    def input(self, x: torch.Tensor) -> torch.Tensor:
+        return x.float() * (2.0 / 255.0) - 1.0
+
+    def conv(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        weight, bias, pad = conv_weight(module)
+        return F.conv2d(F.pad(x, pad), weight, bias)
+
+    def gate(self, a: torch.Tensor) -> torch.Tensor:
+        f, g = a.chunk(2, dim=1)
+        return torch.tanh(f) * torch.sigmoid(g)
+
+    def relu(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(x)
+
+    def add(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a + b
+
+    def side_input(self, cond: torch.Tensor) -> torch.Tensor:
+        return cond.float()
+
+
+FLOAT = FloatNumerics()
+
+
+class ExactNumerics:
+    """Order-independent arithmetic for coding; build one per model (it quantizes the weights)."""
+
+    exact = True
+
+    def __init__(self, model: nn.Module):
+        self._weights: dict[int, tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]]] = {}
+        inner = {id(m.conv) for m in model.modules() if hasattr(m, "mask")}   # reached via their MaskedConv2d
+        with torch.no_grad():
+            for module in model.modules():
+                if (isinstance(module, nn.Conv2d) and id(module) not in inner) or hasattr(module, "mask"):
+                    weight, bias, pad = conv_weight(module)
+                    w = _grid(weight.double() + 2.0 ** -(WEIGHT_BITS + 1), WEIGHT_BITS).flatten(1)  # nearest
+                    b = torch.zeros(w.shape[0], dtype=torch.float64) if bias is None else \
+                        _grid(bias.double() + 2.0 ** -(ACT_BITS + WEIGHT_BITS + 1), ACT_BITS + WEIGHT_BITS)
+                    if float(w.abs().sum(1).max()) * ACT_LIMIT + float(b.abs().max()) >= 2.0 ** 26:
+                        raise ValueError("weights too large for exact arithmetic (a row's L1 norm must stay below 2^18)")
+                    self._weights[id(module)] = (w, b, pad)
+        self.tables = exact_tables()
+
+    def input(self, x: torch.Tensor) -> torch.Tensor:
+        return self.tables["input"].to(x.device)[x.long()]
+
+    def conv(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        w, b, pad = self._weights[id(module)]
+        kh, kw = _kernel_size(module)
+        bsz, _, h, wd = x.shape
+        x = F.pad(x, pad)
+        cols = F.unfold(x, (kh, kw))                                     # (B, Cin*kh*kw, H*W)
+        out = torch.matmul(w.to(x.device), cols) + b.to(x.device)[:, None]
+        return self._clamp(_grid(out)).view(bsz, -1, h, wd)
+
+    def gate(self, a: torch.Tensor) -> torch.Tensor:
+        f, g = a.chunk(2, dim=1)
+        return _grid(self._squash("tanh", f) * self._squash("sigmoid", g))
+
+    def relu(self, x: torch.Tensor) -> torch.Tensor:
+        return x.clamp_min(0.0)
+
+    def add(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self._clamp(a + b)
+
+    def side_input(self, cond: torch.Tensor) -> torch.Tensor:
+        return self._clamp(_grid(cond.double()))
+
+    def _squash(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        index = (x.clamp(-SQUASH_RANGE, SQUASH_RANGE) * (1 << ACT_BITS)).long() + SQUASH_RANGE * (1 << ACT_BITS)
+        return self.tables[name].to(x.device)[index]
+
+    @staticmethod
+    def _clamp(x: torch.Tensor) -> torch.Tensor:
+        return x.clamp(-ACT_LIMIT, ACT_LIMIT)
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        """Unnormalised integer weights (float64) for exact logits (B, 256, ...): exp from a table."""
+        d = (logits.amax(dim=1, keepdim=True) - logits).clamp_max(EXP_RANGE)
+        return self.tables["exp"].to(logits.device)[(d * (1 << ACT_BITS)).long()]
+
+
+def _kernel_size(module: nn.Module) -> tuple[int, int]:
+    conv = module.conv if hasattr(module, "mask") else module
+    return conv.kernel_size
+
+
+_TABLES: dict[str, torch.Tensor] = {}
+_FRAC = 96             # fixed-point bits of the exact integer recurrence behind every table
+
+
+def _exp_ladder(n: int, step: int) -> list[int]:
+    """exp(-k * step / 2^ACT_BITS) * 2^_FRAC for k = 0..n, by an integer recurrence.
+
+    The one non-integer input is exp(-step / 2^ACT_BITS), which Python's decimal
+    module rounds correctly; everything after is integer arithmetic, so every
+    platform builds the same ladder, tie-breaks included.
+    """
+    import decimal
+
+    with decimal.localcontext() as ctx:
+        ctx.prec = 60
+        ratio = int((decimal.Decimal(-step) / (1 << ACT_BITS)).exp() * (1 << _FRAC))
+    ladder = [1 << _FRAC]
+    for _ in range(n):
+        ladder.append((ladder[-1] * ratio) >> _FRAC)
+    return ladder
+
+
+def _ratio_on_grid(num: int, den: int) -> int:
+    """round(2^ACT_BITS * num / den), halves up, in integers."""
+    return (2 * (num << ACT_BITS) + den) // (2 * den)
+
+
+def exact_tables() -> dict[str, torch.Tensor]:
+    """The lookup tables, built once per process in integer arithmetic (see _exp_ladder)."""
+    if not _TABLES:
+        scale, one = 1 << ACT_BITS, 1 << _FRAC
+        n = SQUASH_RANGE * scale
+        e1 = _exp_ladder(max(EXP_RANGE * scale, n), 1)           # exp(-k / 4096)
+        e2 = _exp_ladder(n, 2)                                    # exp(-2k / 4096)
+        tanh_pos = [_ratio_on_grid(one - e, one + e) for e in e2]                 # tanh(k / 4096)
+        sig_pos = [_ratio_on_grid(one, one + e) for e in e1[:n + 1]]              # sigmoid(k / 4096)
+        sig_neg = [_ratio_on_grid(e, one + e) for e in e1[:n + 1]]                # sigmoid(-k / 4096)
+        as_grid = lambda values: torch.tensor(values, dtype=torch.float64) / scale  # noqa: E731
+        _TABLES["tanh"] = as_grid([-t for t in reversed(tanh_pos[1:])] + tanh_pos)
+        _TABLES["sigmoid"] = as_grid(list(reversed(sig_neg[1:])) + sig_pos)
+        shift = _FRAC - EXP_BITS
+        _TABLES["exp"] = torch.tensor([max(1, (e + (1 << (shift - 1))) >> shift)
+                                       for e in e1[:EXP_RANGE * scale + 1]], dtype=torch.float64)
+        # (2x - 255) / 255 on the activation grid; never a tie, as 8192 (2x - 255) is even and 255 odd
+        _TABLES["input"] = as_grid([_ratio_on_grid(2 * x - 255, 255) if x >= 128 else
+                                    -_ratio_on_grid(255 - 2 * x, 255) for x in range(256)])
+    return _TABLES

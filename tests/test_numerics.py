@@ -1,0 +1,80 @@
+"""Exact arithmetic: identical results whatever the batching or threads, and close to float."""
+import hashlib
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pixcodec.numerics import ACT_BITS, ExactNumerics, exact_tables
+
+from conftest import tiny_model
+
+# The tables are part of the coded-file contract: a platform that builds different ones
+# would decode differently, so their exact bytes are pinned here.
+TABLE_SHA256 = {"exp": "68be358b766f95c0", "input": "7037c0e3fbb5dbdc",
+                "sigmoid": "8d55110ccd3b2ecc", "tanh": "76a3aa0643499412"}
+
+
+def test_tables_are_pinned_and_accurate():
+    tables = exact_tables()
+    for name, digest in TABLE_SHA256.items():
+        assert hashlib.sha256(tables[name].numpy().tobytes()).hexdigest()[:16] == digest, name
+    step = 2.0 ** -ACT_BITS
+    xs = torch.arange(-8 / step, 8 / step + 1, dtype=torch.float64) * step
+    assert (tables["tanh"] - torch.tanh(xs)).abs().max() <= step / 2 + 1e-12
+    assert (tables["sigmoid"] - torch.sigmoid(xs)).abs().max() <= step / 2 + 1e-12
+    assert torch.equal(tables["tanh"], -tables["tanh"].flip(0))
+    assert (tables["exp"].diff() <= 0).all() and tables["exp"].min() >= 1
+    pixels = torch.arange(256, dtype=torch.float64)
+    assert (tables["input"] - (2 * pixels - 255) / 255).abs().max() <= step / 2
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_exact_forward_ignores_batching_and_threads(model_name, channels):
+    model = tiny_model(model_name, channels)
+    exact = ExactNumerics(model)
+    x = torch.randint(0, 256, (9, channels, 6, 5), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    threads = torch.get_num_threads()
+    try:
+        with torch.no_grad():
+            torch.set_num_threads(1)
+            alone = torch.cat([model(x[i:i + 1], num=exact) for i in range(9)])
+            torch.set_num_threads(2)
+            together = model(x, num=exact)
+            shifted = model(x[2:], num=exact)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(alone, together) and torch.equal(together[2:], shifted)
+    assert alone.dtype == torch.float64
+    assert torch.equal(alone * 2 ** ACT_BITS, torch.round(alone * 2 ** ACT_BITS)), "off the activation grid"
+
+
+def test_exact_model_costs_about_what_the_float_model_does(model_name):
+    model = tiny_model(model_name, 3)
+    exact = ExactNumerics(model)
+    x = torch.randint(0, 256, (4, 3, 7, 6), dtype=torch.uint8)
+    with torch.no_grad():
+        float_bits = F.cross_entropy(model(x).double(), x.long()).item() / math.log(2)
+        weights = exact.probabilities(model(x, num=exact))
+    p = weights.gather(1, x.long().unsqueeze(1)).squeeze(1) / weights.sum(1)
+    exact_bits = -torch.log2(p).mean().item()
+    assert abs(exact_bits - float_bits) < 1e-3 * float_bits
+
+
+def test_exact_conditioning_is_on_the_grid_too():
+    model = tiny_model("gated_pixelcnn", 1, cond_channels=3)
+    exact = ExactNumerics(model)
+    x = torch.randint(0, 256, (2, 1, 4, 4), dtype=torch.uint8)
+    cond = torch.randn(2, 3)
+    with torch.no_grad():
+        assert torch.equal(model(x, cond, num=exact)[1:], model(x[1:], cond[1:], num=exact))
+        assert not torch.equal(model(x, cond, num=exact), model(x, cond + 1, num=exact))
+
+
+def test_weights_too_large_for_exact_sums_are_refused():
+    model = tiny_model("pixelcnn", 1)
+    with torch.no_grad():
+        model.input.conv.weight.fill_(2.0 ** 14)
+    with pytest.raises(ValueError, match="too large"):
+        ExactNumerics(model)
