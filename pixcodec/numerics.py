@@ -47,6 +47,20 @@ def conv_weight(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None, t
     return module.weight, module.bias, getattr(module, "pad", (0, 0, 0, 0))
 
 
+def gather_patches(canvas: torch.Tensor, margin: int, pad: tuple[int, int, int, int], kernel: tuple[int, int],
+                   b: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
+    """The conv input window of output pixel (i, j) of image b, for N positions -> (N, C*kh*kw).
+
+    ``canvas`` is a (B, C, H + 2*margin, W + 2*margin) activation map whose
+    margin is zero, as the conv's own zero padding would be.
+    """
+    kh, kw = kernel
+    rows = (i - pad[2] + margin)[:, None] + torch.arange(kh, device=i.device)         # (N, kh)
+    cols = (j - pad[0] + margin)[:, None] + torch.arange(kw, device=j.device)         # (N, kw)
+    patches = canvas[b[:, None, None], :, rows[:, :, None], cols[:, None, :]]          # (N, kh, kw, C)
+    return patches.permute(0, 3, 1, 2).flatten(1)                                      # (N, C*kh*kw)
+
+
 class FloatNumerics:
     """Ordinary float32 arithmetic: what training and evaluation use."""
 
@@ -58,6 +72,12 @@ class FloatNumerics:
     def conv(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         weight, bias, pad = conv_weight(module)
         return F.conv2d(F.pad(x, pad), weight, bias)
+
+    def dense(self, module: nn.Module, v: torch.Tensor) -> torch.Tensor:
+        """A conv evaluated on flattened input windows (N, C*kh*kw) -> (N, out)."""
+        weight, bias, _ = conv_weight(module)
+        out = v @ weight.flatten(1).t()
+        return out if bias is None else out + bias
 
     def gate(self, a: torch.Tensor) -> torch.Tensor:
         f, g = a.chunk(2, dim=1)
@@ -101,12 +121,15 @@ class ExactNumerics:
 
     def conv(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         w, b, pad = self._weights[id(module)]
-        kh, kw = _kernel_size(module)
         bsz, _, h, wd = x.shape
-        x = F.pad(x, pad)
-        cols = F.unfold(x, (kh, kw))                                     # (B, Cin*kh*kw, H*W)
+        cols = F.unfold(F.pad(x, pad), kernel_size(module))             # (B, Cin*kh*kw, H*W)
         out = torch.matmul(w.to(x.device), cols) + b.to(x.device)[:, None]
         return self._clamp(_grid(out)).view(bsz, -1, h, wd)
+
+    def dense(self, module: nn.Module, v: torch.Tensor) -> torch.Tensor:
+        """The same conv on flattened input windows (N, C*kh*kw) -> (N, out), bit for bit."""
+        w, b, _ = self._weights[id(module)]
+        return self._clamp(_grid(v @ w.t().to(v.device) + b.to(v.device)))
 
     def gate(self, a: torch.Tensor) -> torch.Tensor:
         f, g = a.chunk(2, dim=1)
@@ -135,7 +158,7 @@ class ExactNumerics:
         return self.tables["exp"].to(logits.device)[(d * (1 << ACT_BITS)).long()]
 
 
-def _kernel_size(module: nn.Module) -> tuple[int, int]:
+def kernel_size(module: nn.Module) -> tuple[int, int]:
     conv = module.conv if hasattr(module, "mask") else module
     return conv.kernel_size
 

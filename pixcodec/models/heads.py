@@ -33,3 +33,8 @@ class LogitsHead(nn.Module):
         b, _, height, width = h.shape
         logits = num.conv(self.out, num.relu(num.conv(self.hidden, num.relu(h))))   # (B, 256*C, H, W)
         return logits.view(b, self.channels, 256, height, width).transpose(1, 2)    # (B, 256, C, H, W)
+
+    def at_pixel(self, h: torch.Tensor, num=FLOAT) -> torch.Tensor:
+        """The same head on one pixel's features (B, F) -> logits (B, 256, C)."""
+        logits = num.dense(self.out, num.relu(num.dense(self.hidden, num.relu(h))))   # (B, 256*C)
+        return logits.view(len(h), self.channels, 256).transpose(1, 2)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..engine import Canvas, margin_for
 from ..numerics import FLOAT
 from .heads import LogitsHead, check_image
 from .masked import channel_groups, raster_conv
@@ -71,3 +72,38 @@ class PixelCNN(nn.Module):
         for block in self.blocks:
             h = block(h, num)                                  # (B, h, H, W)
         return self.head(h, num)                               # (B, 256, C, H, W)
+
+    def incremental(self, num, batch: int, height: int, width: int, cond=None) -> "PixelCNNState":
+        if cond is not None:
+            raise ValueError("pixelcnn is unconditional")
+        return PixelCNNState(self, num, batch, height, width)
+
+
+class PixelCNNState:
+    """Cached decoding: only the 7x7 input and the 3x3 convs look beyond the current pixel,
+    so only their inputs are kept as canvases; everything else is computed at (i, j) alone."""
+
+    def __init__(self, model: PixelCNN, num, batch: int, height: int, width: int):
+        dtype = torch.float64 if num.exact else torch.float32
+        self.model, self.num = model, num
+        self.image = Canvas(batch, model.in_channels, height, width, margin_for(model.input), dtype)
+        self.inner = [Canvas(batch, b.conv.conv.in_channels, height, width, margin_for(b.conv), dtype)
+                      for b in model.blocks]
+
+    def logits(self, image: torch.Tensor, i: int, j: int, c: int) -> torch.Tensor:
+        num, model = self.num, self.model
+        self.image.write(i, j, num.input(image[:, :, i, j]))          # later channels: masked out
+        h = num.dense(model.input, self.image.window(model.input, i, j))           # (B, h)
+        for block, canvas in zip(model.blocks, self.inner):
+            canvas.write(i, j, num.relu(num.dense(block.down, num.relu(h))))       # (B, h/2)
+            inner = num.dense(block.conv, canvas.window(block.conv, i, j))         # (B, h/2)
+            h = num.add(h, num.dense(block.up, num.relu(inner)))                   # (B, h)
+        return model.head.at_pixel(h, num)[:, :, c]                                # (B, 256)
+
+    def pixel_done(self, image, i, j):
+        # Later pixels read this one's full value. Its own activations are already final:
+        # no channel group of (i, j) reads the pixel's last channel.
+        self.image.write(i, j, self.num.input(image[:, :, i, j]))
+
+    def row_done(self, image, i):
+        pass
