@@ -116,6 +116,10 @@ class ExactNumerics:
                     self._weights[id(module)] = (w, b, pad)
         self.tables = exact_tables()
 
+    def quantized(self) -> list[tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]]]:
+        """Every conv's (weight, bias, padding) on the grids, in the model's module order."""
+        return list(self._weights.values())
+
     def input(self, x: torch.Tensor) -> torch.Tensor:
         return self.tables["input"].to(x.device)[x.long()]
 
