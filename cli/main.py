@@ -27,10 +27,12 @@ def app():
 
 
 def _register_commands():
-    from . import eval_cmd, models_cmd, train_cmd
+    from . import codec_cmds, eval_cmd, models_cmd, sample_cmd, train_cmd
 
-    for module in (train_cmd, eval_cmd, models_cmd):
+    for module in (train_cmd, eval_cmd, models_cmd, sample_cmd):
         app.add_command(module.command)
+    for command in (codec_cmds.compress, codec_cmds.decompress, codec_cmds.info):
+        app.add_command(command)
 
 
 _register_commands()

@@ -1,0 +1,160 @@
+"""`pixcodec compress`, `decompress` and `info`: the codec from the command line."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from pixcodec import checkpoint
+from pixcodec.codec import DEFAULT_GROUP, DEFAULT_TILE, Codec
+from pixcodec.container import parse
+from pixcodec.data import IMAGE_SUFFIXES
+from pixcodec.errors import PixcodecError
+from pixcodec.imageio import expand_inputs, png_bytes, read_image, write_new
+
+model_option = click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
+                            help="Model checkpoint (from `pixcodec train`).")
+out_options = [
+    click.option("-o", "--out", type=click.Path(dir_okay=False), help="Output file (one input only)."),
+    click.option("--out-dir", type=click.Path(file_okay=False), help="Write outputs here, keeping subfolders."),
+    click.option("--force", is_flag=True, help="Overwrite existing outputs."),
+]
+
+
+def with_out_options(f):
+    for option in reversed(out_options):
+        f = option(f)
+    return f
+
+
+def output_path(source: Path, relative: Path, out, out_dir, suffix: str) -> Path:
+    if out:
+        return Path(out)
+    if out_dir:
+        target = Path(out_dir) / relative.with_suffix(suffix)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return target
+    return source.with_suffix(suffix)
+
+
+def check_outputs(inputs, out, out_dir):
+    if out and out_dir:
+        raise click.UsageError("give -o or --out-dir, not both")
+    if out and len(inputs) != 1:
+        raise click.UsageError("-o names one output; use --out-dir for several inputs")
+
+
+def each(items, work):
+    """Run ``work`` on every item; report failures one line each and fail at the end."""
+    failures = 0
+    for item in items:
+        try:
+            work(*item)
+        except PixcodecError as e:
+            click.echo(f"Error: {e}", err=True)
+            failures += 1
+    if failures:
+        raise SystemExit(1)
+
+
+def load_codec(model_path, tile=DEFAULT_TILE, group=DEFAULT_GROUP) -> Codec:
+    if not model_path:
+        raise click.UsageError("pass the model checkpoint with -m (no bundled default model yet)")
+    return Codec(checkpoint.load_model(model_path), tile, group)
+
+
+@click.command("compress")
+@click.argument("inputs", nargs=-1, required=True)
+@model_option
+@with_out_options
+@click.option("--verify", is_flag=True, help="Decode each written file and check it equals the image.")
+@click.option("--tile", type=click.IntRange(1, 65535), default=DEFAULT_TILE, show_default=True,
+              help="Tile side; tiles of one shape are coded in lockstep.")
+@click.option("--group", type=click.IntRange(1, 65535), default=DEFAULT_GROUP, show_default=True,
+              help="Tiles coded together at most (bounds memory).")
+def compress(inputs, model_path, out, out_dir, force, verify, tile, group):
+    """Compress images (files or folders) losslessly to .pxc files."""
+    check_outputs(inputs, out, out_dir)
+    codec = load_codec(model_path, tile, group)
+    sources = expand_inputs(list(inputs), IMAGE_SUFFIXES)
+    check_outputs(sources, out, out_dir)
+    totals = {"bytes": 0, "nll": 0.0, "subpixels": 0, "seconds": 0.0}
+
+    def one(source: Path, relative: Path):
+        image, mode = read_image(source)
+        target = output_path(source, relative, out, out_dir, ".pxc")
+        if target.exists() and not force:
+            raise PixcodecError(f"{target} exists (use --force to overwrite)")
+        start = time.perf_counter()
+        result = codec.compress(image, mode)
+        seconds = time.perf_counter() - start
+        write_new(target, result.data, force)
+        if verify and not bool((codec.decompress(target.read_bytes())[0] == image).all()):
+            raise PixcodecError(f"{target}: verification failed: the decoded image differs")
+        n = image.numel()
+        click.echo(f"{source} -> {target}: {result.bits_per_subpixel:.4f} bits/subpixel "
+                   f"(model {result.nll_bits / n:.4f}, overhead {8 * len(result.data) - result.nll_bits:+.0f} bits), "
+                   f"{len(result.data)} bytes, {seconds:.2f} s{', verified' if verify else ''}")
+        for k, v in (("bytes", len(result.data)), ("nll", result.nll_bits), ("subpixels", n), ("seconds", seconds)):
+            totals[k] += v
+
+    each(sources, one)
+    if len(sources) > 1:
+        click.echo(f"total: {8 * totals['bytes'] / totals['subpixels']:.4f} bits/subpixel "
+                   f"(model {totals['nll'] / totals['subpixels']:.4f}), {totals['bytes']} bytes, "
+                   f"{totals['seconds']:.2f} s")
+
+
+@click.command("decompress")
+@click.argument("inputs", nargs=-1, required=True)
+@model_option
+@with_out_options
+def decompress(inputs, model_path, out, out_dir, force):
+    """Decode .pxc files to PNG images with exactly the original pixels."""
+    check_outputs(inputs, out, out_dir)
+    sources = expand_inputs(list(inputs), {".pxc"})
+    check_outputs(sources, out, out_dir)
+    codec = load_codec(model_path)
+
+    def one(source: Path, relative: Path):
+        data = read_bytes(source)
+        target = output_path(source, relative, out, out_dir, ".png")
+        if target.exists() and not force:
+            raise PixcodecError(f"{target} exists (use --force to overwrite)")
+        start = time.perf_counter()
+        image, mode = codec.decompress(data)
+        write_new(target, png_bytes(image, mode), force)
+        click.echo(f"{source} -> {target}: {image.shape[2]}x{image.shape[1]} {mode}, "
+                   f"{time.perf_counter() - start:.2f} s")
+
+    each(sources, one)
+
+
+@click.command("info")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON line.")
+def info(file, as_json):
+    """Show a .pxc file's header."""
+    data = read_bytes(Path(file))
+    header, streams = parse(data)
+    fields = {"file": file, "format_version": 1, "model_id": header.model_id.hex(), "width": header.width,
+              "height": header.height, "mode": header.mode, "tile": header.tile, "group": header.group,
+              "streams": len(streams), "header_bytes": header.size, "payload_bytes": sum(header.stream_lengths),
+              "total_bytes": len(data), "pixel_crc32": f"{header.pixel_crc:08x}",
+              "bits_per_subpixel": 8 * len(data) / (header.width * header.height * header.channels)}
+    if as_json:
+        click.echo(json.dumps(fields))
+    else:
+        for k, v in fields.items():
+            click.echo(f"{k:18} {v:.4f}" if isinstance(v, float) else f"{k:18} {v}")
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise PixcodecError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise PixcodecError(f"{path} is a directory") from None

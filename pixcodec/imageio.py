@@ -1,0 +1,86 @@
+"""Reading images for exact coding and writing decoded ones: every pixel kept or a clear refusal.
+
+Training data may be converted freely (data.py); an image handed to the codec may not.
+Gray (L) and RGB are coded as they are, 1-bit images as gray 0/255 and restored to
+1-bit; palette, alpha and high-bit-depth images are refused rather than altered.
+"""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .atomic import atomic_write
+from .data import IMAGE_SUFFIXES
+from .errors import PixcodecError
+
+REFUSED = {
+    "P": "palette images are not supported yet; convert to RGB first",
+    "PA": "palette images with alpha are not supported yet",
+    "LA": "images with alpha are not supported yet; drop the alpha channel first",
+    "RGBA": "images with alpha are not supported yet; drop the alpha channel first",
+}
+
+
+def read_image(path: str | Path) -> tuple[torch.Tensor, str]:
+    """uint8 (C, H, W) and the mode ('L', 'RGB' or '1') of an image file, exactly."""
+    try:
+        with Image.open(path) as img:
+            img.load()
+            mode = img.mode
+            if mode in REFUSED:
+                raise PixcodecError(f"{path}: mode {mode}: {REFUSED[mode]}")
+            if mode not in ("L", "RGB", "1"):
+                raise PixcodecError(f"{path}: mode {mode} is not supported (8-bit gray, RGB or 1-bit only; "
+                                    "16-bit and float images are refused)")
+            arr = np.asarray(img.convert("L") if mode == "1" else img)
+    except FileNotFoundError:
+        raise PixcodecError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise PixcodecError(f"{path} is a directory") from None
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise PixcodecError(f"cannot read image {path}: {e}") from None
+    t = torch.from_numpy(arr.copy())
+    return (t[None] if t.dim() == 2 else t.permute(2, 0, 1).contiguous()), mode
+
+
+def png_bytes(image: torch.Tensor, mode: str) -> bytes:
+    """PNG encoding of uint8 (C, H, W) in ``mode``."""
+    arr = image.permute(1, 2, 0).numpy() if image.shape[0] == 3 else image[0].numpy()
+    img = Image.fromarray(arr, "RGB" if image.shape[0] == 3 else "L")
+    if mode == "1":
+        img = img.convert("1")
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_new(path: Path, data: bytes, force: bool) -> None:
+    """Write atomically; an existing file is replaced only with ``force``."""
+    if path.exists() and not force:
+        raise PixcodecError(f"{path} exists (use --force to overwrite)")
+    if path.is_dir():
+        raise PixcodecError(f"{path} is a directory")
+    if not path.parent.is_dir():
+        raise PixcodecError(f"cannot write {path}: no such directory {path.parent}")
+    with atomic_write(path) as f:
+        f.write(data)
+
+
+def expand_inputs(inputs: list[str], suffixes: set[str]) -> list[tuple[Path, Path]]:
+    """(file, path relative to the named input) for files and for folders searched recursively."""
+    found = []
+    for name in inputs:
+        p = Path(name)
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in suffixes)
+            if not files:
+                raise PixcodecError(f"no {'/'.join(sorted(suffixes))} files under {p}")
+            found += [(f, f.relative_to(p)) for f in files]
+        else:
+            found.append((p, Path(p.name)))
+    return found
+
