@@ -89,3 +89,25 @@ def run(model: nn.Module, num, batch: int, height: int, width: int, choose: Choo
 def teacher_forced(x: torch.Tensor) -> Choose:
     """A ``choose`` that replays known values: the encoder's side of the engine."""
     return lambda logits, c, i, j: x[:, c, i, j]
+
+
+@torch.no_grad()
+def run_naive(model: nn.Module, num, batch: int, height: int, width: int, choose: Choose,
+              cond: torch.Tensor | None = None, limit: int | None = None) -> torch.Tensor:
+    """The reference the engine replaces: one full forward pass per subpixel.
+
+    Same visiting order and ``choose`` protocol as ``run``; ``limit`` stops after that many
+    subpixels (benchmarks time a prefix, as every step costs the same).
+    """
+    channels = model.in_channels
+    image = torch.zeros(batch, channels, height, width, dtype=torch.uint8)
+    steps = 0
+    for i in range(height):
+        for j in range(width):
+            for c in range(channels):
+                if limit is not None and steps >= limit:
+                    return image
+                logits = model(image, cond, num=num)[:, :, c, i, j]
+                image[:, c, i, j] = choose(logits, c, i, j)
+                steps += 1
+    return image

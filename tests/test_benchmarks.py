@@ -24,3 +24,14 @@ def test_train_throughput_writes_json(tmp_path):
     rows = report["results"]
     assert {r["model"] for r in rows} >= {"pixelcnn", "gated_pixelcnn"}
     assert all(r["images_per_s"] > 0 and r["device"] == "cpu" for r in rows)
+
+
+def test_codec_speed_writes_json(tmp_path):
+    out = tmp_path / "c.json"
+    result = CliRunner().invoke(load("codec_speed").main, [
+        "--out", str(out), "--channels", "1", "-H", "hidden=6", "-H", "layers=1", "-H", "out_hidden=6",
+        "--images", "2", "--skip-photo", "--naive-steps", "4", "--repeats", "1"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["naive_vs_cached"]["speedup"] > 1
+    assert report["batches_32"]["file_over_nll"] > 1 and report["batches_32"]["payload_over_nll"] < 1.01

@@ -56,3 +56,15 @@ def test_sampling_through_the_engine_is_seeded(model_name):
     c = engine.run(model, exact, 3, 4, 5, sampler(1))
     assert a.shape == (3, 3, 4, 5) and a.dtype == torch.uint8
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_naive_reference_decodes_the_same_image(model_name):
+    """Cached and naive decoding draw identical samples from identical probabilities."""
+    model = tiny_model(model_name, 3)
+    exact = ExactNumerics(model)
+
+    def sampler():
+        g = torch.Generator().manual_seed(7)
+        return lambda logits, c, i, j: torch.multinomial(exact.probabilities(logits), 1, generator=g)[:, 0].to(torch.uint8)
+
+    assert torch.equal(engine.run(model, exact, 2, 3, 4, sampler()), engine.run_naive(model, exact, 2, 3, 4, sampler()))
