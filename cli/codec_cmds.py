@@ -1,7 +1,9 @@
 """`pixcodec compress`, `decompress` and `info`: the codec from the command line."""
 from __future__ import annotations
 
+import contextlib
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -59,6 +61,17 @@ def each(items, work):
         raise SystemExit(1)
 
 
+@contextlib.contextmanager
+def row_progress(codec: Codec, height: int, width: int, label: str):
+    """A click progress bar over engine rows, for images big enough to take a while."""
+    rows = codec.rows(height, width)
+    if height * width < 128 * 128:
+        yield None
+        return
+    with click.progressbar(length=rows, label=label, file=sys.stderr) as bar:
+        yield lambda _row: bar.update(1)
+
+
 def load_codec(model_path, tile=DEFAULT_TILE, group=DEFAULT_GROUP) -> Codec:
     if not model_path:
         raise click.UsageError("pass the model checkpoint with -m (no bundled default model yet)")
@@ -88,7 +101,8 @@ def compress(inputs, model_path, out, out_dir, force, verify, tile, group):
         if target.exists() and not force:
             raise PixcodecError(f"{target} exists (use --force to overwrite)")
         start = time.perf_counter()
-        result = codec.compress(image, mode)
+        with row_progress(codec, image.shape[1], image.shape[2], f"compressing {source.name}") as on_row:
+            result = codec.compress(image, mode, on_row)
         seconds = time.perf_counter() - start
         write_new(target, result.data, force)
         if verify and not bool((codec.decompress(target.read_bytes())[0] == image).all()):
@@ -124,7 +138,9 @@ def decompress(inputs, model_path, out, out_dir, force):
         if target.exists() and not force:
             raise PixcodecError(f"{target} exists (use --force to overwrite)")
         start = time.perf_counter()
-        image, mode = codec.decompress(data)
+        header = parse(data)[0]
+        with row_progress(codec, header.height, header.width, f"decompressing {source.name}") as on_row:
+            image, mode = codec.decompress(data, on_row)
         write_new(target, png_bytes(image, mode), force)
         click.echo(f"{source} -> {target}: {image.shape[2]}x{image.shape[1]} {mode}, "
                    f"{time.perf_counter() - start:.2f} s")

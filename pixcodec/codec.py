@@ -61,7 +61,11 @@ class Codec:
         self.id = model_id(model, self.exact)
         self.tile, self.group = tile, group
 
-    def compress(self, image: torch.Tensor, mode: str | None = None) -> Compressed:
+    def rows(self, height: int, width: int) -> int:
+        """Engine rows a compress or decompress of this size runs (for progress bars)."""
+        return sum(tiles[0].height for tiles in tiling_plan(height, width, self.tile, self.group))
+
+    def compress(self, image: torch.Tensor, mode: str | None = None, on_row=None) -> Compressed:
         """image: uint8 (C, H, W) with C = the model's channels; mode 'L', 'RGB' or '1'."""
         c, height, width = image.shape
         mode = mode or ("RGB" if c == 3 else "L")
@@ -79,13 +83,13 @@ class Codec:
                 nll -= float(torch.log2(weights.gather(1, symbols.long()[:, None])[:, 0] / weights.sum(1)).sum())
                 return symbols
 
-            engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width, choose)
+            engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width, choose, on_row=on_row)
             streams.append(encoder.finish())
         header = Header(mode, self.id, height, width, self.tile, self.group, pixel_crc(image),
                         [len(s) for s in streams])
         return Compressed(header.pack() + b"".join(streams), nll, image.numel())
 
-    def decompress(self, data: bytes) -> tuple[torch.Tensor, str]:
+    def decompress(self, data: bytes, on_row=None) -> tuple[torch.Tensor, str]:
         """The exact pixels (uint8 (C, H, W)) and mode of a .pxc file made with this model."""
         header, streams = parse(data)
         if header.model_id != self.id:
@@ -98,7 +102,8 @@ class Codec:
         for tiles, stream in zip(tiling_plan(header.height, header.width, header.tile, header.group), streams):
             decoder = SymbolDecoder(stream)
             out = engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width,
-                             lambda logits, ch, i, j: decoder.decode(self.exact.probabilities(logits)))
+                             lambda logits, ch, i, j: decoder.decode(self.exact.probabilities(logits)),
+                             on_row=on_row)
             for t, pixels in zip(tiles, out):
                 image[:, t.top:t.top + t.height, t.left:t.left + t.width] = pixels
         if pixel_crc(image) != header.pixel_crc:

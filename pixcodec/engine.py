@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
-from .numerics import gather_patches, kernel_size, conv_weight
+from .numerics import conv_weight, kernel_size
 
 Choose = Callable[[torch.Tensor, int, int, int], torch.Tensor]
 
@@ -35,7 +35,6 @@ class Canvas:
                  dtype: torch.dtype, device: torch.device | str = "cpu"):
         self.margin = margin
         self.data = torch.zeros(batch, channels, height + 2 * margin, width + 2 * margin, dtype=dtype, device=device)
-        self._b = torch.arange(batch, device=device)
 
     def write(self, i: int, j: int, values: torch.Tensor) -> None:
         """values (B, C) at pixel (i, j)."""
@@ -52,17 +51,18 @@ class Canvas:
 
     def window(self, module: nn.Module, i: int, j: int) -> torch.Tensor:
         """The input window of ``module`` for output pixel (i, j) -> (B, C*kh*kw)."""
-        n = len(self._b)
-        rows, cols = torch.full((n,), i, device=self._b.device), torch.full((n,), j, device=self._b.device)
-        return gather_patches(self.data, self.margin, conv_weight(module)[2], kernel_size(module), self._b, rows, cols)
+        (kh, kw), (left, _, top, _) = kernel_size(module), conv_weight(module)[2]
+        r, c = i - top + self.margin, j - left + self.margin
+        return self.data[:, :, r:r + kh, c:c + kw].reshape(self.data.shape[0], -1)
 
     def row_windows(self, module: nn.Module, i: int) -> torch.Tensor:
         """Input windows for every output pixel of row i -> (B * W, C*kh*kw), batch-major."""
+        (kh, kw), (left, right, top, _) = kernel_size(module), conv_weight(module)[2]
         width = self.data.shape[3] - 2 * self.margin
-        b = self._b.repeat_interleave(width)
-        cols = torch.arange(width, device=b.device).repeat(len(self._b))
-        return gather_patches(self.data, self.margin, conv_weight(module)[2], kernel_size(module),
-                              b, torch.full_like(cols, i), cols)
+        r, c0 = i - top + self.margin, self.margin - left
+        band = self.data[:, :, r:r + kh, c0:c0 + width + left + right]                # (B, C, kh, W + kw - 1)
+        cols = torch.nn.functional.unfold(band, (kh, kw))                             # (B, C*kh*kw, W)
+        return cols.transpose(1, 2).reshape(-1, cols.shape[1])
 
 
 def margin_for(*modules: nn.Module) -> int:
@@ -72,8 +72,11 @@ def margin_for(*modules: nn.Module) -> int:
 
 @torch.no_grad()
 def run(model: nn.Module, num, batch: int, height: int, width: int, choose: Choose,
-        cond: torch.Tensor | None = None, device: torch.device | str = "cpu") -> torch.Tensor:
-    """Visit every subpixel in coding order (raster, then R, G, B) and return the uint8 image."""
+        cond: torch.Tensor | None = None, device: torch.device | str = "cpu",
+        on_row: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Visit every subpixel in coding order (raster, then R, G, B) and return the uint8 image.
+
+    ``on_row(i)`` is called after each row: progress bars hang on it."""
     channels = model.in_channels
     image = torch.zeros(batch, channels, height, width, dtype=torch.uint8, device=device)
     state = model.incremental(num, batch, height, width, cond)
@@ -83,6 +86,8 @@ def run(model: nn.Module, num, batch: int, height: int, width: int, choose: Choo
                 image[:, c, i, j] = choose(state.logits(image, i, j, c), c, i, j)
             state.pixel_done(image, i, j)
         state.row_done(image, i)
+        if on_row is not None:
+            on_row(i)
     return image
 
 

@@ -103,6 +103,7 @@ class ExactNumerics:
 
     def __init__(self, model: nn.Module):
         self._weights: dict[int, tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]]] = {}
+        self._dense: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
         inner = {id(m.conv) for m in model.modules() if hasattr(m, "mask")}   # reached via their MaskedConv2d
         with torch.no_grad():
             for module in model.modules():
@@ -114,6 +115,7 @@ class ExactNumerics:
                     if float(w.abs().sum(1).max()) * ACT_LIMIT + float(b.abs().max()) >= 2.0 ** 26:
                         raise ValueError("weights too large for exact arithmetic (a row's L1 norm must stay below 2^18)")
                     self._weights[id(module)] = (w, b, pad)
+                    self._dense[id(module)] = (w.t().contiguous(), b)
         self.tables = exact_tables()
 
     def quantized(self) -> list[tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]]]:
@@ -132,12 +134,14 @@ class ExactNumerics:
 
     def dense(self, module: nn.Module, v: torch.Tensor) -> torch.Tensor:
         """The same conv on flattened input windows (N, C*kh*kw) -> (N, out), bit for bit."""
-        w, b, _ = self._weights[id(module)]
-        return self._clamp(_grid(v @ w.t().to(v.device) + b.to(v.device)))
+        w_t, b = self._dense[id(module)]
+        out = torch.addmm(b, v.double(), w_t).mul_(1 << ACT_BITS).floor_().div_(1 << ACT_BITS)   # _grid, in place
+        return out.clamp_(-ACT_LIMIT, ACT_LIMIT)
 
     def gate(self, a: torch.Tensor) -> torch.Tensor:
         f, g = a.chunk(2, dim=1)
-        return _grid(self._squash("tanh", f) * self._squash("sigmoid", g))
+        product = self._squash("tanh", f).mul_(self._squash("sigmoid", g))
+        return product.mul_(1 << ACT_BITS).floor_().div_(1 << ACT_BITS)
 
     def relu(self, x: torch.Tensor) -> torch.Tensor:
         return x.clamp_min(0.0)
@@ -149,8 +153,8 @@ class ExactNumerics:
         return self._clamp(_grid(cond.double()))
 
     def _squash(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        index = (x.clamp(-SQUASH_RANGE, SQUASH_RANGE) * (1 << ACT_BITS)).long() + SQUASH_RANGE * (1 << ACT_BITS)
-        return self.tables[name].to(x.device)[index]
+        index = (x.clamp(-SQUASH_RANGE, SQUASH_RANGE) * (1 << ACT_BITS) + SQUASH_RANGE * (1 << ACT_BITS)).long()
+        return self.tables[name][index]
 
     @staticmethod
     def _clamp(x: torch.Tensor) -> torch.Tensor:

@@ -110,7 +110,7 @@ class GatedState:
     only ever reads vertical pre-activations of row i-1 (the shift), so it is ready."""
 
     def __init__(self, model: GatedPixelCNN, num, batch: int, height: int, width: int, cond):
-        dtype = torch.float64 if num.exact else torch.float32
+        dtype = torch.float32      # exact values (2^-12 grid, |v| <= 256) fit float32 losslessly
         self.model, self.num, self.width = model, num, width
         canvas = lambda ch, *convs: Canvas(batch, ch, height, width, margin_for(*convs), dtype)  # noqa: E731
         layers = model.layers
