@@ -15,6 +15,8 @@ class CleanErrors(click.Group):
             return super().invoke(ctx)
         except PixcodecError as e:
             raise click.ClickException(str(e)) from None
+        except MemoryError:
+            raise click.ClickException("out of memory: try a smaller --group or --tile") from None
         except OSError as e:  # unwritable outputs, full disks, vanished files
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
             raise click.ClickException(f"{where}{e.strerror or e}") from None

@@ -31,6 +31,7 @@ MODES = {0: ("L", 1), 1: ("RGB", 3), 2: ("1", 1)}
 MODE_CODES = {name: code for code, (name, _) in MODES.items()}
 _FIXED = struct.Struct("<4sBB16sIIHHI")            # up to and including the pixel CRC
 MAX_SIDE = 1 << 20
+MAX_PIXELS = 1 << 30           # a forged header must not make the decoder allocate terabytes
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ def parse(data: bytes) -> tuple[Header, list[bytes]]:
         raise PixcodecError(f"unsupported .pxc format version {version} (this pixcodec reads {VERSION})")
     if mode not in MODES or not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE) or tile == 0 or group == 0:
         raise PixcodecError("corrupt .pxc header")
+    if height * width > MAX_PIXELS:
+        raise PixcodecError(f"refusing a {width}x{height} image: more than {MAX_PIXELS} pixels")
     n = stream_count(height, width, tile, group)
     end = _FIXED.size + 4 * n
     if len(data) < end + 4:
