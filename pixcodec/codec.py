@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from . import engine
 from .coder import SymbolDecoder, SymbolEncoder
-from .container import MODES, Header, parse, tiling_plan
+from .container import MAX_PIXELS, MAX_SIDE, Header, parse, tiling_plan
 from .errors import PixcodecError
 from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables
 
@@ -71,6 +71,9 @@ class Codec:
         mode = mode or ("RGB" if c == 3 else "L")
         if c != self.model.in_channels:
             raise PixcodecError(f"the model codes {self.model.in_channels}-channel images, this one has {c}")
+        if max(height, width) > MAX_SIDE or height * width > MAX_PIXELS:
+            raise PixcodecError(f"a {width}x{height} image is beyond the format's limits "
+                                f"({MAX_SIDE} a side, {MAX_PIXELS} pixels)")
         streams, nll = [], 0.0
         for tiles in tiling_plan(height, width, self.tile, self.group):
             x = torch.stack([image[:, t.top:t.top + t.height, t.left:t.left + t.width] for t in tiles])
