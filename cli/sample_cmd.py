@@ -52,18 +52,15 @@ def command(ckpt, count, out, seed, size, complete, keep_rows, force):
         height = width = size or default_size(state)
     generator = torch.Generator().manual_seed(seed)
 
-    def choose(logits, c, i, j):
-        if i < rows:
-            return known[:, c, i, j]
-        return torch.multinomial(exact.probabilities(logits), 1, generator=generator)[:, 0].to(torch.uint8)
+    def choose(logits, c, rows_, cols_):
+        drawn = torch.multinomial(exact.probabilities(logits), 1, generator=generator)[:, 0].to(torch.uint8)
+        if known is None:
+            return drawn
+        kept = known[:, c, rows_, cols_].reshape(-1)
+        return torch.where((rows_ < rows).repeat(count), kept, drawn)
 
     with click.progressbar(length=height, label="sampling", file=sys.stderr) as bar:
-        def row_choose(logits, c, i, j):
-            if j == width - 1 and c == model.in_channels - 1:
-                bar.update(1)
-            return choose(logits, c, i, j)
-
-        samples = engine.run(model, exact, count, height, width, row_choose)
+        samples = engine.run(model, exact, count, height, width, choose, on_row=lambda _: bar.update(1))
     if known is not None:
         samples = torch.cat([known[:1], samples])
     grid = torchvision.utils.make_grid(samples, nrow=count + 1 if known is not None else int(count ** 0.5 + 0.999),

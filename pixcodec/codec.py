@@ -79,9 +79,9 @@ class Codec:
             x = torch.stack([image[:, t.top:t.top + t.height, t.left:t.left + t.width] for t in tiles])
             encoder = SymbolEncoder()
 
-            def choose(logits, ch, i, j):
+            def choose(logits, ch, rows, cols):
                 nonlocal nll
-                weights, symbols = self.exact.probabilities(logits), x[:, ch, i, j]
+                weights, symbols = self.exact.probabilities(logits), x[:, ch, rows, cols].reshape(-1)
                 encoder.encode(symbols, weights)
                 nll -= float(torch.log2(weights.gather(1, symbols.long()[:, None])[:, 0] / weights.sum(1)).sum())
                 return symbols
@@ -105,7 +105,7 @@ class Codec:
         for tiles, stream in zip(tiling_plan(header.height, header.width, header.tile, header.group), streams):
             decoder = SymbolDecoder(stream)
             out = engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width,
-                             lambda logits, ch, i, j: decoder.decode(self.exact.probabilities(logits)),
+                             lambda logits, ch, rows, cols: decoder.decode(self.exact.probabilities(logits)),
                              on_row=on_row)
             for t, pixels in zip(tiles, out):
                 image[:, t.top:t.top + t.height, t.left:t.left + t.width] = pixels

@@ -1,68 +1,68 @@
 """The incremental decoding engine: one loop that compress, decompress and sample all drive.
 
 Naive autoregressive decoding runs the whole network once per subpixel. The
-engine instead keeps every layer's activations in ``Canvas`` caches and, for
-each new subpixel, computes each layer at that one position only: a conv at a
-position is its weights times the window of cached inputs around it. A model
-plugs in by returning a state from ``model.incremental(num, batch, h, w, cond)``
-with three methods:
+engine instead keeps every layer's activations in ``Canvas`` caches and computes
+each layer only at the positions being decoded: a conv at a position is its
+weights times the window of cached inputs around it.
 
-    logits(image, i, j, c) -> (B, 256)   channel c of pixel (i, j), every earlier subpixel known
-    pixel_done(image, i, j)              pixel (i, j) is complete
-    row_done(image, i)                   row i is complete (e.g. the Gated PixelCNN's vertical stack)
+It decodes in **wavefront** order. With a skew s, step t decodes every pixel with
+j + s * i = t at once (row i runs s columns behind row i-1). A model's state names
+the smallest s for which everything a pixel's windows read was finished at an
+earlier step, so all pixels of a step are independent; H * W steps become
+W + s * (H - 1), each a batch. A model plugs in by returning a state from
+``model.incremental(num, batch, h, w, cond)`` with:
 
-Run with ``ExactNumerics`` the cached results equal the full forward pass bit
-for bit (exact arithmetic is order-free), which the tests check for every model.
-The ``choose`` callback decides each subpixel's value: the true value when
-encoding, the decoded one when decoding, a draw when sampling.
+    skew                                   the s above
+    logits(image, rows, cols, c)           -> (B*P, 256): channel c at P positions, batch-major
+    pixels_done(image, rows, cols)         those P pixels are complete
+
+Run with ``ExactNumerics`` the results equal the full forward pass bit for bit
+(exact arithmetic is order-free), which the tests check for every model. The
+``choose`` callback decides each subpixel's value: the true value when encoding,
+the decoded one when decoding, a draw when sampling.
 """
 from __future__ import annotations
 
-from typing import Callable
+import math
+from typing import Callable, Iterator
 
 import torch
 import torch.nn as nn
 
 from .numerics import conv_weight, kernel_size
 
-Choose = Callable[[torch.Tensor, int, int, int], torch.Tensor]
+# choose(logits (B*P, 256), channel, rows (P,), cols (P,)) -> values (B*P,) uint8
+Choose = Callable[[torch.Tensor, int, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 class Canvas:
-    """A (B, C, H, W) activation map with a zero margin, filled one position or row at a time."""
+    """A (B, C, H, W) activation map with a zero margin, read and written at sets of positions.
+
+    Values go in and out batch-major: row b * P + p is image b at position p.
+    """
 
     def __init__(self, batch: int, channels: int, height: int, width: int, margin: int,
-                 dtype: torch.dtype, device: torch.device | str = "cpu"):
+                 dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"):
         self.margin = margin
         self.data = torch.zeros(batch, channels, height + 2 * margin, width + 2 * margin, dtype=dtype, device=device)
 
-    def write(self, i: int, j: int, values: torch.Tensor) -> None:
-        """values (B, C) at pixel (i, j)."""
-        self.data[:, :, i + self.margin, j + self.margin] = values
+    def write(self, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor) -> None:
+        b, m = self.data.shape[0], self.margin
+        values = values.view(b, len(rows), -1).permute(0, 2, 1).to(self.data.dtype)   # exact: lossless
+        self.data[:, :, rows + m, cols + m] = values
 
-    def write_row(self, i: int, values: torch.Tensor) -> None:
-        """values (B, C, W) along row i."""
+    def at(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """(B*P, C); the zero margin stands in for positions outside the image."""
         m = self.margin
-        self.data[:, :, i + m, m:self.data.shape[3] - m] = values
+        return self.data[:, :, rows + m, cols + m].permute(0, 2, 1).reshape(-1, self.data.shape[1])
 
-    def at(self, i: int, j: int) -> torch.Tensor:
-        """(B, C) at pixel (i, j); the zero margin stands in for positions outside the image."""
-        return self.data[:, :, i + self.margin, j + self.margin]
-
-    def window(self, module: nn.Module, i: int, j: int) -> torch.Tensor:
-        """The input window of ``module`` for output pixel (i, j) -> (B, C*kh*kw)."""
+    def windows(self, module: nn.Module, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        """The input windows of ``module`` for output pixels (rows, cols) -> (B*P, C*kh*kw)."""
         (kh, kw), (left, _, top, _) = kernel_size(module), conv_weight(module)[2]
-        r, c = i - top + self.margin, j - left + self.margin
-        return self.data[:, :, r:r + kh, c:c + kw].reshape(self.data.shape[0], -1)
-
-    def row_windows(self, module: nn.Module, i: int) -> torch.Tensor:
-        """Input windows for every output pixel of row i -> (B * W, C*kh*kw), batch-major."""
-        (kh, kw), (left, right, top, _) = kernel_size(module), conv_weight(module)[2]
-        width = self.data.shape[3] - 2 * self.margin
-        r, c0 = i - top + self.margin, self.margin - left
-        band = self.data[:, :, r:r + kh, c0:c0 + width + left + right]                # (B, C, kh, W + kw - 1)
-        cols = torch.nn.functional.unfold(band, (kh, kw))                             # (B, C*kh*kw, W)
-        return cols.transpose(1, 2).reshape(-1, cols.shape[1])
+        r = (rows - top + self.margin)[:, None] + torch.arange(kh)                    # (P, kh)
+        c = (cols - left + self.margin)[:, None] + torch.arange(kw)                   # (P, kw)
+        patches = self.data[:, :, r[:, :, None], c[:, None, :]]                       # (B, C, P, kh, kw)
+        return patches.transpose(1, 2).reshape(-1, self.data.shape[1] * kh * kw)
 
 
 def margin_for(*modules: nn.Module) -> int:
@@ -70,30 +70,40 @@ def margin_for(*modules: nn.Module) -> int:
     return max(max(conv_weight(m)[2]) for m in modules)
 
 
+def wavefront(height: int, width: int, skew: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(rows, cols) of each step: the pixels with col + skew * row = t, rows ascending."""
+    for t in range(width + skew * (height - 1)):
+        first, last = max(0, math.ceil((t - width + 1) / skew)), min(height - 1, t // skew)
+        if first <= last:                      # narrow images leave some steps empty
+            rows = torch.arange(first, last + 1)
+            yield rows, t - skew * rows
+
+
 @torch.no_grad()
 def run(model: nn.Module, num, batch: int, height: int, width: int, choose: Choose,
-        cond: torch.Tensor | None = None, device: torch.device | str = "cpu",
-        on_row: Callable[[int], None] | None = None) -> torch.Tensor:
-    """Visit every subpixel in coding order (raster, then R, G, B) and return the uint8 image.
+        cond: torch.Tensor | None = None, on_row: Callable[[int], None] | None = None) -> torch.Tensor:
+    """Visit every subpixel in wavefront order (R, G, B within a pixel); return the uint8 image.
 
-    ``on_row(i)`` is called after each row: progress bars hang on it."""
-    channels = model.in_channels
-    image = torch.zeros(batch, channels, height, width, dtype=torch.uint8, device=device)
+    ``on_row(i)`` is called as each row completes: progress bars hang on it."""
+    image = torch.zeros(batch, model.in_channels, height, width, dtype=torch.uint8)
     state = model.incremental(num, batch, height, width, cond)
-    for i in range(height):
-        for j in range(width):
-            for c in range(channels):
-                image[:, c, i, j] = choose(state.logits(image, i, j, c), c, i, j)
-            state.pixel_done(image, i, j)
-        state.row_done(image, i)
-        if on_row is not None:
-            on_row(i)
+    for rows, cols in wavefront(height, width, state.skew):
+        for c in range(model.in_channels):
+            image[:, c, rows, cols] = choose(state.logits(image, rows, cols, c), c, rows, cols).view(batch, -1)
+        state.pixels_done(image, rows, cols)
+        if on_row is not None and int(cols[0]) == width - 1:
+            on_row(int(rows[0]))
     return image
+
+
+def pixel_inputs(num, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """The model's input values of the pixels at (rows, cols) -> (B*P, C)."""
+    return num.input(image[:, :, rows, cols].permute(0, 2, 1).reshape(-1, image.shape[1]))
 
 
 def teacher_forced(x: torch.Tensor) -> Choose:
     """A ``choose`` that replays known values: the encoder's side of the engine."""
-    return lambda logits, c, i, j: x[:, c, i, j]
+    return lambda logits, c, rows, cols: x[:, c, rows, cols].reshape(-1)
 
 
 @torch.no_grad()
@@ -101,8 +111,8 @@ def run_naive(model: nn.Module, num, batch: int, height: int, width: int, choose
               cond: torch.Tensor | None = None, limit: int | None = None) -> torch.Tensor:
     """The reference the engine replaces: one full forward pass per subpixel.
 
-    Same visiting order and ``choose`` protocol as ``run``; ``limit`` stops after that many
-    subpixels (benchmarks time a prefix, as every step costs the same).
+    Raster order, one subpixel a step, with ``run``'s ``choose`` protocol; ``limit`` stops
+    after that many subpixels (benchmarks time a prefix: every step costs the same).
     """
     channels = model.in_channels
     image = torch.zeros(batch, channels, height, width, dtype=torch.uint8)
@@ -112,7 +122,8 @@ def run_naive(model: nn.Module, num, batch: int, height: int, width: int, choose
             for c in range(channels):
                 if limit is not None and steps >= limit:
                     return image
+                one = torch.tensor([i]), torch.tensor([j])
                 logits = model(image, cond, num=num)[:, :, c, i, j]
-                image[:, c, i, j] = choose(logits, c, i, j)
+                image[:, c, i, j] = choose(logits, c, *one)
                 steps += 1
     return image

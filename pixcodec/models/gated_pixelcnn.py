@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..engine import Canvas, margin_for
+from ..engine import Canvas, margin_for, pixel_inputs
 from ..numerics import FLOAT
 from .heads import LogitsHead, check_image
 from .masked import channel_groups, row_conv
@@ -104,57 +104,73 @@ class GatedPixelCNN(nn.Module):
 
 
 class GatedState:
-    """Cached decoding. The horizontal stack is computed at (i, j) alone from its row
-    canvases; the vertical stack reads to the right of a pixel, so it waits until its
-    row is complete and then runs for the whole row at once. Row i's horizontal stack
-    only ever reads vertical pre-activations of row i-1 (the shift), so it is ready."""
+    """Cached wavefront decoding.
+
+    The horizontal stack at (i, j) reads its own row to the left and the vertical
+    pre-activations of row i-1 at column j. The vertical stack reads k//2 columns to
+    the right in its own row, so layer l runs lag_l = k0//2 + l * (k//2) columns behind
+    the newest pixel of a row (and catches up when the row ends). With skew
+    s = lag_last + 1 every vertical value of row i-1 that (i, j) needs was computed at
+    an earlier wavefront step."""
 
     def __init__(self, model: GatedPixelCNN, num, batch: int, height: int, width: int, cond):
-        dtype = torch.float32      # exact values (2^-12 grid, |v| <= 256) fit float32 losslessly
         self.model, self.num, self.width = model, num, width
-        canvas = lambda ch, *convs: Canvas(batch, ch, height, width, margin_for(*convs), dtype)  # noqa: E731
         layers = model.layers
+        # exact values (2^-12 grid, |v| <= 256) fit float32 canvases losslessly
+        canvas = lambda ch, *convs: Canvas(batch, ch, height, width, max(1, margin_for(*convs)))  # noqa: E731
         # the image feeds layer 0 of both stacks; later inputs are the previous layer's outputs
         self.image = canvas(model.in_channels, layers[0].v_conv, layers[0].h_conv)
         self.v_in = [self.image] + [canvas(l.v_conv.in_channels, l.v_conv) for l in layers[1:]]
         self.h_in = [self.image] + [canvas(l.h_conv.conv.in_channels, l.h_conv) for l in layers[1:]]
-        self.v_pre = [canvas(l.v_to_h.in_channels, l.v_to_h) for l in layers]
+        self.v_pre = [canvas(l.v_to_h.in_channels, l.v_to_h) for l in layers]    # margin 1: row -1 is zero
+        self.lags, lag = [], 0
+        for layer in layers:
+            lag += layer.v_conv.kernel_size[1] // 2
+            self.lags.append(lag)
+        self.skew = self.lags[-1] + 1
         self.bias = None
         if cond is not None:   # the condition is known in full: its biases are computed once
             cond = num.side_input(cond[:, :, None, None] if cond.dim() == 2 else cond)
             self.bias = [num.conv(l.cond, cond).chunk(2, dim=1) for l in layers]    # (B, 2p, H|1, W|1) x2
 
-    def _bias(self, layer: int, part: int, i: int, j: int | None) -> torch.Tensor:
-        b = self.bias[layer][part]
-        b = b[:, :, min(i, b.shape[2] - 1)]                                          # (B, 2p, W|1)
-        if j is None:
-            return b.expand(-1, -1, self.width).permute(0, 2, 1).flatten(0, 1)       # (B*W, 2p)
-        return b[:, :, min(j, b.shape[2] - 1)]                                       # (B, 2p)
+    def _bias(self, layer: int, part: int, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        b = self.bias[layer][part]                                                    # (B, 2p, H|1, W|1)
+        b = b[:, :, rows.clamp(max=b.shape[2] - 1), cols.clamp(max=b.shape[3] - 1)]  # (B, 2p, P)
+        return b.transpose(1, 2).reshape(-1, b.shape[1])                              # (B*P, 2p)
 
-    def logits(self, image: torch.Tensor, i: int, j: int, c: int) -> torch.Tensor:
+    def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int) -> torch.Tensor:
         num, model = self.num, self.model
-        self.image.write(i, j, num.input(image[:, :, i, j]))        # later channels: masked out
+        self.image.write(rows, cols, pixel_inputs(num, image, rows, cols))   # later channels: masked out
         h = None
         for k, layer in enumerate(model.layers):
-            h_pre = num.add(num.dense(layer.h_conv, self.h_in[k].window(layer.h_conv, i, j)),
-                            num.dense(layer.v_to_h, self.v_pre[k].at(i - 1, j)))         # (B, 2p)
+            h_pre = num.add(num.dense(layer.h_conv, self.h_in[k].windows(layer.h_conv, rows, cols)),
+                            num.dense(layer.v_to_h, self.v_pre[k].at(rows - 1, cols)))       # (N, 2p)
             if self.bias is not None:
-                h_pre = num.add(h_pre, self._bias(k, 1, i, j))
-            h_new = num.dense(layer.h_out, num.gate(h_pre))                              # (B, p)
+                h_pre = num.add(h_pre, self._bias(k, 1, rows, cols))
+            h_new = num.dense(layer.h_out, num.gate(h_pre))                                    # (N, p)
             h = num.add(h, h_new) if layer.residual else h_new
             if k + 1 < len(model.layers):
-                self.h_in[k + 1].write(i, j, h)
-        return model.head.at_pixel(h, num)[:, :, c]                                      # (B, 256)
+                self.h_in[k + 1].write(rows, cols, h)
+        return model.head.at_pixel(h, num)[:, :, c]                                            # (N, 256)
 
-    def pixel_done(self, image: torch.Tensor, i: int, j: int) -> None:
-        self.image.write(i, j, self.num.input(image[:, :, i, j]))
-
-    def row_done(self, image: torch.Tensor, i: int) -> None:
-        num, b = self.num, image.shape[0]
+    def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
+        num = self.num
+        self.image.write(rows, cols, pixel_inputs(num, image, rows, cols))
+        ends = cols == self.width - 1
         for k, layer in enumerate(self.model.layers):
-            v_pre = num.dense(layer.v_conv, self.v_in[k].row_windows(layer.v_conv, i))  # (B*W, 2p)
-            self.v_pre[k].write_row(i, v_pre.view(b, self.width, -1).transpose(1, 2))   # link: unbiased
-            if self.bias is not None:
-                v_pre = num.add(v_pre, self._bias(k, 0, i, None))
+            # column cols - lag is now computable; a finished row also computes its last lag columns
+            vr, vc = rows, cols - self.lags[k]
+            if bool(ends.any()):
+                tail = torch.arange(self.width - self.lags[k], self.width)
+                vr = torch.cat([vr, rows[ends].repeat_interleave(len(tail))])
+                vc = torch.cat([vc, tail.repeat(int(ends.sum()))])
+            keep = vc >= 0
+            vr, vc = vr[keep], vc[keep]
+            if len(vr) == 0:
+                continue
+            v_pre = num.dense(layer.v_conv, self.v_in[k].windows(layer.v_conv, vr, vc))       # (N, 2p)
+            self.v_pre[k].write(vr, vc, v_pre)                                                 # the link: unbiased
             if k + 1 < len(self.model.layers):
-                self.v_in[k + 1].write_row(i, num.gate(v_pre).view(b, self.width, -1).transpose(1, 2))
+                if self.bias is not None:
+                    v_pre = num.add(v_pre, self._bias(k, 0, vr, vc))
+                self.v_in[k + 1].write(vr, vc, num.gate(v_pre))

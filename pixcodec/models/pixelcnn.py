@@ -31,7 +31,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..engine import Canvas, margin_for
+from ..engine import Canvas, margin_for, pixel_inputs
 from ..numerics import FLOAT
 from .heads import LogitsHead, check_image
 from .masked import channel_groups, raster_conv
@@ -80,30 +80,28 @@ class PixelCNN(nn.Module):
 
 
 class PixelCNNState:
-    """Cached decoding: only the 7x7 input and the 3x3 convs look beyond the current pixel,
-    so only their inputs are kept as canvases; everything else is computed at (i, j) alone."""
+    """Cached decoding. Only the 7x7 input and the 3x3 convs look beyond the current pixel,
+    so only their inputs are kept as canvases; everything else is computed at the pixels
+    themselves. The 7x7 window reaches 3 columns right in the rows above, hence skew 4."""
 
     def __init__(self, model: PixelCNN, num, batch: int, height: int, width: int):
-        dtype = torch.float32      # exact values (2^-12 grid, |v| <= 256) fit float32 losslessly
         self.model, self.num = model, num
-        self.image = Canvas(batch, model.in_channels, height, width, margin_for(model.input), dtype)
-        self.inner = [Canvas(batch, b.conv.conv.in_channels, height, width, margin_for(b.conv), dtype)
-                      for b in model.blocks]
+        # exact values (2^-12 grid, |v| <= 256) fit float32 losslessly
+        self.image = Canvas(batch, model.in_channels, height, width, margin_for(model.input))
+        self.inner = [Canvas(batch, b.conv.conv.in_channels, height, width, margin_for(b.conv)) for b in model.blocks]
+        self.skew = model.input.conv.kernel_size[1] // 2 + 1
 
-    def logits(self, image: torch.Tensor, i: int, j: int, c: int) -> torch.Tensor:
+    def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int) -> torch.Tensor:
         num, model = self.num, self.model
-        self.image.write(i, j, num.input(image[:, :, i, j]))          # later channels: masked out
-        h = num.dense(model.input, self.image.window(model.input, i, j))           # (B, h)
+        self.image.write(rows, cols, pixel_inputs(num, image, rows, cols))   # later channels: masked out
+        h = num.dense(model.input, self.image.windows(model.input, rows, cols))                # (N, h)
         for block, canvas in zip(model.blocks, self.inner):
-            canvas.write(i, j, num.relu(num.dense(block.down, num.relu(h))))       # (B, h/2)
-            inner = num.dense(block.conv, canvas.window(block.conv, i, j))         # (B, h/2)
-            h = num.add(h, num.dense(block.up, num.relu(inner)))                   # (B, h)
-        return model.head.at_pixel(h, num)[:, :, c]                                # (B, 256)
+            canvas.write(rows, cols, num.relu(num.dense(block.down, num.relu(h))))             # (N, h/2)
+            inner = num.dense(block.conv, canvas.windows(block.conv, rows, cols))              # (N, h/2)
+            h = num.add(h, num.dense(block.up, num.relu(inner)))                               # (N, h)
+        return model.head.at_pixel(h, num)[:, :, c]                                            # (N, 256)
 
-    def pixel_done(self, image, i, j):
-        # Later pixels read this one's full value. Its own activations are already final:
-        # no channel group of (i, j) reads the pixel's last channel.
-        self.image.write(i, j, self.num.input(image[:, :, i, j]))
-
-    def row_done(self, image, i):
-        pass
+    def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
+        # Later pixels read these pixels' full values. Their activations are already final:
+        # no channel group of a pixel reads the pixel's last channel.
+        self.image.write(rows, cols, pixel_inputs(self.num, image, rows, cols))
