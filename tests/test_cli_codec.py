@@ -130,3 +130,13 @@ def test_sample_and_complete(work):
     for k in range(3):                       # the kept rows of every completion equal the original's
         left = 2 + k * (5 + 2)
         assert np.array_equal(grid[2:5, left:left + 5], original[:3])
+
+
+def test_files_are_the_same_whether_compressed_alone_or_together(work):
+    (work / "a").mkdir()
+    (work / "b").mkdir()
+    for name in ("gray.png", "bits.png"):
+        assert run("compress", work / name, "-m", work / "gray.pt", "--out-dir", work / "a").exit_code == 0
+    assert run("compress", work / "gray.png", work / "bits.png", "-m", work / "gray.pt", "--out-dir", work / "b").exit_code == 0
+    for name in ("gray.pxc", "bits.pxc"):
+        assert (work / "a" / name).read_bytes() == (work / "b" / name).read_bytes()

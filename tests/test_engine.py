@@ -76,3 +76,18 @@ def test_naive_reference_sees_the_same_probabilities(model_name):
     for (name, c, i, j), logits in seen.items():
         if name == "cached":
             assert torch.equal(logits, seen["naive", c, i, j])
+
+
+def test_engine_matches_the_full_pass_when_activations_saturate(model_name):
+    """Huge weights push activations into the +-256 clamp, where the order of additions matters."""
+    model = tiny_model(model_name, 3, **({"cond_channels": 2} if model_name == "gated_pixelcnn" else {}))
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(60)
+    exact = ExactNumerics(model)
+    x = torch.randint(0, 256, (2, 3, 5, 6), dtype=torch.uint8)
+    cond = torch.randn(2, 2) * 50 if model_name == "gated_pixelcnn" else None
+    with torch.no_grad():
+        full = model(x, cond, num=exact)
+        assert full.abs().max() == 256, "the test needs saturated activations"
+        assert torch.equal(engine_logits(model, exact, x, cond), full)

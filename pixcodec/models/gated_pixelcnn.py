@@ -141,12 +141,15 @@ class GatedState:
     def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int) -> torch.Tensor:
         num, model = self.num, self.model
         self.image.write(rows, cols, pixel_inputs(num, image, rows, cols))   # later channels: masked out
+        if c == 0:   # the row-above link and the condition are the same for every channel pass
+            self.links = [num.dense(layer.v_to_h, self.v_pre[k].at(rows - 1, cols)) for k, layer in enumerate(model.layers)]
+            self.h_bias = self.bias and [self._bias(k, 1, rows, cols) for k in range(len(model.layers))]
         h = None
         for k, layer in enumerate(model.layers):
-            h_pre = num.add(num.dense(layer.h_conv, self.h_in[k].windows(layer.h_conv, rows, cols)),
-                            num.dense(layer.v_to_h, self.v_pre[k].at(rows - 1, cols)))       # (N, 2p)
-            if self.bias is not None:
-                h_pre = num.add(h_pre, self._bias(k, 1, rows, cols))
+            # the same additions in the same order as forward(): clamping makes order matter
+            h_pre = num.add(num.dense(layer.h_conv, self.h_in[k].windows(layer.h_conv, rows, cols)), self.links[k])
+            if self.h_bias:
+                h_pre = num.add(h_pre, self.h_bias[k])
             h_new = num.dense(layer.h_out, num.gate(h_pre))                                    # (N, p)
             h = num.add(h, h_new) if layer.residual else h_new
             if k + 1 < len(model.layers):
