@@ -23,13 +23,14 @@ the decoded one when decoding, a draw when sampling.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Iterator
 
 import torch
 import torch.nn as nn
 
-from .numerics import conv_weight, kernel_size
+from .numerics import geometry
 
 # choose(logits (B*P, 256), channel, rows (P,), cols (P,)) -> values (B*P,) uint8
 Choose = Callable[[torch.Tensor, int, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -58,16 +59,21 @@ class Canvas:
 
     def windows(self, module: nn.Module, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """The input windows of ``module`` for output pixels (rows, cols) -> (B*P, C*kh*kw)."""
-        (kh, kw), (left, _, top, _) = kernel_size(module), conv_weight(module)[2]
-        r = (rows - top + self.margin)[:, None] + torch.arange(kh)                    # (P, kh)
-        c = (cols - left + self.margin)[:, None] + torch.arange(kw)                   # (P, kw)
+        (kh, kw), (left, _, top, _) = geometry(module)
+        r = (rows - top + self.margin)[:, None] + _arange(kh)                        # (P, kh)
+        c = (cols - left + self.margin)[:, None] + _arange(kw)                       # (P, kw)
         patches = self.data[:, :, r[:, :, None], c[:, None, :]]                       # (B, C, P, kh, kw)
         return patches.transpose(1, 2).reshape(-1, self.data.shape[1] * kh * kw)
 
 
+@functools.lru_cache(maxsize=None)
+def _arange(k: int) -> torch.Tensor:
+    return torch.arange(k)
+
+
 def margin_for(*modules: nn.Module) -> int:
     """The zero margin a canvas needs so that every window of these convs stays inside it."""
-    return max(max(conv_weight(m)[2]) for m in modules)
+    return max(max(geometry(m)[1]) for m in modules)
 
 
 def wavefront(height: int, width: int, skew: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:

@@ -128,7 +128,7 @@ class ExactNumerics:
     def conv(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
         w, b, pad = self._weights[id(module)]
         bsz, _, h, wd = x.shape
-        cols = F.unfold(F.pad(x, pad), kernel_size(module))             # (B, Cin*kh*kw, H*W)
+        cols = F.unfold(F.pad(x, pad), geometry(module)[0])             # (B, Cin*kh*kw, H*W)
         out = torch.matmul(w.to(x.device), cols) + b.to(x.device)[:, None]
         return self._clamp(_grid(out)).view(bsz, -1, h, wd)
 
@@ -166,9 +166,10 @@ class ExactNumerics:
         return self.tables["exp"].to(logits.device)[(d * (1 << ACT_BITS)).long()]
 
 
-def kernel_size(module: nn.Module) -> tuple[int, int]:
+def geometry(module: nn.Module) -> tuple[tuple[int, int], tuple[int, int, int, int]]:
+    """(kernel size, padding) of a MaskedConv2d or nn.Conv2d, without touching its weights."""
     conv = module.conv if hasattr(module, "mask") else module
-    return conv.kernel_size
+    return conv.kernel_size, getattr(module, "pad", (0, 0, 0, 0))
 
 
 _TABLES: dict[str, torch.Tensor] = {}
