@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import zlib
 from dataclasses import dataclass
 
@@ -113,7 +112,3 @@ class Codec:
             raise PixcodecError("corrupt .pxc file: the decoded pixels fail their checksum")
         return image, header.mode
 
-
-def nll_overhead(compressed: Compressed) -> float:
-    """File bits over model bits, minus one (the header and coder overhead, as a fraction)."""
-    return 8 * len(compressed.data) / compressed.nll_bits - 1 if compressed.nll_bits else math.inf

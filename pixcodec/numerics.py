@@ -47,20 +47,6 @@ def conv_weight(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None, t
     return module.weight, module.bias, getattr(module, "pad", (0, 0, 0, 0))
 
 
-def gather_patches(canvas: torch.Tensor, margin: int, pad: tuple[int, int, int, int], kernel: tuple[int, int],
-                   b: torch.Tensor, i: torch.Tensor, j: torch.Tensor) -> torch.Tensor:
-    """The conv input window of output pixel (i, j) of image b, for N positions -> (N, C*kh*kw).
-
-    ``canvas`` is a (B, C, H + 2*margin, W + 2*margin) activation map whose
-    margin is zero, as the conv's own zero padding would be.
-    """
-    kh, kw = kernel
-    rows = (i - pad[2] + margin)[:, None] + torch.arange(kh, device=i.device)         # (N, kh)
-    cols = (j - pad[0] + margin)[:, None] + torch.arange(kw, device=j.device)         # (N, kw)
-    patches = canvas[b[:, None, None], :, rows[:, :, None], cols[:, None, :]]          # (N, kh, kw, C)
-    return patches.permute(0, 3, 1, 2).flatten(1)                                      # (N, C*kh*kw)
-
-
 class FloatNumerics:
     """Ordinary float32 arithmetic: what training and evaluation use."""
 
