@@ -59,11 +59,11 @@ class FloatNumerics:
         weight, bias, pad = conv_weight(module)
         return F.conv2d(F.pad(x, pad), weight, bias)
 
-    def dense(self, module: nn.Module, v: torch.Tensor) -> torch.Tensor:
-        """A conv evaluated on flattened input windows (N, C*kh*kw) -> (N, out)."""
+    def dense(self, module: nn.Module, v: torch.Tensor, outputs: slice = slice(None)) -> torch.Tensor:
+        """A conv evaluated on flattened input windows (N, C*kh*kw) -> (N, out), or those ``outputs``."""
         weight, bias, _ = conv_weight(module)
-        out = v @ weight.flatten(1).t()
-        return out if bias is None else out + bias
+        out = v @ weight.flatten(1)[outputs].t()
+        return out if bias is None else out + bias[outputs]
 
     def gate(self, a: torch.Tensor) -> torch.Tensor:
         f, g = a.chunk(2, dim=1)
@@ -118,10 +118,10 @@ class ExactNumerics:
         out = torch.matmul(w.to(x.device), cols) + b.to(x.device)[:, None]
         return self._clamp(_grid(out)).view(bsz, -1, h, wd)
 
-    def dense(self, module: nn.Module, v: torch.Tensor) -> torch.Tensor:
+    def dense(self, module: nn.Module, v: torch.Tensor, outputs: slice = slice(None)) -> torch.Tensor:
         """The same conv on flattened input windows (N, C*kh*kw) -> (N, out), bit for bit."""
         w_t, b = self._dense[id(module)]
-        out = torch.addmm(b, v.double(), w_t).mul_(1 << ACT_BITS).floor_().div_(1 << ACT_BITS)   # _grid, in place
+        out = torch.addmm(b[outputs], v.double(), w_t[:, outputs]).mul_(1 << ACT_BITS).floor_().div_(1 << ACT_BITS)   # _grid, in place
         return out.clamp_(-ACT_LIMIT, ACT_LIMIT)
 
     def gate(self, a: torch.Tensor) -> torch.Tensor:

@@ -154,7 +154,7 @@ class GatedState:
             h = num.add(h, h_new) if layer.residual else h_new
             if k + 1 < len(model.layers):
                 self.h_in[k + 1].write(rows, cols, h)
-        return model.head.at_pixel(h, num)[:, :, c]                                            # (N, 256)
+        return model.head.at_pixel(h, c, num)                                            # (N, 256)
 
     def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         num = self.num

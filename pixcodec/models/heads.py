@@ -34,7 +34,7 @@ class LogitsHead(nn.Module):
         logits = num.conv(self.out, num.relu(num.conv(self.hidden, num.relu(h))))   # (B, 256*C, H, W)
         return logits.view(b, self.channels, 256, height, width).transpose(1, 2)    # (B, 256, C, H, W)
 
-    def at_pixel(self, h: torch.Tensor, num=FLOAT) -> torch.Tensor:
-        """The same head on one pixel's features (B, F) -> logits (B, 256, C)."""
-        logits = num.dense(self.out, num.relu(num.dense(self.hidden, num.relu(h))))   # (B, 256*C)
-        return logits.view(len(h), self.channels, 256).transpose(1, 2)
+    def at_pixel(self, h: torch.Tensor, c: int, num=FLOAT) -> torch.Tensor:
+        """Channel c's logits from pixel features (N, F) -> (N, 256); only its block is computed."""
+        hidden = num.relu(num.dense(self.hidden, num.relu(h)))                  # (N, out_hidden)
+        return num.dense(self.out, hidden, slice(256 * c, 256 * (c + 1)))       # (N, 256)

@@ -99,7 +99,7 @@ class PixelCNNState:
             canvas.write(rows, cols, num.relu(num.dense(block.down, num.relu(h))))             # (N, h/2)
             inner = num.dense(block.conv, canvas.windows(block.conv, rows, cols))              # (N, h/2)
             h = num.add(h, num.dense(block.up, num.relu(inner)))                               # (N, h)
-        return model.head.at_pixel(h, num)[:, :, c]                                            # (N, 256)
+        return model.head.at_pixel(h, c, num)                                            # (N, 256)
 
     def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         # Later pixels read these pixels' full values. Their activations are already final:
