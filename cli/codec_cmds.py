@@ -14,7 +14,7 @@ from pixcodec.codec import DEFAULT_GROUP, DEFAULT_TILE, Codec
 from pixcodec.container import parse
 from pixcodec.data import IMAGE_SUFFIXES
 from pixcodec.errors import PixcodecError
-from pixcodec.imageio import expand_inputs, png_bytes, read_image, write_new
+from pixcodec.imageio import expand_inputs, png_bytes, read_image, refuse_existing, write_new
 
 model_option = click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
                             help="Model checkpoint (from `pixcodec train`).")
@@ -98,8 +98,7 @@ def compress(inputs, model_path, out, out_dir, force, verify, tile, group):
     def one(source: Path, relative: Path):
         image, mode = read_image(source)
         target = output_path(source, relative, out, out_dir, ".pxc")
-        if target.exists() and not force:
-            raise PixcodecError(f"{target} exists (use --force to overwrite)")
+        refuse_existing(target, force)
         start = time.perf_counter()
         with row_progress(codec, image.shape[1], image.shape[2], f"compressing {source.name}") as on_row:
             result = codec.compress(image, mode, on_row)
@@ -135,8 +134,7 @@ def decompress(inputs, model_path, out, out_dir, force):
     def one(source: Path, relative: Path):
         data = read_bytes(source)
         target = output_path(source, relative, out, out_dir, ".png")
-        if target.exists() and not force:
-            raise PixcodecError(f"{target} exists (use --force to overwrite)")
+        refuse_existing(target, force)
         start = time.perf_counter()
         header = parse(data)[0]
         with row_progress(codec, header.height, header.width, f"decompressing {source.name}") as on_row:

@@ -9,8 +9,7 @@ import torch
 import torchvision.utils
 
 from pixcodec import checkpoint, engine
-from pixcodec.errors import PixcodecError
-from pixcodec.imageio import png_bytes, read_image, write_new
+from pixcodec.imageio import png_bytes, read_image, refuse_existing, write_new
 from pixcodec.numerics import ExactNumerics
 
 NAMED_SIZES = {"mnist": 28, "fashion-mnist": 28, "cifar10": 32}
@@ -35,8 +34,7 @@ def default_size(state: dict) -> int:
 @click.option("--force", is_flag=True, help="Overwrite --out.")
 def command(ckpt, count, out, seed, size, complete, keep_rows, force):
     """Sample from a model; with --complete, the first row of the grid is the original."""
-    if Path(out).exists() and not force:
-        raise PixcodecError(f"{out} exists (use --force to overwrite)")
+    refuse_existing(out, force)
     state = checkpoint.load(ckpt)
     model = checkpoint.build_model(state)
     exact = ExactNumerics(model)
@@ -65,6 +63,7 @@ def command(ckpt, count, out, seed, size, complete, keep_rows, force):
         samples = torch.cat([known[:1], samples])
     grid = torchvision.utils.make_grid(samples, nrow=count + 1 if known is not None else int(count ** 0.5 + 0.999),
                                        padding=2, pad_value=255)
-    grid = grid[:model.in_channels] if model.in_channels == 1 else grid
+    if model.in_channels == 1:
+        grid = grid[:1]                        # make_grid repeats a gray channel three times
     write_new(Path(out), png_bytes(grid, "RGB" if model.in_channels == 3 else "L"), force)
     click.echo(f"wrote {out}: {count} samples of {width}x{height}" + (f", first {rows} rows kept" if known is not None else ""))

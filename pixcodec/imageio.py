@@ -58,10 +58,15 @@ def png_bytes(image: torch.Tensor, mode: str) -> bytes:
     return buf.getvalue()
 
 
+def refuse_existing(path: str | Path, force: bool) -> None:
+    """Outputs never replace a file without --force (checked before work as well as at write)."""
+    if Path(path).exists() and not force:
+        raise PixcodecError(f"{path} exists (use --force to overwrite)")
+
+
 def write_new(path: Path, data: bytes, force: bool) -> None:
     """Write atomically; an existing file is replaced only with ``force``."""
-    if path.exists() and not force:
-        raise PixcodecError(f"{path} exists (use --force to overwrite)")
+    refuse_existing(path, force)
     if path.is_dir():
         raise PixcodecError(f"{path} is a directory")
     if not path.parent.is_dir():

@@ -40,6 +40,11 @@ def _grid(x: torch.Tensor, bits: int = ACT_BITS) -> torch.Tensor:
     return torch.floor(x * (1 << bits)) / (1 << bits)
 
 
+def _grid_(x: torch.Tensor) -> torch.Tensor:
+    """``_grid`` in place, for fresh intermediates on the decoding hot path."""
+    return x.mul_(1 << ACT_BITS).floor_().div_(1 << ACT_BITS)
+
+
 def conv_weight(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None, tuple[int, int, int, int]]:
     """(masked weight, bias, padding) of a MaskedConv2d or a plain nn.Conv2d."""
     if hasattr(module, "mask"):
@@ -88,8 +93,8 @@ class ExactNumerics:
     exact = True
 
     def __init__(self, model: nn.Module):
-        self._weights: dict[int, tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]]] = {}
-        self._dense: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        # id(conv) -> (quantized weight transposed to (Cin*kh*kw, out), bias, padding)
+        self._convs: dict[int, tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]]] = {}
         inner = {id(m.conv) for m in model.modules() if hasattr(m, "mask")}   # reached via their MaskedConv2d
         with torch.no_grad():
             for module in model.modules():
@@ -100,34 +105,31 @@ class ExactNumerics:
                         _grid(bias.double() + 2.0 ** -(ACT_BITS + WEIGHT_BITS + 1), ACT_BITS + WEIGHT_BITS)
                     if float(w.abs().sum(1).max()) * ACT_LIMIT + float(b.abs().max()) >= 2.0 ** 26:
                         raise ValueError("weights too large for exact arithmetic (a row's L1 norm must stay below 2^18)")
-                    self._weights[id(module)] = (w, b, pad)
-                    self._dense[id(module)] = (w.t().contiguous(), b)
+                    self._convs[id(module)] = (w.t().contiguous(), b, pad)
         self.tables = exact_tables()
 
     def quantized(self) -> list[tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]]]:
         """Every conv's (weight, bias, padding) on the grids, in the model's module order."""
-        return list(self._weights.values())
+        return [(w_t.t(), b, pad) for w_t, b, pad in self._convs.values()]
 
     def input(self, x: torch.Tensor) -> torch.Tensor:
         return self.tables["input"].to(x.device)[x.long()]
 
     def conv(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        w, b, pad = self._weights[id(module)]
+        w_t, b, pad = self._convs[id(module)]
         bsz, _, h, wd = x.shape
         cols = F.unfold(F.pad(x, pad), geometry(module)[0])             # (B, Cin*kh*kw, H*W)
-        out = torch.matmul(w.to(x.device), cols) + b.to(x.device)[:, None]
-        return self._clamp(_grid(out)).view(bsz, -1, h, wd)
+        out = torch.matmul(w_t.t().to(x.device), cols) + b.to(x.device)[:, None]
+        return _grid_(out).clamp_(-ACT_LIMIT, ACT_LIMIT).view(bsz, -1, h, wd)
 
     def dense(self, module: nn.Module, v: torch.Tensor, outputs: slice = slice(None)) -> torch.Tensor:
         """The same conv on flattened input windows (N, C*kh*kw) -> (N, out), bit for bit."""
-        w_t, b = self._dense[id(module)]
-        out = torch.addmm(b[outputs], v.double(), w_t[:, outputs]).mul_(1 << ACT_BITS).floor_().div_(1 << ACT_BITS)   # _grid, in place
-        return out.clamp_(-ACT_LIMIT, ACT_LIMIT)
+        w_t, b, _ = self._convs[id(module)]
+        return _grid_(torch.addmm(b[outputs], v.double(), w_t[:, outputs])).clamp_(-ACT_LIMIT, ACT_LIMIT)
 
     def gate(self, a: torch.Tensor) -> torch.Tensor:
         f, g = a.chunk(2, dim=1)
-        product = self._squash("tanh", f).mul_(self._squash("sigmoid", g))
-        return product.mul_(1 << ACT_BITS).floor_().div_(1 << ACT_BITS)
+        return _grid_(self._squash("tanh", f).mul_(self._squash("sigmoid", g)))
 
     def relu(self, x: torch.Tensor) -> torch.Tensor:
         return x.clamp_min(0.0)

@@ -40,6 +40,11 @@ from .masked import channel_groups, row_conv
 from .registry import register
 
 
+def cond_map(num, cond: torch.Tensor) -> torch.Tensor:
+    """A (B, D) vector or (B, D, H, W) map as a (B, D, 1|H, 1|W) map in ``num``'s arithmetic."""
+    return num.side_input(cond[:, :, None, None] if cond.dim() == 2 else cond)
+
+
 def shift_down(x: torch.Tensor) -> torch.Tensor:
     """Row i of the result is row i-1 of x (zeros on top)."""
     return F.pad(x, (0, 0, 1, 0))[:, :, :-1]
@@ -94,7 +99,7 @@ class GatedPixelCNN(nn.Module):
         if cond is not None:
             if self.cond_channels == 0:
                 raise ValueError("this model was built without conditioning (cond_channels=0)")
-            cond = num.side_input(cond[:, :, None, None] if cond.dim() == 2 else cond)  # (B, D, 1|H, 1|W)
+            cond = cond_map(num, cond)                          # (B, D, 1|H, 1|W)
         for layer in self.layers:
             v, h = layer(v, h, cond, num)                      # (B, p, H, W) each
         return self.head(h, num)                               # (B, 256, C, H, W)
@@ -130,7 +135,7 @@ class GatedState:
         self.skew = self.lags[-1] + 1
         self.bias = None
         if cond is not None:   # the condition is known in full: its biases are computed once
-            cond = num.side_input(cond[:, :, None, None] if cond.dim() == 2 else cond)
+            cond = cond_map(num, cond)
             self.bias = [num.conv(l.cond, cond).chunk(2, dim=1) for l in layers]    # (B, 2p, H|1, W|1) x2
 
     def _bias(self, layer: int, part: int, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
+
+from ..numerics import FLOAT
 
 
 def channel_groups(n_features: int, n_groups: int) -> torch.Tensor:
@@ -76,7 +77,7 @@ class MaskedConv2d(nn.Module):
         self.pad = pad
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(x, self.pad), self.conv.weight * self.mask, self.conv.bias)
+        return FLOAT.conv(self, x)
 
 
 def raster_conv(in_groups: torch.Tensor, out_groups: torch.Tensor, k: int, mask_type: str) -> MaskedConv2d:
