@@ -35,3 +35,16 @@ def test_codec_speed_writes_json(tmp_path):
     report = json.loads(out.read_text())
     assert report["naive_vs_cached"]["speedup"] > 1
     assert report["batches_32"]["file_over_nll"] > 1 and report["batches_32"]["payload_over_nll"] < 1.01
+
+
+def test_classic_codecs_mnist_writes_json(tmp_path):
+    from conftest import SHARED_DATA
+    import pytest
+    if not (SHARED_DATA / "MNIST").exists():
+        pytest.skip("../shared/data is absent")
+    out = tmp_path / "m.json"
+    result = CliRunner().invoke(load("classic_codecs_mnist").main, ["--data-dir", str(SHARED_DATA), "--limit", "5",
+                                                                    "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["mnist"]["images"] == 5 and report["mnist"]["png_bits_per_subpixel"] > 0
