@@ -15,7 +15,7 @@ from pixcodec.train import TrainConfig, train
 from .options import data_dir_option, download_option, hparam_option, model_option
 
 # What defines a run: --resume refuses to change these.
-RUN_DEFINING = ("model", "hparams", "data", "channels", "crop", "batch_size", "lr", "seed")
+RUN_DEFINING = ("model", "hparams", "data", "channels", "crop", "batch_size", "lr", "lr_schedule", "seed")
 
 
 @click.command("train")
@@ -34,6 +34,8 @@ RUN_DEFINING = ("model", "hparams", "data", "channels", "crop", "batch_size", "l
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True,
               help="Global batch size, split across torchrun processes.")
 @click.option("--lr", type=click.FloatRange(0, min_open=True), default=1e-3, show_default=True, help="Adam learning rate.")
+@click.option("--lr-schedule", type=click.Choice(["constant", "cosine"]), default="constant", show_default=True,
+              help="cosine: decay the rate to zero over --steps (set --steps; --minutes only caps the run).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--eval-every", type=click.IntRange(0), default=500, show_default=True, help="Steps between held-out evaluations (0: only at the end).")
 @click.option("--eval-images", type=click.IntRange(0), default=1000, show_default=True, help="Held-out test images per evaluation.")

@@ -21,7 +21,7 @@ from .errors import PixcodecError
 from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables
 
 DEFAULT_TILE = 64
-DEFAULT_GROUP = 32
+DEFAULT_GROUP = 256
 
 
 def model_id(model: nn.Module, exact: ExactNumerics) -> bytes:

@@ -56,6 +56,7 @@ class FloatNumerics:
     """Ordinary float32 arithmetic: what training and evaluation use."""
 
     exact = False
+    dtype = torch.float32
 
     def input(self, x: torch.Tensor) -> torch.Tensor:
         return x.float() * (2.0 / 255.0) - 1.0
@@ -69,6 +70,19 @@ class FloatNumerics:
         weight, bias, _ = conv_weight(module)
         out = v @ weight.flatten(1)[outputs].t()
         return out if bias is None else out + bias[outputs]
+
+    def parts(self, module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """(masked weight (out, Cin, kh, kw), bias (out,)) as this arithmetic computes with them."""
+        weight, bias, _ = conv_weight(module)
+        return weight.detach(), (torch.zeros(weight.shape[0]) if bias is None else bias.detach())
+
+    def mac(self, acc: torch.Tensor, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """acc + v @ w: a partial conv sum (see sheared.py)."""
+        return torch.addmm(acc, v, w)
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
+        """A completed conv sum as a layer output."""
+        return x
 
     def gate(self, a: torch.Tensor) -> torch.Tensor:
         f, g = a.chunk(2, dim=1)
@@ -91,6 +105,7 @@ class ExactNumerics:
     """Order-independent arithmetic for coding; build one per model (it quantizes the weights)."""
 
     exact = True
+    dtype = torch.float64
 
     def __init__(self, model: nn.Module):
         # id(conv) -> (quantized weight transposed to (Cin*kh*kw, out), bias, padding)
@@ -127,6 +142,20 @@ class ExactNumerics:
         w_t, b, _ = self._convs[id(module)]
         return _grid_(torch.addmm(b[outputs], v.double(), w_t[:, outputs])).clamp_(-ACT_LIMIT, ACT_LIMIT)
 
+    def parts(self, module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+        """The quantized (weight (out, Cin, kh, kw), bias (out,)) in float64."""
+        w_t, b, _ = self._convs[id(module)]
+        conv = module.conv if hasattr(module, "mask") else module
+        return w_t.t().reshape(conv.weight.shape), b
+
+    def mac(self, acc: torch.Tensor, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """acc + v @ w, exact: partial sums stay within the bound of a whole conv's."""
+        return torch.addmm(acc, v.double(), w)
+
+    def finish(self, x: torch.Tensor) -> torch.Tensor:
+        """A completed conv sum (bias and every tap) onto the grid, clamped, as ``dense`` does."""
+        return _grid(x).clamp_(-ACT_LIMIT, ACT_LIMIT)
+
     def gate(self, a: torch.Tensor) -> torch.Tensor:
         f, g = a.chunk(2, dim=1)
         return _grid_(self._squash("tanh", f).mul_(self._squash("sigmoid", g)))
@@ -150,8 +179,10 @@ class ExactNumerics:
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """Unnormalised integer weights (float64) for exact logits (B, 256, ...): exp from a table."""
-        d = (logits.amax(dim=1, keepdim=True) - logits).clamp_max(EXP_RANGE)
-        return self.tables["exp"].to(logits.device)[(d * (1 << ACT_BITS)).long()]
+        # d counts grid steps below the mode: an exact integer, hence an exact table index
+        d = (logits.amax(dim=1, keepdim=True) - logits).mul_(1 << ACT_BITS).clamp_max_(EXP_RANGE << ACT_BITS).long()
+        # index_select on the flat index is several times faster than advanced indexing
+        return torch.index_select(self.tables["exp"].to(logits.device), 0, d.reshape(-1)).view(d.shape)
 
 
 def geometry(module: nn.Module) -> tuple[tuple[int, int], tuple[int, int, int, int]]:

@@ -23,7 +23,7 @@ def engine_logits(model, num, x, cond=None):
 
 
 @pytest.mark.parametrize("channels", [1, 3])
-@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (6, 1), (5, 7)])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 6), (6, 1), (5, 7), (7, 29)])   # 29: ring canvases wrap
 def test_engine_matches_the_full_pass(model_name, channels, shape):
     model = tiny_model(model_name, channels)
     x = torch.randint(0, 256, (2, channels, *shape), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))

@@ -73,6 +73,7 @@ class MaskedConv2d(nn.Module):
         if center is not None:
             mask[:, :, center[0], center[1]] = center_mask(out_groups, in_groups, mask_type)
         self.conv = nn.Conv2d(len(in_groups), len(out_groups), (kh, kw))
+        self.out_groups = out_groups.clone()     # not a buffer: checkpoints keep their keys
         self.register_buffer("mask", mask)
         self.pad = pad
 

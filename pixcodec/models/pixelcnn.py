@@ -31,7 +31,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..engine import Canvas, margin_for, pixel_inputs
+from ..engine import pixel_inputs
+from ..sheared import ShearedCanvas, SplitConv, group_bounds
 from ..numerics import FLOAT
 from .heads import LogitsHead, check_image
 from .masked import channel_groups, raster_conv
@@ -80,28 +81,68 @@ class PixelCNN(nn.Module):
 
 
 class PixelCNNState:
-    """Cached decoding. Only the 7x7 input and the 3x3 convs look beyond the current pixel,
-    so only their inputs are kept as canvases; everything else is computed at the pixels
-    themselves. The 7x7 window reaches 3 columns right in the rows above, hence skew 4."""
+    """Cached wavefront decoding with sheared ring canvases (see ``sheared.py``).
+
+    Only the 7x7 input conv and the 3x3 convs look beyond the current pixel, so only
+    their inputs are kept, as canvases. Each step computes their past taps once;
+    then channel pass c computes just group c of every layer at the pixels being
+    decoded (group c reads groups <= c there), so an RGB pixel costs one trunk
+    evaluation, not three. The 7x7 window reaches 3 columns right in the row
+    above, hence skew 4."""
 
     def __init__(self, model: PixelCNN, num, batch: int, height: int, width: int):
-        self.model, self.num = model, num
-        # exact values (2^-12 grid, |v| <= 256) fit float32 losslessly
-        self.image = Canvas(batch, model.in_channels, height, width, margin_for(model.input))
-        self.inner = [Canvas(batch, b.conv.conv.in_channels, height, width, margin_for(b.conv)) for b in model.blocks]
-        self.skew = model.input.conv.kernel_size[1] // 2 + 1
+        self.model, self.num, self.batch = model, num, batch
+        self.skew = skew = model.input.conv.kernel_size[1] // 2 + 1
+        self.input = SplitConv(num, model.input)
+        self.convs = [SplitConv(num, b.conv) for b in model.blocks]
+        self.down = [SplitConv(num, b.down) for b in model.blocks]
+        self.up = [SplitConv(num, b.up) for b in model.blocks]
+        self.hidden, self.out = SplitConv(num, model.head.hidden), SplitConv(num, model.head.out)
+        ring = max(c.lookback(skew) for c in [self.input] + self.convs) + 1
+        margin = model.input.conv.kernel_size[0] // 2
+        canvas = lambda ch: ShearedCanvas(batch, ch, height, ring, margin, skew, num.dtype)  # noqa: E731
+        self.image = canvas(model.in_channels)
+        self.inner = [canvas(b.conv.conv.in_channels) for b in model.blocks]
+        channels = model.in_channels
+        bounds = lambda layer: [group_bounds(layer.out_groups, c) for c in range(channels)]  # noqa: E731
+        self.h_groups = bounds(model.input)                  # (start, stop) of group c, per width
+        self.half_groups = bounds(model.blocks[0].down) if model.blocks else []
+        self.hid_groups = bounds(model.head.hidden)
 
     def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int) -> torch.Tensor:
         num, model = self.num, self.model
-        self.image.write(rows, cols, pixel_inputs(num, image, rows, cols))   # later channels: masked out
-        h = num.dense(model.input, self.image.windows(model.input, rows, cols))                # (N, h)
-        for block, canvas in zip(model.blocks, self.inner):
-            canvas.write(rows, cols, num.relu(num.dense(block.down, num.relu(h))))             # (N, h/2)
-            inner = num.dense(block.conv, canvas.windows(block.conv, rows, cols))              # (N, h/2)
-            h = num.add(h, num.dense(block.up, num.relu(inner)))                               # (N, h)
-        return model.head.at_pixel(h, c, num)                                            # (N, 256)
+        t, first, last = int(cols[0]) + self.skew * int(rows[0]), int(rows[0]), int(rows[-1])
+        if c == 0:   # past taps are the same for every channel pass
+            for canvas in [self.image] + self.inner:
+                canvas.begin(t, first, last)
+            self.acc_input = self.input.past_part(num, self.image, t, first, last)                 # (N, h)
+            self.acc_conv = [conv.past_part(num, cv, t, first, last) for conv, cv in zip(self.convs, self.inner)]
+            n = self.acc_input.shape[0]
+            # the residual stream entering each block: group c of block k reads groups <= c as they were there
+            self.h = [torch.zeros(n, self.acc_input.shape[1], dtype=num.dtype) for _ in range(len(self.convs) + 1)]
+            self.d = [torch.zeros(n, cv.data.shape[3], dtype=num.dtype) for cv in self.inner]
+            self.i = [torch.zeros_like(d) for d in self.d]
+            self.hid = torch.zeros(n, self.hidden.bias.shape[0], dtype=num.dtype)                 # (N, out_hidden)
+        h0, h1 = self.h_groups[c]
+        x = pixel_inputs(num, image, rows, cols)                                                  # (N, C)
+        self.h[0][:, h0:h1] = self.input.centre_part(num, self.acc_input, x, slice(0, c), slice(h0, h1))
+        hc = slice(0, h1)                    # the h groups that group c may read
+        for k, (down, conv, up) in enumerate(zip(self.down, self.convs, self.up)):
+            d0, d1 = self.half_groups[c]
+            dc = slice(d0, d1)
+            self.d[k][:, dc] = num.relu(down.centre_part(num, down.bias.expand(len(x), -1), num.relu(self.h[k]), hc, dc))
+            self.inner[k].write(t, first, last, self.d[k][:, dc], dc)
+            self.i[k][:, dc] = num.relu(conv.centre_part(num, self.acc_conv[k], self.d[k], slice(0, d1), dc))
+            update = up.centre_part(num, up.bias.expand(len(x), -1), self.i[k], slice(0, d1), slice(h0, h1))
+            self.h[k + 1][:, h0:h1] = num.add(self.h[k][:, h0:h1], update)                  # (N, h)
+        q0, q1 = self.hid_groups[c]
+        self.hid[:, q0:q1] = num.relu(self.hidden.centre_part(num, self.hidden.bias.expand(len(x), -1),
+                                                             num.relu(self.h[-1]), hc, slice(q0, q1)))
+        return self.out.centre_part(num, self.out.bias.expand(len(x), -1), self.hid, slice(0, q1),
+                                    slice(256 * c, 256 * (c + 1)))                            # (N, 256)
 
     def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         # Later pixels read these pixels' full values. Their activations are already final:
         # no channel group of a pixel reads the pixel's last channel.
-        self.image.write(rows, cols, pixel_inputs(self.num, image, rows, cols))
+        t, first, last = int(cols[0]) + self.skew * int(rows[0]), int(rows[0]), int(rows[-1])
+        self.image.write(t, first, last, pixel_inputs(self.num, image, rows, cols))
