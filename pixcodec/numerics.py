@@ -80,9 +80,9 @@ class FloatNumerics:
         """acc + v @ w: a partial conv sum (see sheared.py)."""
         return torch.addmm(acc, v, w)
 
-    def finish(self, x: torch.Tensor) -> torch.Tensor:
-        """A completed conv sum as a layer output."""
-        return x
+    def finish(self, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
+        """A completed conv sum as a layer output (``relu``: rectified too)."""
+        return F.relu(x) if relu else x
 
     def gate(self, a: torch.Tensor) -> torch.Tensor:
         f, g = a.chunk(2, dim=1)
@@ -152,9 +152,10 @@ class ExactNumerics:
         """acc + v @ w, exact: partial sums stay within the bound of a whole conv's."""
         return torch.addmm(acc, v.double(), w)
 
-    def finish(self, x: torch.Tensor) -> torch.Tensor:
-        """A completed conv sum (bias and every tap) onto the grid, clamped, as ``dense`` does."""
-        return _grid(x).clamp_(-ACT_LIMIT, ACT_LIMIT)
+    def finish(self, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
+        """A completed conv sum (bias and every tap), fresh, onto the grid in place and clamped as
+        ``dense`` does; ``relu`` folds the following ReLU into the clamp."""
+        return _grid_(x).clamp_(0.0 if relu else -ACT_LIMIT, ACT_LIMIT)
 
     def gate(self, a: torch.Tensor) -> torch.Tensor:
         f, g = a.chunk(2, dim=1)
@@ -164,7 +165,7 @@ class ExactNumerics:
         return x.clamp_min(0.0)
 
     def add(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return self._clamp(a + b)
+        return (a + b).clamp_(-ACT_LIMIT, ACT_LIMIT)
 
     def side_input(self, cond: torch.Tensor) -> torch.Tensor:
         return self._clamp(_grid(cond.double()))

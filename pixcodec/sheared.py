@@ -84,12 +84,16 @@ class SplitConv:
             return self.bias.expand(n, -1)
         return num.mac(self.bias, canvas.taps(t, first, last, self.offsets), self.past)
 
-    def centre_part(self, num, acc: torch.Tensor, current: torch.Tensor, inputs: slice, outputs: slice) -> torch.Tensor:
-        """acc[:, outputs] + the centre tap read from ``current`` (B*P, Cin)[:, inputs], rounded."""
-        acc = acc[:, outputs]
+    def centre_part(self, num, current: torch.Tensor, inputs: slice, outputs: slice,
+                    acc: torch.Tensor | None = None, relu: bool = False) -> torch.Tensor:
+        """(acc or bias)[:, outputs] + the centre tap read from ``current`` (B*P, Cin)[:, inputs], rounded
+        (and rectified: the ReLU that follows most layers, in the same pass)."""
+        acc = self.bias[outputs] if acc is None else acc[:, outputs]
         if self.centre is not None and inputs.stop > (inputs.start or 0):
             acc = num.mac(acc, current[:, inputs], self.centre[inputs, outputs])
-        return num.finish(acc)
+        else:
+            acc = acc.expand(len(current), -1).clone()
+        return num.finish(acc, relu)
 
 
 def group_bounds(groups: torch.Tensor, c: int) -> tuple[int, int]:

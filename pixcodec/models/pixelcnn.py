@@ -124,22 +124,20 @@ class PixelCNNState:
             self.i = [torch.zeros_like(d) for d in self.d]
             self.hid = torch.zeros(n, self.hidden.bias.shape[0], dtype=num.dtype)                 # (N, out_hidden)
         h0, h1 = self.h_groups[c]
+        hc, gc = slice(0, h1), slice(h0, h1)     # what group c reads (groups <= c), what it writes
         x = pixel_inputs(num, image, rows, cols)                                                  # (N, C)
-        self.h[0][:, h0:h1] = self.input.centre_part(num, self.acc_input, x, slice(0, c), slice(h0, h1))
-        hc = slice(0, h1)                    # the h groups that group c may read
+        self.h[0][:, gc] = self.input.centre_part(num, x, slice(0, c), gc, acc=self.acc_input)
         for k, (down, conv, up) in enumerate(zip(self.down, self.convs, self.up)):
             d0, d1 = self.half_groups[c]
             dc = slice(d0, d1)
-            self.d[k][:, dc] = num.relu(down.centre_part(num, down.bias.expand(len(x), -1), num.relu(self.h[k]), hc, dc))
+            self.d[k][:, dc] = down.centre_part(num, num.relu(self.h[k][:, hc]), hc, dc, relu=True)
             self.inner[k].write(t, first, last, self.d[k][:, dc], dc)
-            self.i[k][:, dc] = num.relu(conv.centre_part(num, self.acc_conv[k], self.d[k], slice(0, d1), dc))
-            update = up.centre_part(num, up.bias.expand(len(x), -1), self.i[k], slice(0, d1), slice(h0, h1))
-            self.h[k + 1][:, h0:h1] = num.add(self.h[k][:, h0:h1], update)                  # (N, h)
+            self.i[k][:, dc] = conv.centre_part(num, self.d[k], slice(0, d1), dc, acc=self.acc_conv[k], relu=True)
+            update = up.centre_part(num, self.i[k], slice(0, d1), gc)
+            self.h[k + 1][:, gc] = num.add(self.h[k][:, gc], update)                               # (N, h)
         q0, q1 = self.hid_groups[c]
-        self.hid[:, q0:q1] = num.relu(self.hidden.centre_part(num, self.hidden.bias.expand(len(x), -1),
-                                                             num.relu(self.h[-1]), hc, slice(q0, q1)))
-        return self.out.centre_part(num, self.out.bias.expand(len(x), -1), self.hid, slice(0, q1),
-                                    slice(256 * c, 256 * (c + 1)))                            # (N, 256)
+        self.hid[:, q0:q1] = self.hidden.centre_part(num, num.relu(self.h[-1][:, hc]), hc, slice(q0, q1), relu=True)
+        return self.out.centre_part(num, self.hid, slice(0, q1), slice(256 * c, 256 * (c + 1)))    # (N, 256)
 
     def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         # Later pixels read these pixels' full values. Their activations are already final:
