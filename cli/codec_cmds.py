@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from pixcodec import checkpoint
+from pixcodec import bundled, checkpoint
 from pixcodec.codec import DEFAULT_GROUP, DEFAULT_TILE, Codec
 from pixcodec.container import parse
 from pixcodec.data import IMAGE_SUFFIXES
@@ -17,7 +17,7 @@ from pixcodec.errors import PixcodecError
 from pixcodec.imageio import expand_inputs, png_bytes, read_image, refuse_existing, write_new
 
 model_option = click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
-                            help="Model checkpoint (from `pixcodec train`).")
+                            help="Model checkpoint (from `pixcodec train`) [default: the bundled model].")
 out_options = [
     click.option("-o", "--out", type=click.Path(dir_okay=False), help="Output file (one input only)."),
     click.option("--out-dir", type=click.Path(file_okay=False), help="Write outputs here, keeping subfolders."),
@@ -72,10 +72,25 @@ def row_progress(codec: Codec, height: int, width: int, label: str):
         yield lambda _row: bar.update(1)
 
 
-def load_codec(model_path, tile=DEFAULT_TILE, group=DEFAULT_GROUP) -> Codec:
-    if not model_path:
-        raise click.UsageError("pass the model checkpoint with -m (no bundled default model yet)")
-    return Codec(checkpoint.load_model(model_path), tile, group)
+class Codecs:
+    """The codec for each image: -m's checkpoint, else the bundled model for its mode (compress)
+    or the bundled model its file names (decompress)."""
+
+    def __init__(self, model_path, tile=DEFAULT_TILE, group=DEFAULT_GROUP):
+        self.tile, self.group = tile, group
+        self.given = Codec(checkpoint.load_model(model_path), tile, group) if model_path else None
+
+    def for_mode(self, mode: str) -> Codec:
+        return self.given or bundled.codec(bundled.for_mode(mode).name, self.tile, self.group)
+
+    def for_file(self, header) -> Codec:
+        if self.given:
+            return self.given
+        found = bundled.codec_for_id(header.model_id)
+        if found is None:
+            raise PixcodecError(f"coded with model {header.model_id.hex()}, which is not bundled: "
+                                "pass its checkpoint with -m")
+        return found
 
 
 @click.command("compress")
@@ -90,13 +105,14 @@ def load_codec(model_path, tile=DEFAULT_TILE, group=DEFAULT_GROUP) -> Codec:
 def compress(inputs, model_path, out, out_dir, force, verify, tile, group):
     """Compress images (files or folders) losslessly to .pxc files."""
     check_outputs(inputs, out, out_dir)
-    codec = load_codec(model_path, tile, group)
+    codecs = Codecs(model_path, tile, group)
     sources = expand_inputs(list(inputs), IMAGE_SUFFIXES)
     check_outputs(sources, out, out_dir)
     totals = {"bytes": 0, "nll": 0.0, "subpixels": 0, "seconds": 0.0}
 
     def one(source: Path, relative: Path):
         image, mode = read_image(source)
+        codec = codecs.for_mode(mode)
         target = output_path(source, relative, out, out_dir, ".pxc")
         refuse_existing(target, force)
         start = time.perf_counter()
@@ -129,7 +145,7 @@ def decompress(inputs, model_path, out, out_dir, force):
     check_outputs(inputs, out, out_dir)
     sources = expand_inputs(list(inputs), {".pxc"})
     check_outputs(sources, out, out_dir)
-    codec = load_codec(model_path)
+    codecs = Codecs(model_path)
 
     def one(source: Path, relative: Path):
         data = read_bytes(source)
@@ -137,6 +153,7 @@ def decompress(inputs, model_path, out, out_dir, force):
         refuse_existing(target, force)
         start = time.perf_counter()
         header = parse(data)[0]
+        codec = codecs.for_file(header)
         with row_progress(codec, header.height, header.width, f"decompressing {source.name}") as on_row:
             image, mode = codec.decompress(data, on_row)
         write_new(target, png_bytes(image, mode), force)

@@ -29,9 +29,9 @@ def app():
 
 
 def _register_commands():
-    from . import codec_cmds, eval_cmd, models_cmd, sample_cmd, train_cmd
+    from . import bench_cmd, codec_cmds, demo_cmd, eval_cmd, export_cmd, models_cmd, sample_cmd, train_cmd
 
-    for module in (train_cmd, eval_cmd, models_cmd, sample_cmd):
+    for module in (train_cmd, eval_cmd, models_cmd, export_cmd, sample_cmd, demo_cmd, bench_cmd):
         app.add_command(module.command)
     for command in (codec_cmds.compress, codec_cmds.decompress, codec_cmds.info):
         app.add_command(command)

@@ -63,3 +63,13 @@ def build_model(state: dict[str, Any]) -> nn.Module:
 
 def load_model(path: str | Path) -> nn.Module:
     return build_model(load(path))
+
+
+def export(source: str | Path, target: str | Path) -> dict[str, Any]:
+    """A shippable copy of a checkpoint: weights, architecture and provenance, no optimizer state."""
+    state = load(source)
+    build_model(state)                      # refuse to ship weights that do not load
+    kept = {k: v for k, v in state.items() if k != "optimizer"}
+    with atomic_write(Path(target)) as f:
+        torch.save(kept, f)
+    return kept

@@ -60,6 +60,10 @@ class Codec:
         self.id = model_id(model, self.exact)
         self.tile, self.group = tile, group
 
+    def _gray_as_rgb(self, channels: int) -> bool:
+        """An RGB model codes a gray image as R = G = B, coding only R: one model serves both."""
+        return channels == 1 and self.model.in_channels == 3
+
     def rows(self, height: int, width: int) -> int:
         """Engine rows a compress or decompress of this size runs (for progress bars)."""
         return sum(tiles[0].height for tiles in tiling_plan(height, width, self.tile, self.group))
@@ -68,7 +72,7 @@ class Codec:
         """image: uint8 (C, H, W) with C = the model's channels; mode 'L', 'RGB' or '1'."""
         c, height, width = image.shape
         mode = mode or ("RGB" if c == 3 else "L")
-        if c != self.model.in_channels:
+        if c != self.model.in_channels and not self._gray_as_rgb(c):
             raise PixcodecError(f"the model codes {self.model.in_channels}-channel images, this one has {c}")
         if max(height, width) > MAX_SIDE or height * width > MAX_PIXELS:
             raise PixcodecError(f"a {width}x{height} image is beyond the format's limits "
@@ -76,10 +80,13 @@ class Codec:
         streams, nll = [], 0.0
         for tiles in tiling_plan(height, width, self.tile, self.group):
             x = torch.stack([image[:, t.top:t.top + t.height, t.left:t.left + t.width] for t in tiles])
+            x = x.expand(-1, self.model.in_channels, -1, -1)        # gray through an RGB model: R = G = B
             encoder = SymbolEncoder()
 
             def choose(logits, ch, rows, cols):
                 nonlocal nll
+                if ch >= c:                                          # G and B of a gray image: known, not coded
+                    return x[:, ch, rows, cols].reshape(-1)
                 weights, symbols = self.exact.probabilities(logits), x[:, ch, rows, cols].reshape(-1)
                 encoder.encode(symbols, weights)
                 nll -= float(torch.log2(weights.gather(1, symbols.long()[:, None])[:, 0] / weights.sum(1)).sum())
@@ -97,15 +104,21 @@ class Codec:
         if header.model_id != self.id:
             raise PixcodecError(f"this file was coded with another model (id {header.model_id.hex()}, "
                                 f"this model is {self.id.hex()})")
-        if header.channels != self.model.in_channels:
+        if header.channels != self.model.in_channels and not self._gray_as_rgb(header.channels):
             raise PixcodecError(f"corrupt header: mode {header.mode} does not fit a "
                                 f"{self.model.in_channels}-channel model")
         image = torch.zeros(header.channels, header.height, header.width, dtype=torch.uint8)
         for tiles, stream in zip(tiling_plan(header.height, header.width, header.tile, header.group), streams):
-            decoder = SymbolDecoder(stream)
-            out = engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width,
-                             lambda logits, ch, rows, cols: decoder.decode(self.exact.probabilities(logits)),
-                             on_row=on_row)
+            decoder, last = SymbolDecoder(stream), {}
+
+            def choose(logits, ch, rows, cols):
+                if ch >= header.channels:                            # gray: G = B = the R just decoded
+                    return last["r"]
+                last["r"] = decoder.decode(self.exact.probabilities(logits))
+                return last["r"]
+
+            out = engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width, choose,
+                             on_row=on_row)[:, :header.channels]
             for t, pixels in zip(tiles, out):
                 image[:, t.top:t.top + t.height, t.left:t.left + t.width] = pixels
         if pixel_crc(image) != header.pixel_crc:

@@ -1,0 +1,22 @@
+"""`pixcodec export`: a checkpoint made fit to ship (no optimizer state), with its SHA-256."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import click
+
+from pixcodec import checkpoint
+from pixcodec.imageio import refuse_existing
+
+
+@click.command("export")
+@click.argument("ckpt", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite OUT.")
+def command(ckpt, out, force):
+    """Copy CKPT to OUT without training state; print OUT's SHA-256 (bundled models pin it)."""
+    refuse_existing(out, force)
+    state = checkpoint.export(ckpt, out)
+    digest = hashlib.sha256(Path(out).read_bytes()).hexdigest()
+    click.echo(f"{out}: {state['model']} {state['hparams']}, step {state.get('step')}, sha256 {digest}")

