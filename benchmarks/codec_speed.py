@@ -25,6 +25,7 @@ import torch
 from pixcodec import checkpoint, engine, models
 from pixcodec.codec import Codec
 from pixcodec.container import parse
+from pixcodec.cli.options import parse_value
 from pixcodec.imageio import read_image
 
 
@@ -53,9 +54,9 @@ def code_images(codec: Codec, images: list[torch.Tensor], repeats: int) -> dict:
 
 @click.command()
 @click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None, help="Checkpoint to time.")
-@click.option("--name", default="gated_pixelcnn", show_default=True, help="Registry model when no --model.")
+@click.option("--name", default="pixelcnn", show_default=True, help="Registry model when no --model.")
 @click.option("--channels", type=click.Choice(["1", "3"]), default="3", show_default=True)
-@click.option("-H", "--hparam", "hparams", multiple=True, default=("hidden=48", "layers=8", "out_hidden=96"),
+@click.option("-H", "--hparam", "hparams", multiple=True, default=("hidden=64", "layers=6", "out_hidden=64", "head=laplace"),
               show_default=True)
 @click.option("--images", type=int, default=8, show_default=True, help="32x32 images in the batch figure.")
 @click.option("--photo", type=click.Path(dir_okay=False), default=None, help="A large image [default: synthetic 768x512].")
@@ -71,7 +72,7 @@ def main(model_path, name, channels, hparams, images, photo, skip_photo, naive_s
         model = checkpoint.load_model(model_path)
     else:
         torch.manual_seed(0)
-        hp = {k: int(v) for k, v in (h.split("=") for h in hparams)}
+        hp = {k: parse_value(v) for k, v in (h.split("=") for h in hparams)}
         model = models.build(name, int(channels), **hp).eval()
     c = model.in_channels
     codec = Codec(model)

@@ -91,6 +91,9 @@ class FloatNumerics:
     def relu(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x)
 
+    def mul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a * b
+
     def add(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return a + b
 
@@ -163,6 +166,10 @@ class ExactNumerics:
 
     def relu(self, x: torch.Tensor) -> torch.Tensor:
         return x.clamp_min(0.0)
+
+    def mul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """An elementwise product of grid values (exact in float64), floored back onto the grid."""
+        return _grid_(a.double() * b.double()).clamp_(-ACT_LIMIT, ACT_LIMIT)
 
     def add(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return (a + b).clamp_(-ACT_LIMIT, ACT_LIMIT)

@@ -33,6 +33,16 @@ def test_engine_matches_the_full_pass(model_name, channels, shape):
         assert torch.allclose(engine_logits(model, FLOAT, x), model(x).double(), atol=1e-5)
 
 
+@pytest.mark.parametrize("channels", [1, 3])
+def test_engine_matches_the_full_pass_with_the_laplace_head(model_name, channels):
+    model = tiny_model(model_name, channels, head="laplace")
+    x = torch.randint(0, 256, (2, channels, 7, 29), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    exact = ExactNumerics(model)
+    with torch.no_grad():
+        assert torch.equal(engine_logits(model, exact, x), model(x, num=exact))
+        assert torch.allclose(engine_logits(model, FLOAT, x), model(x).double(), atol=1e-4)
+
+
 @pytest.mark.parametrize("cond_shape", [(2, 4), (2, 4, 5, 7)])
 def test_engine_with_conditioning(cond_shape):
     model = tiny_model("gated_pixelcnn", 3, cond_channels=4)

@@ -45,10 +45,10 @@ def test_forward_contract(model_name, channels):
         assert F.cross_entropy(logits, x.long()).item() > 0
 
 
-@pytest.mark.parametrize("channels", [1, 3])
-def test_causality_battery(model_name, channels):
+@pytest.mark.parametrize("channels, head", [(1, "softmax"), (3, "softmax"), (3, "laplace")])
+def test_causality_battery(model_name, channels, head):
     """Changing subpixels at or after p never moves p's logits; changing those before p does."""
-    model = tiny_model(model_name, channels)
+    model = tiny_model(model_name, channels, head=head)
     x = image(channels)
     order = raster_index(channels, H, W)
     n = order.numel()

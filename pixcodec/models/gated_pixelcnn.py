@@ -77,7 +77,7 @@ class GatedLayer(nn.Module):
 @register("gated_pixelcnn")
 class GatedPixelCNN(nn.Module):
     def __init__(self, in_channels: int, hidden: int = 128, layers: int = 15, first_kernel: int = 7,
-                 kernel: int = 3, out_hidden: int = 256, cond_channels: int = 0):
+                 kernel: int = 3, out_hidden: int = 256, cond_channels: int = 0, head: str = "softmax"):
         super().__init__()
         if hidden < in_channels or layers < 1 or out_hidden < in_channels or cond_channels < 0:
             raise ValueError("need hidden >= channels, layers >= 1, out_hidden >= channels, cond_channels >= 0")
@@ -89,7 +89,7 @@ class GatedPixelCNN(nn.Module):
             GatedLayer(in_channels if i == 0 else hidden, torch.arange(in_channels) if i == 0 else groups,
                        groups, first_kernel if i == 0 else kernel, i == 0, cond_channels)
             for i in range(layers))
-        self.head = LogitsHead(groups, out_hidden, in_channels)
+        self.head = LogitsHead(groups, out_hidden, in_channels, head)
         # the vertical stack grows k//2 rows a layer; the shift into h adds one.
         self.context_rows = first_kernel // 2 + (layers - 1) * (kernel // 2) + 1
 

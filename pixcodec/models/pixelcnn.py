@@ -10,6 +10,7 @@ Architecture for ``hidden`` = h features::
         ReLU, 1x1 conv mask B, h/2 -> h           # added to the block's input
     ReLU, 1x1 conv mask B, h -> out_hidden
     ReLU, 1x1 conv mask B, out_hidden -> 256*C    # logits (B, 256, C, H, W)
+                                                  # head="laplace": 258*C, see heads.py
 
 The 7x7 mask A and the 3x3 mask B (x = current pixel, channel-masked)::
 
@@ -53,7 +54,8 @@ class ResidualBlock(nn.Module):
 
 @register("pixelcnn")
 class PixelCNN(nn.Module):
-    def __init__(self, in_channels: int, hidden: int = 128, layers: int = 12, out_hidden: int = 256):
+    def __init__(self, in_channels: int, hidden: int = 128, layers: int = 12, out_hidden: int = 256,
+                 head: str = "softmax"):
         super().__init__()
         if hidden < 2 * in_channels or layers < 0 or out_hidden < in_channels:
             raise ValueError("need hidden >= 2*channels, layers >= 0 and out_hidden >= channels")
@@ -61,7 +63,7 @@ class PixelCNN(nn.Module):
         half_groups = channel_groups(hidden // 2, in_channels)
         self.input = raster_conv(torch.arange(in_channels), groups, 7, "A")
         self.blocks = nn.ModuleList(ResidualBlock(groups, half_groups) for _ in range(layers))
-        self.head = LogitsHead(groups, out_hidden, in_channels)
+        self.head = LogitsHead(groups, out_hidden, in_channels, head)
         # 7x7 reaches 3 rows up; each 3x3 one more; 1x1 convs none.
         self.context_rows = 3 + layers
 
@@ -137,7 +139,9 @@ class PixelCNNState:
             self.h[k + 1][:, gc] = num.add(self.h[k][:, gc], update)                               # (N, h)
         q0, q1 = self.hid_groups[c]
         self.hid[:, q0:q1] = self.hidden.centre_part(num, num.relu(self.h[-1][:, hc]), hc, slice(q0, q1), relu=True)
-        return self.out.centre_part(num, self.hid, slice(0, q1), slice(256 * c, 256 * (c + 1)))    # (N, 256)
+        block = model.head.block
+        raw = self.out.centre_part(num, self.hid, slice(0, q1), slice(block * c, block * (c + 1)))
+        return model.head.shape(raw, num)                                                        # (N, 256)
 
     def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         # Later pixels read these pixels' full values. Their activations are already final:
