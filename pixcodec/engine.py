@@ -16,6 +16,12 @@ W + s * (H - 1), each a batch. A model plugs in by returning a state from
     logits(image, rows, cols, c)           -> (B*P, 256): channel c at P positions, batch-major
     pixels_done(image, rows, cols)         those P pixels are complete
 
+Two cache layouts serve the states: ``Canvas`` below (whole activation maps read
+through index gathers, used by ``gated_pixelcnn``) and the sheared ring buffers of
+``sheared.py`` (slices instead of gathers, a few columns of memory per layer,
+past taps once per step and one trunk per RGB pixel, used by ``pixelcnn``, the
+shipped architecture).
+
 Run with ``ExactNumerics`` the results equal the full forward pass bit for bit
 (exact arithmetic is order-free), which the tests check for every model. The
 ``choose`` callback decides each subpixel's value: the true value when encoding,
