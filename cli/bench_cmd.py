@@ -26,11 +26,11 @@ def command(images, model_path, out, threads, repeats, force):
     """Compress IMAGES (files or folders) with every codec; report rates, times and exactness."""
     for name in ("bench.json", "bench.md", "bench.png"):
         refuse_existing(Path(out) / name, force)
-    if "jpegxl" not in {c.name for c in available()}:
-        click.echo("note: JPEG-XL left out: install it with pip install -e '.[bench]'", err=True)
     codecs = Codecs(model_path)
     sources = [path for path, _ in expand_inputs(list(images), IMAGE_SUFFIXES)]
     report = bench.run(sources, codecs.for_mode, threads, repeats, echo=lambda s: click.echo(s, err=True))
     written = bench.write(report, Path(out))
     click.echo(bench.markdown(report))
     click.echo("wrote " + ", ".join(str(p) for p in written))
+    if "jpegxl" not in {c.name for c in available()}:
+        click.echo("note: JPEG-XL left out: install it with pip install -e '.[bench]'", err=True)
