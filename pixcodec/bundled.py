@@ -31,7 +31,7 @@ class Bundled:
 
 
 BUNDLED = (
-    Bundled("photo-rgb", "photo_rgb.pt", "", ("RGB",)),
+    Bundled("photo-rgb", "photo_rgb.pt", "be7d6e67fd626dfc924b2da4584b594f5a897e3ab2828ab3baa1c8af1dbad43f", ("RGB", "L", "1")),
 )
 
 
