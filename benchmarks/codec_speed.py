@@ -15,27 +15,17 @@ from __future__ import annotations
 
 import json
 import platform
-import statistics
-import time
 from pathlib import Path
 
 import click
 import torch
 
 from pixcodec import checkpoint, engine, models
+from pixcodec.bench import median_time
 from pixcodec.codec import Codec
 from pixcodec.container import parse
 from pixcodec.cli.options import parse_value
 from pixcodec.imageio import read_image
-
-
-def median_time(fn, repeats: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def code_images(codec: Codec, images: list[torch.Tensor], repeats: int) -> dict:

@@ -21,7 +21,7 @@ from .classic import available
 from .imageio import read_image
 
 
-def _median_time(fn: Callable, repeats: int):
+def median_time(fn: Callable, repeats: int):
     times, result = [], None
     for _ in range(repeats):
         start = time.perf_counter()
@@ -40,12 +40,12 @@ def run(images: list[Path], codec_for: Callable[[str], object], threads: int = 2
         tensor, mode = read_image(path)
         pixels = tensor.permute(1, 2, 0).numpy() if tensor.shape[0] == 3 else tensor[0].numpy()
         codec = codec_for(mode)
-        enc_s, compressed = _median_time(lambda: codec.compress(tensor, mode), repeats)
-        dec_s, (decoded, _) = _median_time(lambda: codec.decompress(compressed.data), repeats)
+        enc_s, compressed = median_time(lambda: codec.compress(tensor, mode), repeats)
+        dec_s, (decoded, _) = median_time(lambda: codec.decompress(compressed.data), repeats)
         results = [("pixcodec", len(compressed.data), enc_s, dec_s, bool(torch.equal(decoded, tensor)))]
         for c in classic:
-            enc_s, data = _median_time(lambda: c.encode(pixels, threads), repeats)
-            dec_s, back = _median_time(lambda: c.decode(data, threads), repeats)
+            enc_s, data = median_time(lambda: c.encode(pixels, threads), repeats)
+            dec_s, back = median_time(lambda: c.decode(data, threads), repeats)
             results.append((c.name, len(data), enc_s, dec_s, same_pixels(np.asarray(back), pixels)))
         for name, size, enc_s, dec_s, exact in results:
             rows.append({"image": str(path), "mode": mode, "width": tensor.shape[2], "height": tensor.shape[1],
