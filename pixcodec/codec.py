@@ -86,19 +86,17 @@ class Codec:
         streams, nll = [], 0.0
         for tiles in tiling_plan(height, width, self.tile, self.group):
             x = torch.stack([image[:, t.top:t.top + t.height, t.left:t.left + t.width] for t in tiles])
-            x = x.expand(-1, self.model.in_channels, -1, -1)        # gray through an RGB model: R = G = B
             encoder = SymbolEncoder()
 
             def choose(logits, ch, rows, cols):
                 nonlocal nll
-                if ch >= c:                                          # G and B of a gray image: known, not coded
-                    return x[:, ch, rows, cols].reshape(-1)
                 weights, symbols = self.exact.probabilities(logits), x[:, ch, rows, cols].reshape(-1)
                 encoder.encode(symbols, weights)
                 nll -= float(torch.log2(weights.gather(1, symbols.long()[:, None])[:, 0] / weights.sum(1)).sum())
                 return symbols
 
-            engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width, choose, on_row=on_row)
+            engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width, choose,
+                       on_row=on_row, coded=c)        # gray through an RGB model: G = B = R, not coded
             streams.append(encoder.finish())
         header = Header(mode, self.id, height, width, self.tile, self.group, pixel_crc(image),
                         [len(s) for s in streams])
@@ -115,16 +113,10 @@ class Codec:
                                 f"{self.model.in_channels}-channel model")
         image = torch.zeros(header.channels, header.height, header.width, dtype=torch.uint8)
         for tiles, stream in zip(tiling_plan(header.height, header.width, header.tile, header.group), streams):
-            decoder, last = SymbolDecoder(stream), {}
-
-            def choose(logits, ch, rows, cols):
-                if ch >= header.channels:                            # gray: G = B = the R just decoded
-                    return last["r"]
-                last["r"] = decoder.decode(self.exact.probabilities(logits))
-                return last["r"]
-
-            out = engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width, choose,
-                             on_row=on_row)[:, :header.channels]
+            decoder = SymbolDecoder(stream)
+            out = engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width,
+                             lambda logits, ch, rows, cols: decoder.decode(self.exact.probabilities(logits)),
+                             on_row=on_row, coded=header.channels)[:, :header.channels]
             for t, pixels in zip(tiles, out):
                 image[:, t.top:t.top + t.height, t.left:t.left + t.width] = pixels
         if pixel_crc(image) != header.pixel_crc:

@@ -13,7 +13,8 @@ W + s * (H - 1), each a batch. A model plugs in by returning a state from
 ``model.incremental(num, batch, h, w, cond)`` with:
 
     skew                                   the s above
-    logits(image, rows, cols, c)           -> (B*P, 256): channel c at P positions, batch-major
+    logits(image, rows, cols, c, head=True) -> (B*P, 256): channel c at P positions, batch-major
+                                           (head=False: update the caches only, return None)
     pixels_done(image, rows, cols)         those P pixels are complete
 
 Two cache layouts serve the states: ``Canvas`` below (whole activation maps read
@@ -93,15 +94,24 @@ def wavefront(height: int, width: int, skew: int) -> Iterator[tuple[torch.Tensor
 
 @torch.no_grad()
 def run(model: nn.Module, num, batch: int, height: int, width: int, choose: Choose,
-        cond: torch.Tensor | None = None, on_row: Callable[[int], None] | None = None) -> torch.Tensor:
+        cond: torch.Tensor | None = None, on_row: Callable[[int], None] | None = None,
+        coded: int | None = None) -> torch.Tensor:
     """Visit every subpixel in wavefront order (R, G, B within a pixel); return the uint8 image.
 
-    ``on_row(i)`` is called as each row completes: progress bars hang on it."""
+    Only the first ``coded`` channels (default: all) are chosen; later ones copy channel 0,
+    which is how an RGB model runs a gray image: their passes still update the caches that
+    later pixels read, but skip the head. ``on_row(i)`` is called as each row completes:
+    progress bars hang on it."""
+    coded = model.in_channels if coded is None else coded
     image = torch.zeros(batch, model.in_channels, height, width, dtype=torch.uint8)
     state = model.incremental(num, batch, height, width, cond)
     for rows, cols in wavefront(height, width, state.skew):
         for c in range(model.in_channels):
-            image[:, c, rows, cols] = choose(state.logits(image, rows, cols, c), c, rows, cols).view(batch, -1)
+            if c < coded:
+                image[:, c, rows, cols] = choose(state.logits(image, rows, cols, c), c, rows, cols).view(batch, -1)
+            else:
+                image[:, c, rows, cols] = image[:, 0, rows, cols]
+                state.logits(image, rows, cols, c, head=False)
         state.pixels_done(image, rows, cols)
         if on_row is not None and int(cols[0]) == width - 1:
             on_row(int(rows[0]))

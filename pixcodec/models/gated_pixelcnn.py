@@ -143,7 +143,8 @@ class GatedState:
         b = b[:, :, rows.clamp(max=b.shape[2] - 1), cols.clamp(max=b.shape[3] - 1)]  # (B, 2p, P)
         return b.transpose(1, 2).reshape(-1, b.shape[1])                              # (B*P, 2p)
 
-    def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int) -> torch.Tensor:
+    def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int,
+               head: bool = True) -> torch.Tensor | None:
         num, model = self.num, self.model
         self.image.write(rows, cols, pixel_inputs(num, image, rows, cols))   # later channels: masked out
         if c == 0:   # the row-above link and the condition are the same for every channel pass
@@ -159,7 +160,7 @@ class GatedState:
             h = num.add(h, h_new) if layer.residual else h_new
             if k + 1 < len(model.layers):
                 self.h_in[k + 1].write(rows, cols, h)
-        return model.head.at_pixel(h, c, num)                                            # (N, 256)
+        return model.head.at_pixel(h, c, num) if head else None                         # (N, 256)
 
     def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         num = self.num

@@ -65,5 +65,16 @@ class LogitsHead(nn.Module):
         if self.kind == "softmax":
             return raw
         free, mu, beta = raw[..., :256], raw[..., 256:257], raw[..., 257:258]
-        values = num.input(torch.arange(256, device=raw.device)).to(raw.dtype)        # v(k) on the grid
+        values = _values(num, raw)                                                     # v(k) on the grid
         return num.add(free, -num.mul(num.relu(beta) * LAPLACE_SCALE, (values - mu).abs()))
+
+
+_VALUES: dict = {}
+
+
+def _values(num, like: torch.Tensor) -> torch.Tensor:
+    """v(k) for k = 0..255 as ``num`` scales inputs: built once, not on every decoding pass."""
+    key = (type(num), like.dtype, like.device)
+    if key not in _VALUES:
+        _VALUES[key] = num.input(torch.arange(256, device=like.device)).to(like.dtype)
+    return _VALUES[key]

@@ -111,7 +111,8 @@ class PixelCNNState:
         self.half_groups = bounds(model.blocks[0].down) if model.blocks else []
         self.hid_groups = bounds(model.head.hidden)
 
-    def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int) -> torch.Tensor:
+    def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int,
+               head: bool = True) -> torch.Tensor | None:
         num, model = self.num, self.model
         t, first, last = int(cols[0]) + self.skew * int(rows[0]), int(rows[0]), int(rows[-1])
         if c == 0:   # past taps are the same for every channel pass
@@ -137,6 +138,8 @@ class PixelCNNState:
             self.i[k][:, dc] = conv.centre_part(num, self.d[k], slice(0, d1), dc, acc=self.acc_conv[k], relu=True)
             update = up.centre_part(num, self.i[k], slice(0, d1), gc)
             self.h[k + 1][:, gc] = num.add(self.h[k][:, gc], update)                               # (N, h)
+        if not head:        # only a suffix of channels is ever skipped, so no later head needs group c
+            return None
         q0, q1 = self.hid_groups[c]
         self.hid[:, q0:q1] = self.hidden.centre_part(num, num.relu(self.h[-1][:, hc]), hc, slice(q0, q1), relu=True)
         block = model.head.block
