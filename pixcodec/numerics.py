@@ -88,6 +88,12 @@ class FloatNumerics:
         f, g = a.chunk(2, dim=1)
         return torch.tanh(f) * torch.sigmoid(g)
 
+    def sigmoid(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(x)
+
+    def tanh(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(x)
+
     def relu(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x)
 
@@ -163,6 +169,12 @@ class ExactNumerics:
     def gate(self, a: torch.Tensor) -> torch.Tensor:
         f, g = a.chunk(2, dim=1)
         return _grid_(self._squash("tanh", f).mul_(self._squash("sigmoid", g)))
+
+    def sigmoid(self, x: torch.Tensor) -> torch.Tensor:
+        return self._squash("sigmoid", x)
+
+    def tanh(self, x: torch.Tensor) -> torch.Tensor:
+        return self._squash("tanh", x)
 
     def relu(self, x: torch.Tensor) -> torch.Tensor:
         return x.clamp_min(0.0)

@@ -14,10 +14,13 @@ SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 # Any registered model whose hyperparameters use these names gets a tiny version for free.
 # Wide enough per R/G/B group that ReLUs rarely all die at a pixel and hide a dependency.
 TINY = {"hidden": 24, "out_hidden": 48, "layers": 2}
+# The PixelRNN models' unnormalised residual stream goes through the head's ReLU; at 8 features
+# a group, all of a group's features at some pixel of the battery's images were negative.
+TINY_WIDER = {"row_lstm": {"hidden": 48}, "diagonal_bilstm": {"hidden": 48}}
 
 
 def tiny_hparams(name: str) -> dict:
-    return {k: v for k, v in TINY.items() if k in models.hyperparameters(name)}
+    return {**{k: v for k, v in TINY.items() if k in models.hyperparameters(name)}, **TINY_WIDER.get(name, {})}
 
 
 def tiny_model(name: str, channels: int, seed: int = 0, **extra) -> torch.nn.Module:

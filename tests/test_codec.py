@@ -40,8 +40,8 @@ def test_payload_stays_close_to_the_model_nll():
     assert payload_bits <= compressed.nll_bits * 1.001 + 64
 
 
-def test_grouping_and_threads_do_not_change_the_pixels():
-    model = tiny_model("gated_pixelcnn", 3)
+def test_grouping_and_threads_do_not_change_the_pixels(model_name):
+    model = tiny_model(model_name, 3)
     img = image(3, 9, 10, seed=3)
     files = {}
     threads = torch.get_num_threads()

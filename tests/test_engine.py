@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pixcodec import engine
+from pixcodec import engine, models
 from pixcodec.numerics import FLOAT, ExactNumerics
 
 from conftest import tiny_model
@@ -33,9 +33,10 @@ def test_engine_matches_the_full_pass(model_name, channels, shape):
         assert torch.allclose(engine_logits(model, FLOAT, x), model(x).double(), atol=1e-5)
 
 
+@pytest.mark.parametrize("head", ["laplace", "predictive"])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_engine_matches_the_full_pass_with_the_laplace_head(model_name, channels):
-    model = tiny_model(model_name, channels, head="laplace")
+def test_engine_matches_the_full_pass_with_the_parametric_heads(model_name, channels, head):
+    model = tiny_model(model_name, channels, head=head)
     x = torch.randint(0, 256, (2, channels, 7, 29), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
     exact = ExactNumerics(model)
     with torch.no_grad():
@@ -43,9 +44,13 @@ def test_engine_matches_the_full_pass_with_the_laplace_head(model_name, channels
         assert torch.allclose(engine_logits(model, FLOAT, x), model(x).double(), atol=1e-4)
 
 
+CONDITIONAL = [n for n in models.names() if "cond_channels" in models.hyperparameters(n)]
+
+
+@pytest.mark.parametrize("name", CONDITIONAL)
 @pytest.mark.parametrize("cond_shape", [(2, 4), (2, 4, 5, 7)])
-def test_engine_with_conditioning(cond_shape):
-    model = tiny_model("gated_pixelcnn", 3, cond_channels=4)
+def test_engine_with_conditioning(name, cond_shape):
+    model = tiny_model(name, 3, cond_channels=4)
     exact = ExactNumerics(model)
     x = torch.randint(0, 256, (2, 3, 5, 7), dtype=torch.uint8)
     cond = torch.randn(cond_shape)
@@ -90,13 +95,13 @@ def test_naive_reference_sees_the_same_probabilities(model_name):
 
 def test_engine_matches_the_full_pass_when_activations_saturate(model_name):
     """Huge weights push activations into the +-256 clamp, where the order of additions matters."""
-    model = tiny_model(model_name, 3, **({"cond_channels": 2} if model_name == "gated_pixelcnn" else {}))
+    model = tiny_model(model_name, 3, **({"cond_channels": 2} if model_name in CONDITIONAL else {}))
     with torch.no_grad():
         for p in model.parameters():
             p.mul_(60)
     exact = ExactNumerics(model)
     x = torch.randint(0, 256, (2, 3, 5, 6), dtype=torch.uint8)
-    cond = torch.randn(2, 2) * 50 if model_name == "gated_pixelcnn" else None
+    cond = torch.randn(2, 2) * 50 if model_name in CONDITIONAL else None
     with torch.no_grad():
         full = model(x, cond, num=exact)
         assert full.abs().max() == 256, "the test needs saturated activations"

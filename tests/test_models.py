@@ -45,7 +45,7 @@ def test_forward_contract(model_name, channels):
         assert F.cross_entropy(logits, x.long()).item() > 0
 
 
-@pytest.mark.parametrize("channels, head", [(1, "softmax"), (3, "softmax"), (3, "laplace")])
+@pytest.mark.parametrize("channels, head", [(1, "softmax"), (3, "softmax"), (3, "laplace"), (1, "predictive"), (3, "predictive")])
 def test_causality_battery(model_name, channels, head):
     """Changing subpixels at or after p never moves p's logits; changing those before p does."""
     model = tiny_model(model_name, channels, head=head)
@@ -111,9 +111,13 @@ def test_gated_pixelcnn_has_no_blind_spot():
                 assert not torch.allclose(out[:, i, j], base[:, i, j], atol=1e-5), (i, j)
 
 
+CONDITIONAL = [n for n in models.names() if "cond_channels" in models.hyperparameters(n)]
+
+
+@pytest.mark.parametrize("name", CONDITIONAL)
 @pytest.mark.parametrize("cond_shape", [(2, 5), (2, 5, H, W)])
-def test_gated_conditioning_hook(cond_shape):
-    model = tiny_model("gated_pixelcnn", 3, cond_channels=5)
+def test_conditioning_hook(name, cond_shape):
+    model = tiny_model(name, 3, cond_channels=5)
     x = image(3).expand(2, -1, -1, -1).contiguous()
     cond = torch.randn(cond_shape)
     with torch.no_grad():
@@ -126,7 +130,44 @@ def test_gated_conditioning_hook(cond_shape):
             c, i, j = [int(t) for t in (order == p).nonzero()[0]]
             assert torch.allclose(out[k, :, c, i, j], a[0, :, c, i, j], atol=1e-5)
     with pytest.raises(ValueError):
-        tiny_model("gated_pixelcnn", 3)(x, cond)
+        tiny_model(name, 3)(x, cond)
+
+
+def influence(model, x, i, j):
+    """(H, W) bool: which pixels, perturbed in all channels, move any logit at pixel (i, j)
+    (the pixel itself does: its earlier channels are context for its later ones)."""
+    with torch.no_grad():
+        base = model(x)[0, :, :, i, j]
+        moved = torch.zeros(x.shape[2:], dtype=torch.bool)
+        for r in range(x.shape[2]):
+            for c in range(x.shape[3]):
+                where = torch.zeros_like(x, dtype=torch.bool)
+                where[0, :, r, c] = True
+                moved[r, c] = not torch.equal(model(perturbed(x, where))[0, :, :, i, j], base)
+    return moved
+
+
+def test_diagonal_bilstm_sees_the_whole_past():
+    """Every earlier pixel, the far right of the row above and the far left of this row included."""
+    model = tiny_model("diagonal_bilstm", 3, layers=2)
+    x = image(3, 6, 12)
+    moved = influence(model, x, 5, 2)
+    past = torch.zeros_like(moved)
+    past[:5], past[5, :3] = True, True      # (5, 2) itself: its R and G reach its G and B
+    assert torch.equal(moved, past), moved.int()
+
+
+def test_row_lstm_sees_a_triangle():
+    """Row i - r is seen up to column j + r + 2 (1x3 state-to-state a row, plus the 7x7 input's
+    reach of 3): far right in the rows just above lies outside, unlike for diagonal_bilstm."""
+    model = tiny_model("row_lstm", 3, layers=2)
+    x = image(3, 6, 14)
+    i, j = 5, 2
+    moved = influence(model, x, i, j)
+    assert moved[i, :j + 1].all() and not moved[i, j + 1:].any()
+    for r in range(1, 4):
+        assert moved[i - r, :j + 3].all(), r         # the triangle itself, by a clear margin
+        assert not moved[i - r, j + r + 3:].any(), (r, moved.int())
 
 
 def test_forward_never_mutates_weights_and_masked_gradients_are_zero(model_name):

@@ -10,6 +10,6 @@ influence it (None when the whole past can). Exact likelihoods of large images
 are computed in bands with that much context.
 """
 from .registry import build, check_hyperparameters, hyperparameters, names, register
-from . import pixelcnn, gated_pixelcnn  # noqa: F401  (importing registers them)
+from . import pixelcnn, gated_pixelcnn, row_lstm, diagonal_bilstm  # noqa: F401  (importing registers them)
 
 __all__ = ["build", "check_hyperparameters", "hyperparameters", "names", "register"]

@@ -102,7 +102,7 @@ class GatedPixelCNN(nn.Module):
             cond = cond_map(num, cond)                          # (B, D, 1|H, 1|W)
         for layer in self.layers:
             v, h = layer(v, h, cond, num)                      # (B, p, H, W) each
-        return self.head(h, num)                               # (B, 256, C, H, W)
+        return self.head(h, num, x)                            # (B, 256, C, H, W)
 
     def incremental(self, num, batch: int, height: int, width: int, cond=None) -> "GatedState":
         return GatedState(self, num, batch, height, width, cond)
@@ -160,7 +160,9 @@ class GatedState:
             h = num.add(h, h_new) if layer.residual else h_new
             if k + 1 < len(model.layers):
                 self.h_in[k + 1].write(rows, cols, h)
-        return model.head.at_pixel(h, c, num) if head else None                         # (N, 256)
+        if not head:
+            return None
+        return model.head.at_pixel(h, c, num, model.head.context(num, image, rows, cols))   # (N, 256)
 
     def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         num = self.num

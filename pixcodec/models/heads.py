@@ -7,7 +7,7 @@ import torch.nn as nn
 from ..numerics import FLOAT
 from .masked import channel_groups, raster_conv
 
-HEADS = ("softmax", "laplace")
+HEADS = ("softmax", "laplace", "predictive")
 LAPLACE_SCALE = 64.0     # a power of two: scaling by it is exact
 
 
@@ -19,21 +19,28 @@ def check_image(x: torch.Tensor) -> torch.Tensor:
 
 
 class LogitsHead(nn.Module):
-    """ReLU, 1x1 mask B, ReLU, 1x1 mask B to 256 logits per channel.
+    """ReLU, 1x1 mask B, ReLU, 1x1 mask B to each channel's block of outputs, then logits.
 
     The output features are grouped R block, G block, B block, so the final view
-    splits them by channel without mixing groups.
+    splits them by channel without mixing groups. What a block holds, by ``kind``
+    (v(k) = 2k/255 - 1 is value k as the model sees it)::
 
-    ``kind="laplace"`` adds two outputs per channel, a location mu and a
-    sharpness beta, and subtracts a Laplace-shaped term from the free logits::
+        softmax     256 free logits
+        laplace     256 free logits, mu, beta:
+                    logit[k] = free[k] - 64 relu(beta) |v(k) - mu|
+        predictive  mu', beta, alpha_1 .. alpha_c (channel c's earlier channels):
+                    mu = v(P_c) + mu' + sum_{c' < c} alpha_c' (v(x_c') - v(P_c'))
+                    logit[k] = -64 relu(beta) |v(k) - mu|
 
-        logit[k] = free[k] - 64 * relu(beta) * |v(k) - mu|        v(k) = 2k/255 - 1
-
-    The distribution is still an arbitrary 256-way softmax (the free logits can
-    cancel the term), but "close to what the context predicts" no longer has to
-    be learned value by value: every pixel's gradient reaches mu and beta, which
-    is what makes small photo models train in CPU hours rather than days. The
-    term is exact in ``ExactNumerics`` (grid values, one exact product, one floor).
+    ``laplace`` keeps an arbitrary 256-way softmax, but "close to what the context
+    predicts" no longer has to be learned value by value: every pixel's gradient
+    reaches mu and beta. ``predictive`` goes further, as lossless coders from
+    LOCO-I on do: P is the median edge detector's prediction from the pixel's
+    west, north and north-west neighbours (``med_context``), the network learns
+    the correction, the sharpness and, like PixelCNN++'s channel coefficients,
+    how much of the earlier channels' surprise carries over. It starts where
+    JPEG-LS is, has no 256-wide output layer, and trains and decodes faster.
+    All terms are exact in ``ExactNumerics`` (grid values, exact products, floors).
     """
 
     def __init__(self, in_groups: torch.Tensor, hidden: int, channels: int, kind: str = "softmax"):
@@ -42,31 +49,78 @@ class LogitsHead(nn.Module):
             raise ValueError(f"head must be one of {', '.join(HEADS)}, not {kind!r}")
         hidden_groups = channel_groups(hidden, channels)
         self.channels, self.kind = channels, kind
-        self.block = 256 + (2 if kind == "laplace" else 0)          # outputs per channel
+        self.block = {"softmax": 256, "laplace": 258, "predictive": 1 + channels}[kind]   # outputs per channel
         self.hidden = raster_conv(in_groups, hidden_groups, 1, "B")
         self.out = raster_conv(hidden_groups, channel_groups(self.block * channels, channels), 1, "B")
-        if kind == "laplace":
-            with torch.no_grad():   # start with a mild preference for the predicted value
-                self.out.conv.bias.view(channels, self.block)[:, 257] = 0.1
+        with torch.no_grad():
+            bias = self.out.conv.bias.view(channels, self.block)
+            if kind == "laplace":     # start with a mild preference for the predicted value
+                bias[:, 257] = 0.1
+            if kind == "predictive":  # start near JPEG-LS: a moderately sharp peak, channels half coupled
+                self.out.conv.weight.mul_(0.1)
+                bias[:, 0], bias[:, 1], bias[:, 2:] = 0.0, 0.3, 0.5
 
-    def forward(self, h: torch.Tensor, num=FLOAT) -> torch.Tensor:
+    def forward(self, h: torch.Tensor, num=FLOAT, x: torch.Tensor | None = None) -> torch.Tensor:
+        """Features (B, F, H, W) -> logits (B, 256, C, H, W); the predictive head also needs the image x."""
         b, _, height, width = h.shape
         raw = num.conv(self.out, num.relu(num.conv(self.hidden, num.relu(h))))       # (B, block*C, H, W)
         raw = raw.view(b, self.channels, self.block, height, width).permute(0, 1, 3, 4, 2)
-        return self.shape(raw, num).permute(0, 4, 1, 2, 3)                          # (B, 256, C, H, W)
+        context = None
+        if self.kind == "predictive":
+            rows = torch.arange(height).repeat_interleave(width)
+            cols = torch.arange(width).repeat(height)
+            context = [t.view(b, height, width, -1) for t in self.context(num, x, rows, cols)]
+        return torch.stack([self.shape(raw[:, c], num, c, context) for c in range(self.channels)], 1
+                           ).permute(0, 4, 1, 2, 3)                                  # (B, 256, C, H, W)
 
-    def at_pixel(self, h: torch.Tensor, c: int, num=FLOAT) -> torch.Tensor:
+    def at_pixel(self, h: torch.Tensor, c: int, num=FLOAT, context=None) -> torch.Tensor:
         """Channel c's logits from pixel features (N, F) -> (N, 256); only its block is computed."""
         hidden = num.relu(num.dense(self.hidden, num.relu(h)))                  # (N, out_hidden)
-        return self.shape(num.dense(self.out, hidden, slice(self.block * c, self.block * (c + 1))), num)
+        return self.shape(num.dense(self.out, hidden, slice(self.block * c, self.block * (c + 1))), num, c, context)
 
-    def shape(self, raw: torch.Tensor, num=FLOAT) -> torch.Tensor:
-        """One channel block's raw outputs (..., block) -> logits (..., 256)."""
+    def context(self, num, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor):
+        """What ``shape`` needs beyond the features at (rows, cols): for the predictive head
+        (v(P), v(x)), each (B*P, C) batch-major as ``engine.pixel_inputs``; else None."""
+        if self.kind != "predictive":
+            return None
+        values = image[:, :, rows, cols].permute(0, 2, 1).reshape(-1, image.shape[1])
+        return num.input(med_context(image, rows, cols)), num.input(values)
+
+    def shape(self, raw: torch.Tensor, num, c: int, context=None) -> torch.Tensor:
+        """Channel c's raw block (..., block) -> logits (..., 256); ``context`` from ``context``."""
         if self.kind == "softmax":
             return raw
-        free, mu, beta = raw[..., :256], raw[..., 256:257], raw[..., 257:258]
         values = _values(num, raw)                                                     # v(k) on the grid
-        return num.add(free, -num.mul(num.relu(beta) * LAPLACE_SCALE, (values - mu).abs()))
+        if self.kind == "laplace":
+            free, mu, beta = raw[..., :256], raw[..., 256:257], raw[..., 257:258]
+            return num.add(free, -num.mul(num.relu(beta) * LAPLACE_SCALE, (values - mu).abs()))
+        predicted, seen = context
+        mu = num.add(predicted[..., c:c + 1], raw[..., 0:1])
+        for e in range(c):     # in channel order in every caller: clamping makes order matter
+            surprise = seen[..., e:e + 1] - predicted[..., e:e + 1]
+            mu = num.add(mu, num.mul(raw[..., 2 + e:3 + e], surprise))
+        return -num.mul(num.relu(raw[..., 1:2]) * LAPLACE_SCALE, (values - mu).abs())
+
+
+def med_context(image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """LOCO-I's median edge detector at (rows, cols) of uint8 (B, C, H, W) -> (B*P, C) uint8.
+
+    With west W, north N and north-west D: min(W, N) if D >= max(W, N), max(W, N)
+    if D <= min(W, N), else W + N - D. A missing neighbour takes the one that
+    exists (row 0 reads its west pixel, column 0 its north one); pixel (0, 0)
+    predicts 128. Only finished pixels are read, so it is causal for every channel.
+    """
+    x = image.long()
+    up, left = (rows > 0)[None, None], (cols > 0)[None, None]                        # (1, 1, P)
+    r1, c1 = (rows - 1).clamp(min=0), (cols - 1).clamp(min=0)
+    n_raw, w_raw, d_raw = x[:, :, r1, cols], x[:, :, rows, c1], x[:, :, r1, c1]      # (B, C, P)
+    mid = torch.full_like(n_raw, 128)
+    n = torch.where(up, n_raw, torch.where(left, w_raw, mid))
+    w = torch.where(left, w_raw, n)
+    d = torch.where(up & left, d_raw, torch.where(up, n_raw, w))
+    hi, lo = torch.maximum(n, w), torch.minimum(n, w)
+    p = torch.where(d >= hi, lo, torch.where(d <= lo, hi, n + w - d))
+    return p.to(torch.uint8).permute(0, 2, 1).reshape(-1, image.shape[1])
 
 
 _VALUES: dict = {}

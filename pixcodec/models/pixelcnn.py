@@ -74,7 +74,7 @@ class PixelCNN(nn.Module):
         h = num.conv(self.input, num.input(check_image(x)))    # (B, h, H, W)
         for block in self.blocks:
             h = block(h, num)                                  # (B, h, H, W)
-        return self.head(h, num)                               # (B, 256, C, H, W)
+        return self.head(h, num, x)                            # (B, 256, C, H, W)
 
     def incremental(self, num, batch: int, height: int, width: int, cond=None) -> "PixelCNNState":
         if cond is not None:
@@ -144,7 +144,7 @@ class PixelCNNState:
         self.hid[:, q0:q1] = self.hidden.centre_part(num, num.relu(self.h[-1][:, hc]), hc, slice(q0, q1), relu=True)
         block = model.head.block
         raw = self.out.centre_part(num, self.hid, slice(0, q1), slice(block * c, block * (c + 1)))
-        return model.head.shape(raw, num)                                                        # (N, 256)
+        return model.head.shape(raw, num, c, model.head.context(num, image, rows, cols))          # (N, 256)
 
     def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         # Later pixels read these pixels' full values. Their activations are already final:

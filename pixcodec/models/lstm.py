@@ -1,0 +1,74 @@
+"""What the two PixelRNN models share: the LSTM cell update and their layer plumbing.
+
+Both keep the paper's residual layout (section 3.4): a stream of ``hidden`` (2h)
+features; each layer's input-to-state component turns it into the 4h gate
+pre-activations i, f, o, g; the recurrence adds its state-to-state part; the h
+state features go back up to 2h through a 1x1 mask B convolution and are added
+to the stream. Gates and states are split into R, G and B groups like every
+feature map here (``masked.py``), and the cell update is elementwise, so group c
+of a state never reads a later group of the current pixel.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..numerics import FLOAT
+from .gated_pixelcnn import cond_map
+from .heads import LogitsHead, check_image
+from .masked import channel_groups, raster_conv
+
+
+def lstm_update(num, gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """gates (N, 4h, ...) ordered i, f, o, g and the previous cell (N, h, ...) -> (h, c)."""
+    i, f, o, g = gates.chunk(4, dim=1)
+    c = num.add(num.mul(num.sigmoid(f), c_prev), num.mul(num.sigmoid(i), num.tanh(g)))
+    return num.mul(num.sigmoid(o), num.tanh(c)), c
+
+
+def pixel_rows(bias: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """A (B, F, H|1, W|1) bias map at positions (rows, cols) -> (B*P, F), batch-major."""
+    b = bias[:, :, rows.clamp(max=bias.shape[2] - 1), cols.clamp(max=bias.shape[3] - 1)]
+    return b.transpose(1, 2).reshape(-1, bias.shape[1])
+
+
+class RecurrentPixelModel(nn.Module):
+    """The shell both PixelRNN models share: 7x7 mask A in, layers, the logits head out.
+
+    Subclasses build ``self.layers`` (each ``layer(stream, bias, num) -> stream``) and
+    ``self.cond = self.cond_convs(layers, gate_blocks)``.
+    """
+
+    def __init__(self, in_channels: int, hidden: int, out_hidden: int, cond_channels: int, head: str):
+        super().__init__()
+        if hidden < 2 * in_channels or out_hidden < in_channels or cond_channels < 0:
+            raise ValueError("need hidden >= 2*channels, out_hidden >= channels and cond_channels >= 0")
+        self.groups = channel_groups(hidden, in_channels)                # the 2h stream
+        self.state_groups = channel_groups(hidden // 2, in_channels)     # the h state
+        self.cond_channels = cond_channels
+        self.input = raster_conv(torch.arange(in_channels), self.groups, 7, "A")
+        self.head = LogitsHead(self.groups, out_hidden, in_channels, head)
+
+    def cond_convs(self, count: int, gate_blocks: int) -> nn.ModuleList | None:
+        """One bias-free 1x1 conv per layer from the condition to its gates (the paper's V h):
+        a class or embedding vector gives a bias the same everywhere, a spatial map one per pixel."""
+        if not self.cond_channels:
+            return None
+        h = len(self.state_groups)
+        return nn.ModuleList(nn.Conv2d(self.cond_channels, gate_blocks * 4 * h, 1, bias=False) for _ in range(count))
+
+    def biases(self, num, cond: torch.Tensor | None) -> list[torch.Tensor | None]:
+        """Each layer's conditioning bias map (B, gates, H|1, W|1), or None per layer."""
+        if cond is None:
+            return [None] * len(self.layers)
+        if self.cond is None:
+            raise ValueError("this model was built without conditioning (cond_channels=0)")
+        cond = cond_map(num, cond)
+        return [num.conv(conv, cond) for conv in self.cond]
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, num=FLOAT) -> torch.Tensor:
+        """``num`` picks the arithmetic: float for training, exact for coding (numerics.py)."""
+        s = num.conv(self.input, num.input(check_image(x)))    # (B, 2h, H, W)
+        for layer, bias in zip(self.layers, self.biases(num, cond)):
+            s = layer(s, bias, num)                             # (B, 2h, H, W)
+        return self.head(s, num, x)                             # (B, 256, C, H, W)

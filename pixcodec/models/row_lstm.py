@@ -1,0 +1,117 @@
+"""Row LSTM (van den Oord, Kalchbrenner, Kavukcuoglu, "Pixel Recurrent Neural Networks", 2016, 3.1).
+
+The image is processed row by row; a whole row is computed at once::
+
+    x (B, C, H, W) uint8, scaled to [-1, 1]
+    7x7 conv, mask A, C -> 2h                                 the stream s
+    layers x:
+        gates_i = K_is * s[row i]  +  K_ss * h[row i-1]       (B, 4h, 1, W): i, f, o, g
+        c_i = sigmoid(f) c_{i-1} + sigmoid(i) tanh(g)         the cell of the same column, row above
+        h_i = sigmoid(o) tanh(c_i)                            (B, h, 1, W)
+        s = s + 1x1 mask B (h)                                 the paper's residual, h -> 2h
+    ReLU, 1x1, ReLU, 1x1 -> logits (B, 256, C, H, W)          (heads.py)
+
+K_is is the masked 1x3 input-to-state conv over the current row (its right tap is
+masked away, so it is a 1x2 over the left pixel and this one, mask B, channel-masked).
+K_ss is the unmasked 1x3 state-to-state conv over the row above: every value there is
+already known. So the receptive field is a triangle widening by one column per row
+upwards, plus the row's left context through the stream::
+
+    . . 1 1 1 1 1 1 1 . .        row i-2 (1x3 of 1x3, plus the 7x7 input's reach)
+    . . . 1 1 1 1 1 . . .        row i-1
+    1 1 1 1 1 x                  row i: everything to the left (through the stream)
+
+(schematic: the exact widths depend on the depth and the 7x7 input). A pixel far to
+the right in the row above lies outside it; ``diagonal_bilstm`` sees it.
+
+Decoding keeps each layer's h and c of the row above: a new pixel costs one cell per
+layer. The 7x7 input reads 3 columns right in the row above, so the wavefront skew is 4.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..engine import Canvas, pixel_inputs
+from ..numerics import FLOAT
+from .lstm import RecurrentPixelModel, lstm_update, pixel_rows
+from .masked import row_conv
+from .registry import register
+
+
+class RowLSTMLayer(nn.Module):
+    def __init__(self, groups: torch.Tensor, state_groups: torch.Tensor):
+        super().__init__()
+        h = len(state_groups)
+        self.input_to_state = row_conv(groups, state_groups.repeat(4), 3, "B")     # (i, j-1), (i, j)
+        self.state_to_state = nn.Conv2d(h, 4 * h, (1, 3))                        # (i-1, j-1..j+1)
+        self.state_to_state.pad = (1, 1, 0, 0)
+        self.out = row_conv(state_groups, groups, 1, "B")                        # h -> 2h
+
+    def forward(self, s: torch.Tensor, bias: torch.Tensor | None, num=FLOAT) -> torch.Tensor:
+        b, _, height, width = s.shape
+        gates_in = num.conv(self.input_to_state, s)                             # (B, 4h, H, W)
+        h = c = torch.zeros(b, gates_in.shape[1] // 4, 1, width, dtype=gates_in.dtype)   # row -1
+        rows = []
+        for i in range(height):
+            # the same additions in the same order as the decoder's: clamping makes order matter
+            gates = num.add(gates_in[:, :, i:i + 1], num.conv(self.state_to_state, h))    # (B, 4h, 1, W)
+            if bias is not None:
+                r = min(i, bias.shape[2] - 1)
+                gates = num.add(gates, bias[:, :, r:r + 1])
+            h, c = lstm_update(num, gates, c)                                   # (B, h, 1, W) each
+            rows.append(h)
+        return num.add(s, num.conv(self.out, torch.cat(rows, 2)))               # (B, 2h, H, W)
+
+
+@register("row_lstm")
+class RowLSTM(RecurrentPixelModel):
+    def __init__(self, in_channels: int, hidden: int = 256, layers: int = 12, out_hidden: int = 256,
+                 cond_channels: int = 0, head: str = "softmax"):
+        super().__init__(in_channels, hidden, out_hidden, cond_channels, head)
+        if layers < 1:
+            raise ValueError("need layers >= 1")
+        self.layers = nn.ModuleList(RowLSTMLayer(self.groups, self.state_groups) for _ in range(layers))
+        self.cond = self.cond_convs(layers, 1)
+        self.context_rows = None     # the triangle reaches every row above
+
+    def incremental(self, num, batch: int, height: int, width: int, cond=None) -> "RowLSTMState":
+        return RowLSTMState(self, num, batch, height, width, cond)
+
+
+class RowLSTMState:
+    """Each layer's stream, h and c kept as canvases; a step runs one cell per layer per pixel."""
+
+    def __init__(self, model: RowLSTM, num, batch: int, height: int, width: int, cond):
+        self.model, self.num = model, num
+        self.skew = model.input.conv.kernel_size[1] // 2 + 1
+        canvas = lambda ch, margin: Canvas(batch, ch, height, width, margin)   # noqa: E731 (exact values fit float32)
+        h = len(model.state_groups)
+        self.image = canvas(model.in_channels, model.input.conv.kernel_size[0] // 2)
+        self.stream = [canvas(len(model.groups), 1) for _ in model.layers]
+        self.h = [canvas(h, 1) for _ in model.layers]
+        self.c = [canvas(h, 1) for _ in model.layers]
+        self.bias = model.biases(num, cond)
+
+    def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int,
+               head: bool = True) -> torch.Tensor | None:
+        num, model = self.num, self.model
+        self.image.write(rows, cols, pixel_inputs(num, image, rows, cols))     # later channels: masked out
+        s = num.dense(model.input, self.image.windows(model.input, rows, cols))  # (N, 2h)
+        up = rows - 1
+        for k, layer in enumerate(model.layers):
+            self.stream[k].write(rows, cols, s)
+            gates = num.add(num.dense(layer.input_to_state, self.stream[k].windows(layer.input_to_state, rows, cols)),
+                            num.dense(layer.state_to_state, self.h[k].windows(layer.state_to_state, up, cols)))
+            if self.bias[k] is not None:
+                gates = num.add(gates, pixel_rows(self.bias[k], rows, cols))
+            h, cell = lstm_update(num, gates, self.c[k].at(up, cols))            # (N, h) each
+            self.h[k].write(rows, cols, h)     # rewritten by every channel pass; final after the last
+            self.c[k].write(rows, cols, cell)
+            s = num.add(s, num.dense(layer.out, h))
+        if not head:
+            return None
+        return model.head.at_pixel(s, c, num, model.head.context(num, image, rows, cols))   # (N, 256)
+
+    def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
+        self.image.write(rows, cols, pixel_inputs(self.num, image, rows, cols))
