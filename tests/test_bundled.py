@@ -1,5 +1,6 @@
 """Bundled models: pinned by SHA-256, chosen by image mode or by a file's model id; export; demo."""
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -84,3 +85,13 @@ def test_the_shipped_models_load_and_the_demo_round_trips(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert result.stdout.count("pixels identical") == len(list(bundled.WEIGHTS.parent.glob("samples/*.png")))
     assert "WebP" in result.stdout and "PNG" in result.stdout
+
+
+def test_files_written_by_a_retired_default_still_decode_without_a_model(tmp_path):
+    """golden_photo_rgb_v1.pxc was written by the first bundled default (now decode-only)."""
+    data = Path(__file__).parent / "data"
+    assert all(b.modes == () or b.file != "photo_rgb.pt" for b in bundled.BUNDLED)   # it is retired
+    result = run("decompress", data / "golden_photo_rgb_v1.pxc", "-o", tmp_path / "back.png")
+    assert result.exit_code == 0, result.stderr
+    (mode, back), (_, original) = pixels(tmp_path / "back.png"), pixels(data / "golden_photo_rgb_v1.png")
+    assert mode == "RGB" and np.array_equal(back, original)

@@ -81,10 +81,16 @@ class LogitsHead(nn.Module):
     def context(self, num, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor):
         """What ``shape`` needs beyond the features at (rows, cols): for the predictive head
         (v(P), v(x)), each (B*P, C) batch-major as ``engine.pixel_inputs``; else None."""
-        if self.kind != "predictive":
+        predicted = self.predictions(num, image, rows, cols)
+        if predicted is None:
             return None
         values = image[:, :, rows, cols].permute(0, 2, 1).reshape(-1, image.shape[1])
-        return num.input(med_context(image, rows, cols)), num.input(values)
+        return predicted, num.input(values)
+
+    def predictions(self, num, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor):
+        """v(P) at (rows, cols) -> (B*P, C) for the predictive head, else None. It reads only
+        finished pixels, so a decoder may compute it once per pixel for all channel passes."""
+        return num.input(med_context(image, rows, cols)) if self.kind == "predictive" else None
 
     def shape(self, raw: torch.Tensor, num, c: int, context=None) -> torch.Tensor:
         """Channel c's raw block (..., block) -> logits (..., 256); ``context`` from ``context``."""

@@ -126,6 +126,7 @@ class PixelCNNState:
             self.d = [torch.zeros(n, cv.data.shape[3], dtype=num.dtype) for cv in self.inner]
             self.i = [torch.zeros_like(d) for d in self.d]
             self.hid = torch.zeros(n, self.hidden.bias.shape[0], dtype=num.dtype)                 # (N, out_hidden)
+            self.predicted = model.head.predictions(num, image, rows, cols)                      # (N, C) or None
         h0, h1 = self.h_groups[c]
         hc, gc = slice(0, h1), slice(h0, h1)     # what group c reads (groups <= c), what it writes
         x = pixel_inputs(num, image, rows, cols)                                                  # (N, C)
@@ -144,7 +145,8 @@ class PixelCNNState:
         self.hid[:, q0:q1] = self.hidden.centre_part(num, num.relu(self.h[-1][:, hc]), hc, slice(q0, q1), relu=True)
         block = model.head.block
         raw = self.out.centre_part(num, self.hid, slice(0, q1), slice(block * c, block * (c + 1)))
-        return model.head.shape(raw, num, c, model.head.context(num, image, rows, cols))          # (N, 256)
+        context = None if self.predicted is None else (self.predicted, x)     # x: this pass's view of the pixel
+        return model.head.shape(raw, num, c, context)                                            # (N, 256)
 
     def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         # Later pixels read these pixels' full values. Their activations are already final:
