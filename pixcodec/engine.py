@@ -123,6 +123,12 @@ def pixel_inputs(num, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tenso
     return num.input(image[:, :, rows, cols].permute(0, 2, 1).reshape(-1, image.shape[1]))
 
 
+def pixel_rows(bias: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """A condition's (B, F, H|1, W|1) bias map at positions (rows, cols) -> (B*P, F)."""
+    b = bias[:, :, rows.clamp(max=bias.shape[2] - 1), cols.clamp(max=bias.shape[3] - 1)]
+    return b.transpose(1, 2).reshape(-1, bias.shape[1])
+
+
 def teacher_forced(x: torch.Tensor) -> Choose:
     """A ``choose`` that replays known values: the encoder's side of the engine."""
     return lambda logits, c, rows, cols: x[:, c, rows, cols].reshape(-1)

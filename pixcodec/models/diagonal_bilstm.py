@@ -35,16 +35,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..engine import Canvas, pixel_inputs
+from ..engine import Canvas, pixel_inputs, pixel_rows
 from ..numerics import FLOAT
-from .lstm import RecurrentPixelModel, lstm_update, pixel_rows
+from .lstm import RecurrentPixelModel, lstm_update
 from .masked import row_conv
 from .registry import register
-
-
-def batch_major(x: torch.Tensor) -> torch.Tensor:
-    """(B, F, P) -> (B*P, F), the engine's layout."""
-    return x.permute(0, 2, 1).reshape(-1, x.shape[1])
 
 
 def neighbours(behind: torch.Tensor, beside: torch.Tensor) -> torch.Tensor:
@@ -115,12 +110,7 @@ class DiagonalLayer(nn.Module):
 class DiagonalBiLSTM(RecurrentPixelModel):
     def __init__(self, in_channels: int, hidden: int = 256, layers: int = 12, out_hidden: int = 256,
                  cond_channels: int = 0, head: str = "softmax"):
-        super().__init__(in_channels, hidden, out_hidden, cond_channels, head)
-        if layers < 1:
-            raise ValueError("need layers >= 1")
-        self.layers = nn.ModuleList(DiagonalLayer(self.groups, self.state_groups) for _ in range(layers))
-        self.cond = self.cond_convs(layers, 2)
-        self.context_rows = None     # the whole past
+        super().__init__(in_channels, hidden, layers, out_hidden, cond_channels, head, DiagonalLayer, gate_blocks=2)
 
     def incremental(self, num, batch: int, height: int, width: int, cond=None) -> "DiagonalState":
         return DiagonalState(self, num, batch, height, width, cond)

@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..engine import Canvas, margin_for, pixel_inputs
+from ..engine import Canvas, margin_for, pixel_inputs, pixel_rows
 from ..numerics import FLOAT
 from .heads import LogitsHead, check_image
 from .masked import channel_groups, row_conv
@@ -139,9 +139,7 @@ class GatedState:
             self.bias = [num.conv(l.cond, cond).chunk(2, dim=1) for l in layers]    # (B, 2p, H|1, W|1) x2
 
     def _bias(self, layer: int, part: int, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-        b = self.bias[layer][part]                                                    # (B, 2p, H|1, W|1)
-        b = b[:, :, rows.clamp(max=b.shape[2] - 1), cols.clamp(max=b.shape[3] - 1)]  # (B, 2p, P)
-        return b.transpose(1, 2).reshape(-1, b.shape[1])                              # (B*P, 2p)
+        return pixel_rows(self.bias[layer][part], rows, cols)                         # (B*P, 2p)
 
     def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int,
                head: bool = True) -> torch.Tensor | None:

@@ -26,28 +26,27 @@ def lstm_update(num, gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.T
     return num.mul(num.sigmoid(o), num.tanh(c)), c
 
 
-def pixel_rows(bias: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
-    """A (B, F, H|1, W|1) bias map at positions (rows, cols) -> (B*P, F), batch-major."""
-    b = bias[:, :, rows.clamp(max=bias.shape[2] - 1), cols.clamp(max=bias.shape[3] - 1)]
-    return b.transpose(1, 2).reshape(-1, bias.shape[1])
-
-
 class RecurrentPixelModel(nn.Module):
     """The shell both PixelRNN models share: 7x7 mask A in, layers, the logits head out.
 
-    Subclasses build ``self.layers`` (each ``layer(stream, bias, num) -> stream``) and
-    ``self.cond = self.cond_convs(layers, gate_blocks)``.
+    ``make_layer(groups, state_groups)`` builds one layer, called as
+    ``layer(stream, bias, num) -> stream``; ``gate_blocks`` is how many 4h gate sets a
+    layer's conditioning bias feeds (one per direction).
     """
 
-    def __init__(self, in_channels: int, hidden: int, out_hidden: int, cond_channels: int, head: str):
+    def __init__(self, in_channels: int, hidden: int, layers: int, out_hidden: int, cond_channels: int,
+                 head: str, make_layer, gate_blocks: int):
         super().__init__()
-        if hidden < 2 * in_channels or out_hidden < in_channels or cond_channels < 0:
-            raise ValueError("need hidden >= 2*channels, out_hidden >= channels and cond_channels >= 0")
+        if hidden < 2 * in_channels or layers < 1 or out_hidden < in_channels or cond_channels < 0:
+            raise ValueError("need hidden >= 2*channels, layers >= 1, out_hidden >= channels and cond_channels >= 0")
         self.groups = channel_groups(hidden, in_channels)                # the 2h stream
         self.state_groups = channel_groups(hidden // 2, in_channels)     # the h state
         self.cond_channels = cond_channels
         self.input = raster_conv(torch.arange(in_channels), self.groups, 7, "A")
         self.head = LogitsHead(self.groups, out_hidden, in_channels, head)
+        self.layers = nn.ModuleList(make_layer(self.groups, self.state_groups) for _ in range(layers))
+        self.cond = self.cond_convs(layers, gate_blocks)
+        self.context_rows = None     # both see every row above: no band bound
 
     def cond_convs(self, count: int, gate_blocks: int) -> nn.ModuleList | None:
         """One bias-free 1x1 conv per layer from the condition to its gates (the paper's V h):

@@ -32,9 +32,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..engine import Canvas, pixel_inputs
+from ..engine import Canvas, pixel_inputs, pixel_rows
 from ..numerics import FLOAT
-from .lstm import RecurrentPixelModel, lstm_update, pixel_rows
+from .lstm import RecurrentPixelModel, lstm_update
 from .masked import row_conv
 from .registry import register
 
@@ -68,12 +68,7 @@ class RowLSTMLayer(nn.Module):
 class RowLSTM(RecurrentPixelModel):
     def __init__(self, in_channels: int, hidden: int = 256, layers: int = 12, out_hidden: int = 256,
                  cond_channels: int = 0, head: str = "softmax"):
-        super().__init__(in_channels, hidden, out_hidden, cond_channels, head)
-        if layers < 1:
-            raise ValueError("need layers >= 1")
-        self.layers = nn.ModuleList(RowLSTMLayer(self.groups, self.state_groups) for _ in range(layers))
-        self.cond = self.cond_convs(layers, 1)
-        self.context_rows = None     # the triangle reaches every row above
+        super().__init__(in_channels, hidden, layers, out_hidden, cond_channels, head, RowLSTMLayer, gate_blocks=1)
 
     def incremental(self, num, batch: int, height: int, width: int, cond=None) -> "RowLSTMState":
         return RowLSTMState(self, num, batch, height, width, cond)
