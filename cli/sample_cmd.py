@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 import torch
-import torchvision.utils
 
 from pixcodec import checkpoint, engine
 from pixcodec.imageio import png_bytes, read_image, refuse_existing, write_new
@@ -61,6 +60,8 @@ def command(ckpt, count, out, seed, size, complete, keep_rows, force):
         samples = engine.run(model, exact, count, height, width, choose, on_row=lambda _: bar.update(1))
     if known is not None:
         samples = torch.cat([known[:1], samples])
+    import torchvision.utils   # here, not at the top: importing torchvision costs every command 1.5 s
+
     grid = torchvision.utils.make_grid(samples, nrow=count + 1 if known is not None else int(count ** 0.5 + 0.999),
                                        padding=2, pad_value=255)
     if model.in_channels == 1:
