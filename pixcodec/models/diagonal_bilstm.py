@@ -106,16 +106,6 @@ class DiagonalLayer(nn.Module):
         return num.add(s, num.conv(self.out, num.add(lr, rl)))            # (B, 2h, H, W)
 
 
-@register("diagonal_bilstm")
-class DiagonalBiLSTM(RecurrentPixelModel):
-    def __init__(self, in_channels: int, hidden: int = 256, layers: int = 12, out_hidden: int = 256,
-                 cond_channels: int = 0, head: str = "softmax"):
-        super().__init__(in_channels, hidden, layers, out_hidden, cond_channels, head, DiagonalLayer, gate_blocks=2)
-
-    def incremental(self, num, batch: int, height: int, width: int, cond=None) -> "DiagonalState":
-        return DiagonalState(self, num, batch, height, width, cond)
-
-
 class DiagonalState:
     """Raster decoding: right-to-left states once per row, one left-to-right cell per layer per pixel."""
 
@@ -149,9 +139,12 @@ class DiagonalState:
     def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int,
                head: bool = True) -> torch.Tensor | None:
         num, model = self.num, self.model
-        if c == 0 and int(cols[0]) == 0 and int(rows[0]) > 0:
-            self.right_to_left(int(rows[0]) - 1)
-        self.image.write(rows, cols, pixel_inputs(num, image, rows, cols))     # later channels: masked out
+        if c == 0:   # reads finished pixels only: the same for every channel pass
+            self.predicted = model.head.predictions(num, image, rows, cols)
+            if int(cols[0]) == 0 and int(rows[0]) > 0:
+                self.right_to_left(int(rows[0]) - 1)
+        x = pixel_inputs(num, image, rows, cols)
+        self.image.write(rows, cols, x)                                        # later channels: masked out
         s = num.dense(model.input, self.image.windows(model.input, rows, cols))  # (N, 2h)
         for k, layer in enumerate(model.layers):
             self.stream[k].write(rows, cols, s)
@@ -166,7 +159,16 @@ class DiagonalState:
             s = num.add(s, num.dense(layer.out, num.add(h, self.rl_h[k].at(rows - 1, cols))))
         if not head:
             return None
-        return model.head.at_pixel(s, c, num, model.head.context(num, image, rows, cols))   # (N, 256)
+        return model.head.at_pixel(s, c, num, None if self.predicted is None else (self.predicted, x))  # (N, 256)
 
     def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         self.image.write(rows, cols, pixel_inputs(self.num, image, rows, cols))
+
+
+@register("diagonal_bilstm")
+class DiagonalBiLSTM(RecurrentPixelModel):
+    State = DiagonalState
+
+    def __init__(self, in_channels: int, hidden: int = 256, layers: int = 12, out_hidden: int = 256,
+                 cond_channels: int = 0, head: str = "softmax"):
+        super().__init__(in_channels, hidden, layers, out_hidden, cond_channels, head, DiagonalLayer, gate_blocks=2)

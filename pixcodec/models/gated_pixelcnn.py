@@ -144,8 +144,10 @@ class GatedState:
     def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int,
                head: bool = True) -> torch.Tensor | None:
         num, model = self.num, self.model
-        self.image.write(rows, cols, pixel_inputs(num, image, rows, cols))   # later channels: masked out
-        if c == 0:   # the row-above link and the condition are the same for every channel pass
+        x = pixel_inputs(num, image, rows, cols)
+        self.image.write(rows, cols, x)                                     # later channels: masked out
+        if c == 0:   # the row-above link, the condition and the prediction are the same for every pass
+            self.predicted = model.head.predictions(num, image, rows, cols)
             self.links = [num.dense(layer.v_to_h, self.v_pre[k].at(rows - 1, cols)) for k, layer in enumerate(model.layers)]
             self.h_bias = self.bias and [self._bias(k, 1, rows, cols) for k in range(len(model.layers))]
         h = None
@@ -160,7 +162,7 @@ class GatedState:
                 self.h_in[k + 1].write(rows, cols, h)
         if not head:
             return None
-        return model.head.at_pixel(h, c, num, model.head.context(num, image, rows, cols))   # (N, 256)
+        return model.head.at_pixel(h, c, num, None if self.predicted is None else (self.predicted, x))  # (N, 256)
 
     def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         num = self.num

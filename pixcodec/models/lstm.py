@@ -31,7 +31,8 @@ class RecurrentPixelModel(nn.Module):
 
     ``make_layer(groups, state_groups)`` builds one layer, called as
     ``layer(stream, bias, num) -> stream``; ``gate_blocks`` is how many 4h gate sets a
-    layer's conditioning bias feeds (one per direction).
+    layer's conditioning bias feeds (one per direction). ``State`` is the class of the
+    model's decoding state.
     """
 
     def __init__(self, in_channels: int, hidden: int, layers: int, out_hidden: int, cond_channels: int,
@@ -64,6 +65,9 @@ class RecurrentPixelModel(nn.Module):
             raise ValueError("this model was built without conditioning (cond_channels=0)")
         cond = cond_map(num, cond)
         return [num.conv(conv, cond) for conv in self.cond]
+
+    def incremental(self, num, batch: int, height: int, width: int, cond=None):
+        return self.State(self, num, batch, height, width, cond)
 
     def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, num=FLOAT) -> torch.Tensor:
         """``num`` picks the arithmetic: float for training, exact for coding (numerics.py)."""

@@ -64,16 +64,6 @@ class RowLSTMLayer(nn.Module):
         return num.add(s, num.conv(self.out, torch.cat(rows, 2)))               # (B, 2h, H, W)
 
 
-@register("row_lstm")
-class RowLSTM(RecurrentPixelModel):
-    def __init__(self, in_channels: int, hidden: int = 256, layers: int = 12, out_hidden: int = 256,
-                 cond_channels: int = 0, head: str = "softmax"):
-        super().__init__(in_channels, hidden, layers, out_hidden, cond_channels, head, RowLSTMLayer, gate_blocks=1)
-
-    def incremental(self, num, batch: int, height: int, width: int, cond=None) -> "RowLSTMState":
-        return RowLSTMState(self, num, batch, height, width, cond)
-
-
 class RowLSTMState:
     """Each layer's stream, h and c kept as canvases; a step runs one cell per layer per pixel."""
 
@@ -91,7 +81,10 @@ class RowLSTMState:
     def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int,
                head: bool = True) -> torch.Tensor | None:
         num, model = self.num, self.model
-        self.image.write(rows, cols, pixel_inputs(num, image, rows, cols))     # later channels: masked out
+        x = pixel_inputs(num, image, rows, cols)
+        self.image.write(rows, cols, x)                                        # later channels: masked out
+        if c == 0:   # reads finished pixels only: the same for every channel pass
+            self.predicted = model.head.predictions(num, image, rows, cols)
         s = num.dense(model.input, self.image.windows(model.input, rows, cols))  # (N, 2h)
         up = rows - 1
         for k, layer in enumerate(model.layers):
@@ -106,7 +99,16 @@ class RowLSTMState:
             s = num.add(s, num.dense(layer.out, h))
         if not head:
             return None
-        return model.head.at_pixel(s, c, num, model.head.context(num, image, rows, cols))   # (N, 256)
+        return model.head.at_pixel(s, c, num, None if self.predicted is None else (self.predicted, x))  # (N, 256)
 
     def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         self.image.write(rows, cols, pixel_inputs(self.num, image, rows, cols))
+
+
+@register("row_lstm")
+class RowLSTM(RecurrentPixelModel):
+    State = RowLSTMState
+
+    def __init__(self, in_channels: int, hidden: int = 256, layers: int = 12, out_hidden: int = 256,
+                 cond_channels: int = 0, head: str = "softmax"):
+        super().__init__(in_channels, hidden, layers, out_hidden, cond_channels, head, RowLSTMLayer, gate_blocks=1)
