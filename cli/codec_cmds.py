@@ -15,6 +15,7 @@ from pixcodec.container import parse
 from pixcodec.data import IMAGE_SUFFIXES
 from pixcodec.errors import PixcodecError
 from pixcodec.imageio import expand_inputs, png_bytes, read_image, refuse_existing, write_new
+from pixcodec.two_part import TwoPartCodec
 
 model_option = click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
                             help="Model checkpoint (from `pixcodec train`) [default: the bundled model].")
@@ -78,7 +79,10 @@ class Codecs:
 
     def __init__(self, model_path, tile=DEFAULT_TILE, group=DEFAULT_GROUP):
         self.tile, self.group = tile, group
-        self.given = Codec(checkpoint.load_model(model_path), tile, group) if model_path else None
+        self.given = None
+        if model_path:
+            model = checkpoint.load_model(model_path)
+            self.given = (Codec if model.autoregressive else TwoPartCodec)(model, tile, group)
 
     def for_mode(self, mode: str) -> Codec:
         return self.given or bundled.codec(bundled.for_mode(mode).name, self.tile, self.group)
@@ -124,8 +128,11 @@ def compress(inputs, model_path, out, out_dir, force, verify, tile, group):
             raise PixcodecError(f"{target}: verification failed: the decoded image differs")
         n = image.numel()
         click.echo(f"{source} -> {target}: {result.bits_per_subpixel:.4f} bits/subpixel "
-                   f"(model {result.nll_bits / n:.4f}, overhead {8 * len(result.data) - result.nll_bits:+.0f} bits), "
-                   f"{len(result.data)} bytes, {seconds:.2f} s{', verified' if verify else ''}")
+                   f"(model {result.nll_bits / n:.4f}"
+                   + (f" = z {result.latent_bits / n:.4f} + x|z {(result.nll_bits - result.latent_bits) / n:.4f}"
+                      if result.latent_bits is not None else "") + f", overhead {8 * len(result.data) - result.nll_bits:+.0f} bits), "
+                   f"{len(result.data)} bytes, {seconds:.2f} s{', verified' if verify else ''}"
+                   + (f", {result.stored_tiles} tile(s) stored raw" if result.stored_tiles else ""))
         for k, v in (("bytes", len(result.data)), ("nll", result.nll_bits), ("subpixels", n), ("seconds", seconds)):
             totals[k] += v
 
@@ -169,17 +176,19 @@ def decompress(inputs, model_path, out, out_dir, force):
 def info(file, as_json):
     """Show a .pxc file's header."""
     data = read_bytes(Path(file))
-    header, streams = parse(data)
-    fields = {"file": file, "format_version": 1, "model_id": header.model_id.hex(), "width": header.width,
+    header, streams, stored = parse(data)
+    fields = {"file": file, "format_version": header.version, "model_id": header.model_id.hex(), "width": header.width,
               "height": header.height, "mode": header.mode, "tile": header.tile, "group": header.group,
-              "streams": len(streams), "header_bytes": header.size, "payload_bytes": sum(header.stream_lengths),
+              "streams": len(streams), "latent_stream_bytes": header.stream_lengths[0] if header.latent else 0,
+              "stored_tiles": len(header.stored), "header_bytes": header.size,
+              "payload_bytes": sum(header.stream_lengths) + len(stored),
               "total_bytes": len(data), "pixel_crc32": f"{header.pixel_crc:08x}",
               "bits_per_subpixel": 8 * len(data) / (header.width * header.height * header.channels)}
     if as_json:
         click.echo(json.dumps(fields))
     else:
         for k, v in fields.items():
-            click.echo(f"{k:18} {v:.4f}" if isinstance(v, float) else f"{k:18} {v}")
+            click.echo(f"{k:20} {v:.4f}" if isinstance(v, float) else f"{k:20} {v}")
 
 
 def read_bytes(path: Path) -> bytes:

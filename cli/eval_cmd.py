@@ -7,6 +7,7 @@ import sys
 import click
 
 from pixcodec import checkpoint
+from pixcodec.conditioning import ClassCondition
 from pixcodec.data import open_dataset
 from pixcodec.distributed import Distributed
 from pixcodec.likelihood import evaluate
@@ -25,7 +26,10 @@ from .options import DATA_DIR_DEFAULT, download_option
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON line.")
 def command(ckpt, data, data_dir, download, split, limit, batch_size, as_json):
-    """Print the pooled bits/dim of CKPT over whole images (float32, no autocast)."""
+    """Print the pooled bits/dim of CKPT over whole images (float32, no autocast).
+
+    A class-conditional model is scored given each image's label; an auto-encoder reports
+    bits(z) + bits(x | z), both per subpixel of x."""
     state = checkpoint.load(ckpt)
     model = checkpoint.build_model(state)
     saved = state.get("config", {})
@@ -44,10 +48,16 @@ def command(ckpt, data, data_dir, download, split, limit, batch_size, as_json):
             bar.update(result.images - seen[0])
             seen[0] = result.images
 
-        result = evaluate(model, (dataset[i][0] for i in range(n)), batch_size, device, on_batch=advance)
+        condition = ClassCondition.of_checkpoint(state)
+        items = (dataset[i] if condition else dataset[i][0] for i in range(n))
+        result = evaluate(model, items, batch_size, device, on_batch=advance, condition=condition)
+    kind = "class-conditional " if condition else ""
     if as_json:
-        click.echo(json.dumps({"checkpoint": str(ckpt), "model": state["model"], "data": data,
-                               "split": split, **result.as_dict()}))
+        click.echo(json.dumps({"checkpoint": str(ckpt), "model": state["model"], "data": data, "split": split,
+                               "conditional": bool(condition), **result.as_dict()}))
     else:
-        click.echo(f"{result.bits_per_dim:.4f} bits/dim ({state['model']} on {data} {split}: "
+        parts = result.as_dict()
+        split_text = "" if result.latent_bits is None else \
+            f" = z {parts['latent_bits_per_dim']:.4f} + x|z {parts['pixel_bits_per_dim']:.4f}"
+        click.echo(f"{result.bits_per_dim:.4f} {kind}bits/dim{split_text} ({state['model']} on {data} {split}: "
                    f"{result.images} images, {result.subpixels} subpixels)")

@@ -33,7 +33,7 @@ def parse_hparams(ctx, param, values) -> dict:
     return hparams
 
 
-model_option = click.option("--model", type=click.Choice(models.names()), default="gated_pixelcnn",
+model_option = click.option("--model", type=click.Choice(models.all_names()), default="gated_pixelcnn",
                             show_default=True, help="Registered model (see `pixcodec models`).")
 hparam_option = click.option("-H", "--hparam", "hparams", multiple=True, callback=parse_hparams,
                              metavar="KEY=VALUE", help="Model hyperparameter, repeatable, e.g. -H hidden=64.")

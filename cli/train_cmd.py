@@ -15,7 +15,7 @@ from pixcodec.train import TrainConfig, train
 from .options import data_dir_option, download_option, hparam_option, model_option
 
 # What defines a run: --resume refuses to change these.
-RUN_DEFINING = ("model", "hparams", "data", "channels", "crop", "batch_size", "lr", "lr_schedule", "seed")
+RUN_DEFINING = ("model", "hparams", "data", "channels", "crop", "batch_size", "lr", "lr_schedule", "seed", "condition")
 
 
 @click.command("train")
@@ -28,7 +28,7 @@ RUN_DEFINING = ("model", "hparams", "data", "channels", "crop", "batch_size", "l
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None,
               help="Force gray (1) or RGB (3) for folders; default: RGB if any image is colour.")
 @click.option("--crop", type=click.IntRange(1), default=None,
-              help=f"Train on random square crops of this size (folders default to 64).")
+              help="Train on random square crops of this size (folders default to 64).")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimizer steps in all [default: 1 epoch].")
 @click.option("--epochs", type=click.FloatRange(0, min_open=True), default=None, help="Epochs in all (instead of --steps).")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True,
@@ -42,6 +42,9 @@ RUN_DEFINING = ("model", "hparams", "data", "channels", "crop", "batch_size", "l
 @click.option("--save-every", type=click.IntRange(0), default=500, show_default=True, help="Steps between checkpoints (0: only at the end).")
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None, help="Stop (and save) once the run has trained this many minutes in all (a resumed run counts its earlier time).")
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True, help="DataLoader worker processes.")
+@click.option("--condition", type=click.Choice(["none", "class"]), default="none", show_default=True,
+              help="class: a class-conditional model (labelled data; the labels' one-hot vector biases "
+                   "every layer).")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out with a new run.")

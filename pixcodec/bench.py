@@ -33,7 +33,15 @@ def median_time(fn: Callable, repeats: int):
 def run(images: list[Path], codec_for: Callable[[str], object], threads: int = 2, repeats: int = 1,
         echo: Callable[[str], None] = lambda s: None) -> dict:
     """codec_for(mode) -> the pixcodec Codec for an image of that mode."""
+    before = torch.get_num_threads()
     torch.set_num_threads(threads)
+    try:
+        return _run(images, codec_for, threads, repeats, echo)
+    finally:            # a library call must not leave the process on another thread count
+        torch.set_num_threads(before)
+
+
+def _run(images, codec_for, threads, repeats, echo) -> dict:
     classic = available()
     rows = []
     for path in images:

@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from . import engine
 from .coder import SymbolDecoder, SymbolEncoder
-from .container import MAX_PIXELS, MAX_SIDE, Header, parse, tiling_plan
+from .container import MAX_PIXELS, MAX_SIDE, MAX_TILES, Header, parse, stored_tiles, tile_count, tiling_plan
 from .errors import PixcodecError
 from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables
 
@@ -51,6 +51,8 @@ class Compressed:
     data: bytes
     nll_bits: float          # what the exact model says the pixels cost
     subpixels: int
+    stored_tiles: int = 0    # tiles kept raw because the model would spend more than 8 bits a subpixel
+    latent_bits: float | None = None    # two-part files: the bits(z) share of nll_bits
 
     @property
     def bits_per_subpixel(self) -> float:
@@ -58,13 +60,19 @@ class Compressed:
 
 
 class Codec:
-    def __init__(self, model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP):
+    """fallback: store a tile raw when the model would spend more than 8 bits a subpixel on it, so
+    no image grows past its raw size (plus the header); off, every tile goes through the model."""
+
+    def __init__(self, model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP,
+                 fallback: bool = True, exact: ExactNumerics | None = None):
+        """exact: arithmetic built over a module holding ``model`` and what computes its condition
+        (the auto-encoder's decoder), so the model id covers both."""
         if not 1 <= tile < 1 << 16 or not 1 <= group < 1 << 16:
             raise PixcodecError("tile and group sizes must be between 1 and 65535")
         self.model = model.eval()
-        self.exact = ExactNumerics(model)
+        self.exact = exact or ExactNumerics(model)
         self.id = model_id(model, self.exact)
-        self.tile, self.group = tile, group
+        self.tile, self.group, self.fallback = tile, group, fallback
 
     def _gray_as_rgb(self, channels: int) -> bool:
         """An RGB model codes a gray image as R = G = B, coding only R: one model serves both."""
@@ -83,43 +91,95 @@ class Codec:
         if max(height, width) > MAX_SIDE or height * width > MAX_PIXELS:
             raise PixcodecError(f"a {width}x{height} image is beyond the format's limits "
                                 f"({MAX_SIDE} a side, {MAX_PIXELS} pixels)")
-        streams, nll = [], 0.0
-        for tiles in tiling_plan(height, width, self.tile, self.group):
+        streams, stored, nll = self.encode_pixels(image, on_row)
+        header = Header(mode, self.id, height, width, self.tile, self.group, pixel_crc(image),
+                        [len(s) for s in streams], stored)
+        return Compressed(header.pack() + b"".join(streams) + stored_bytes(image, header), nll, image.numel(),
+                          len(stored))
+
+    def encode_pixels(self, image: torch.Tensor, on_row=None, cond: torch.Tensor | None = None):
+        """(streams, stored tile indices, the model's NLL in bits) for image (C, H, W); cond is a
+        (1, F, H, W) condition map over the whole image, cut per tile like the pixels."""
+        c, height, width = image.shape
+        if tile_count(height, width, self.tile) > MAX_TILES:
+            raise PixcodecError(f"{self.tile}x{self.tile} tiles cut a {width}x{height} image into more than "
+                                f"{MAX_TILES} tiles: use larger tiles")
+        streams, nll, tile_bits = self._encode(image, frozenset(), on_row, cond)
+        stored = frozenset()
+        if self.fallback:
+            stored = frozenset(t.index for t, bits in tile_bits if bits >= 8 * t.height * t.width * c)
+            if stored:   # rare: code the other tiles again without them (their streams change)
+                streams = self._encode(image, stored, None, cond)[0]
+        return streams, stored, nll
+
+    def _encode(self, image: torch.Tensor, stored: frozenset, on_row, cond):
+        """Streams of the tiles not stored; the model's total NLL and each tile's, in bits."""
+        c, height, width = image.shape
+        streams, nll, tile_bits = [], 0.0, []
+        for tiles in tiling_plan(height, width, self.tile, self.group, stored):
             x = torch.stack([image[:, t.top:t.top + t.height, t.left:t.left + t.width] for t in tiles])
             encoder = SymbolEncoder()
+            bits = torch.zeros(len(tiles), dtype=torch.float64)
 
             def choose(logits, ch, rows, cols):
-                nonlocal nll
                 weights, symbols = self.exact.probabilities(logits), x[:, ch, rows, cols].reshape(-1)
                 encoder.encode(symbols, weights)
-                nll -= float(torch.log2(weights.gather(1, symbols.long()[:, None])[:, 0] / weights.sum(1)).sum())
+                p = weights.gather(1, symbols.long()[:, None])[:, 0] / weights.sum(1)
+                bits.sub_(torch.log2(p).view(len(tiles), -1).sum(1))       # rows are batch-major
                 return symbols
 
             engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width, choose,
-                       on_row=on_row, coded=c)        # gray through an RGB model: G = B = R, not coded
+                       cond=cut(cond, tiles), on_row=on_row, coded=c)   # gray via an RGB model: G = B = R, not coded
             streams.append(encoder.finish())
-        header = Header(mode, self.id, height, width, self.tile, self.group, pixel_crc(image),
-                        [len(s) for s in streams])
-        return Compressed(header.pack() + b"".join(streams), nll, image.numel())
+            nll += float(bits.sum())
+            tile_bits += zip(tiles, bits.tolist())
+        return streams, nll, tile_bits
 
     def decompress(self, data: bytes, on_row=None) -> tuple[torch.Tensor, str]:
         """The exact pixels (uint8 (C, H, W)) and mode of a .pxc file made with this model."""
-        header, streams = parse(data)
+        header, streams, raw = parse(data)
+        if header.latent:
+            raise PixcodecError("this is a two-part file: decompress it with its auto-encoder checkpoint (-m)")
         if header.model_id != self.id:
             raise PixcodecError(f"this file was coded with another model (id {header.model_id.hex()}, "
                                 f"this model is {self.id.hex()})")
         if header.channels != self.model.in_channels and not self._gray_as_rgb(header.channels):
             raise PixcodecError(f"corrupt header: mode {header.mode} does not fit a "
                                 f"{self.model.in_channels}-channel model")
-        image = torch.zeros(header.channels, header.height, header.width, dtype=torch.uint8)
-        for tiles, stream in zip(tiling_plan(header.height, header.width, header.tile, header.group), streams):
-            decoder = SymbolDecoder(stream)
-            out = engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width,
-                             lambda logits, ch, rows, cols: decoder.decode(self.exact.probabilities(logits)),
-                             on_row=on_row, coded=header.channels)[:, :header.channels]
-            for t, pixels in zip(tiles, out):
-                image[:, t.top:t.top + t.height, t.left:t.left + t.width] = pixels
+        image = self.decode_pixels(header, streams, raw, on_row)
         if pixel_crc(image) != header.pixel_crc:
             raise PixcodecError("corrupt .pxc file: the decoded pixels fail their checksum")
         return image, header.mode
+
+    def decode_pixels(self, header: Header, streams: list[bytes], raw: bytes, on_row=None,
+                      cond: torch.Tensor | None = None) -> torch.Tensor:
+        """The pixels of a parsed file's streams and stored tiles (``encode_pixels`` reversed)."""
+        image = torch.zeros(header.channels, header.height, header.width, dtype=torch.uint8)
+        plan = tiling_plan(header.height, header.width, header.tile, header.group, header.stored)
+        for tiles, stream in zip(plan, streams):
+            decoder = SymbolDecoder(stream)
+            out = engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width,
+                             lambda logits, ch, rows, cols: decoder.decode(self.exact.probabilities(logits)),
+                             cond=cut(cond, tiles), on_row=on_row, coded=header.channels)[:, :header.channels]
+            for t, pixels in zip(tiles, out):
+                image[:, t.top:t.top + t.height, t.left:t.left + t.width] = pixels
+        offset = 0
+        for t in stored_tiles(header):
+            size = header.channels * t.height * t.width
+            pixels = torch.frombuffer(bytearray(raw[offset:offset + size]), dtype=torch.uint8)
+            image[:, t.top:t.top + t.height, t.left:t.left + t.width] = pixels.view(-1, t.height, t.width)
+            offset += size
+        return image
+
+
+def cut(cond: torch.Tensor | None, tiles) -> torch.Tensor | None:
+    """A whole image's (1, F, H, W) condition map as the batch of its tiles' windows."""
+    if cond is None:
+        return None
+    return torch.cat([cond[:, :, t.top:t.top + t.height, t.left:t.left + t.width] for t in tiles])
+
+
+def stored_bytes(image: torch.Tensor, header: Header) -> bytes:
+    return b"".join(image[:, t.top:t.top + t.height, t.left:t.left + t.width].contiguous().numpy().tobytes()
+                    for t in stored_tiles(header))
 

@@ -1,37 +1,43 @@
-"""The ``.pxc`` container, version 1 (FORMAT.md documents it byte by byte).
+"""The ``.pxc`` container, versions 1 to 3 (FORMAT.md documents it byte by byte).
 
     offset  size  field
     0       4     magic b"\\x89PXC"
-    4       1     format version (1)
+    4       1     format version: 1; 2 when some tiles are stored raw; 3 for two-part files
     5       1     image mode: 0 = L (gray), 1 = RGB, 2 = 1-bit (coded as L with values 0/255)
     6       16    model id: SHA-256 prefix of the model's name, hyperparameters and exact weights
     22      4     height (u32)           26  4  width (u32)
     30      2     tile size (u16)        32  2  tiles per stream, at most (u16)
     34      4     CRC32 of the decoded pixels (C, H, W order, uint8)
-    38      4*n   byte length of each of the n streams (u32); n follows from the size and tiling
-    38+4n   4     CRC32 of every header byte before it
-    then the n streams, back to back
+    38      m     versions 2 and 3: one bit per tile in raster order, set when the tile is stored
+    38+m    4*n   byte length of each of the n streams (u32); n follows from the size, tiling and bits
+                  (version 3: one more, the latent stream, first)
+    38+m+4n 4     CRC32 of every header byte before it
+    then the n streams, back to back, then the stored tiles' raw bytes
 
 All integers little-endian. The image is cut into tile x tile tiles (smaller at the
-right and bottom edges); tiles of equal shape are coded in lockstep, up to ``group``
+right and bottom edges); the coded tiles of equal shape are coded in lockstep, up to ``group``
 at a time, each lockstep group as one range-coded stream. Streams are ordered as
-``tiling_plan`` lists them.
+``tiling_plan`` lists them. A tile the model would spend more than 8 bits a subpixel on is
+stored instead, so no tile ever costs much more than its raw size.
 """
 from __future__ import annotations
 
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from .errors import PixcodecError
 
 MAGIC = b"\x89PXC"
-VERSION = 1
+VERSION = 3                    # the newest this code reads; a file names the oldest that reads it
 MODES = {0: ("L", 1), 1: ("RGB", 3), 2: ("1", 1)}
 MODE_CODES = {name: code for code, (name, _) in MODES.items()}
 _FIXED = struct.Struct("<4sBB16sIIHHI")            # up to and including the pixel CRC
 MAX_SIDE = 1 << 20
 MAX_PIXELS = 1 << 30           # a forged header must not make the decoder allocate terabytes
+MAX_TILES = 1 << 24            # nor list billions of tiles
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class Tile:
     left: int
     height: int
     width: int
+    index: int                 # raster position among all the image's tiles
 
 
 @dataclass
@@ -52,65 +59,116 @@ class Header:
     group: int
     pixel_crc: int
     stream_lengths: list[int]
+    stored: frozenset[int] = field(default_factory=frozenset)    # raster indices of stored tiles
+    latent: bool = False       # two-part (version 3): stream 0 is the latent code map
 
     @property
     def channels(self) -> int:
         return MODES[MODE_CODES[self.mode]][1]
 
+    @property
+    def version(self) -> int:
+        return 3 if self.latent else 2 if self.stored else 1   # the oldest version that reads the file
+
+    def bitmap(self) -> bytes:
+        if self.version == 1:
+            return b""
+        bits = np.zeros(tile_count(self.height, self.width, self.tile), dtype=bool)
+        bits[sorted(self.stored)] = True
+        return np.packbits(bits, bitorder="little").tobytes()
+
     def pack(self) -> bytes:
-        fixed = _FIXED.pack(MAGIC, VERSION, MODE_CODES[self.mode], self.model_id, self.height, self.width,
+        fixed = _FIXED.pack(MAGIC, self.version, MODE_CODES[self.mode], self.model_id, self.height, self.width,
                             self.tile, self.group, self.pixel_crc)
-        body = fixed + struct.pack(f"<{len(self.stream_lengths)}I", *self.stream_lengths)
+        body = fixed + self.bitmap() + struct.pack(f"<{len(self.stream_lengths)}I", *self.stream_lengths)
         return body + struct.pack("<I", zlib.crc32(body))
 
     @property
     def size(self) -> int:
-        return _FIXED.size + 4 * len(self.stream_lengths) + 4
+        return _FIXED.size + len(self.bitmap()) + 4 * len(self.stream_lengths) + 4
+
+    def stored_bytes(self) -> int:
+        return sum(self.channels * t.height * t.width for t in stored_tiles(self))
 
 
-def tiling_plan(height: int, width: int, tile: int, group: int) -> list[list[Tile]]:
-    """The lockstep groups: tiles of one shape together, raster order, at most ``group`` each."""
+def tile_at(height: int, width: int, tile: int, index: int) -> Tile:
+    row, col = divmod(index, -(-width // tile))
+    top, left = row * tile, col * tile
+    return Tile(top, left, min(tile, height - top), min(tile, width - left), index)
+
+
+def all_tiles(height: int, width: int, tile: int) -> list[Tile]:
+    return [tile_at(height, width, tile, k) for k in range(tile_count(height, width, tile))]
+
+
+def tile_count(height: int, width: int, tile: int) -> int:
+    return -(-height // tile) * -(-width // tile)
+
+
+def stored_tiles(header: Header) -> list[Tile]:
+    return [tile_at(header.height, header.width, header.tile, k) for k in sorted(header.stored)]
+
+
+def tiling_plan(height: int, width: int, tile: int, group: int, stored=frozenset()) -> list[list[Tile]]:
+    """The lockstep groups of coded tiles: one shape together, raster order, at most ``group`` each."""
     by_shape: dict[tuple[int, int], list[Tile]] = {}
-    for top in range(0, height, tile):
-        for left in range(0, width, tile):
-            t = Tile(top, left, min(tile, height - top), min(tile, width - left))
+    for t in all_tiles(height, width, tile):
+        if t.index not in stored:
             by_shape.setdefault((t.height, t.width), []).append(t)
     return [tiles[k:k + group] for tiles in by_shape.values() for k in range(0, len(tiles), group)]
 
 
-def stream_count(height: int, width: int, tile: int, group: int) -> int:
-    """len(tiling_plan(...)) without listing the tiles (a corrupt header could ask for billions)."""
-    rows, cols = divmod(height, tile), divmod(width, tile)
-    classes = [rows[0] * cols[0], rows[0] * (cols[1] > 0), (rows[1] > 0) * cols[0], (rows[1] > 0) * (cols[1] > 0)]
-    return sum(-(-n // group) for n in classes)
+def stream_count(height: int, width: int, tile: int, group: int, stored: np.ndarray | None = None) -> int:
+    """len(tiling_plan(...)) without listing the tiles (a corrupt header could ask for billions).
+
+    stored: None, or one bool per tile in raster order."""
+    (rows, bottom), (cols, right) = divmod(height, tile), divmod(width, tile)
+    grid = (np.zeros((rows + (bottom > 0), cols + (right > 0)), dtype=bool) if stored is None
+            else stored.reshape(rows + (bottom > 0), cols + (right > 0)))
+    coded = ~grid
+    classes = [coded[:rows, :cols].sum(), coded[:rows, cols:].sum(), coded[rows:, :cols].sum(), coded[rows:, cols:].sum()]
+    return sum(-(-int(n) // group) for n in classes)
 
 
-def parse(data: bytes) -> tuple[Header, list[bytes]]:
-    """Header and streams of a .pxc file; every inconsistency is a PixcodecError."""
+def parse(data: bytes) -> tuple[Header, list[bytes], bytes]:
+    """Header, streams and stored-tile bytes of a .pxc file; every inconsistency is a PixcodecError."""
     if len(data) < 4 or data[:4] != MAGIC:
         raise PixcodecError("not a .pxc file (bad magic bytes)")
     if len(data) < _FIXED.size:
         raise PixcodecError("truncated .pxc file (incomplete header)")
     _, version, mode, model_id, height, width, tile, group, pixel_crc = _FIXED.unpack_from(data)
-    if version != VERSION:
-        raise PixcodecError(f"unsupported .pxc format version {version} (this pixcodec reads {VERSION})")
+    if not 1 <= version <= VERSION:
+        raise PixcodecError(f"unsupported .pxc format version {version} (this pixcodec reads 1 to {VERSION})")
     if mode not in MODES or not (0 < height <= MAX_SIDE and 0 < width <= MAX_SIDE) or tile == 0 or group == 0:
         raise PixcodecError("corrupt .pxc header")
     if height * width > MAX_PIXELS:
         raise PixcodecError(f"refusing a {width}x{height} image: more than {MAX_PIXELS} pixels")
-    n = stream_count(height, width, tile, group)
-    end = _FIXED.size + 4 * n
+    if tile_count(height, width, tile) > MAX_TILES:
+        raise PixcodecError(f"refusing a {width}x{height} image in {tile}x{tile} tiles: more than {MAX_TILES} tiles")
+    offset, stored_bits = _FIXED.size, None
+    if version >= 2:
+        count = tile_count(height, width, tile)
+        offset += -(-count // 8)
+        if len(data) < offset:
+            raise PixcodecError("truncated or corrupt .pxc header")
+        stored_bits = np.unpackbits(np.frombuffer(data, np.uint8, offset - _FIXED.size, _FIXED.size),
+                                    bitorder="little")[:count].astype(bool)
+    n = stream_count(height, width, tile, group, stored_bits) + (version == 3)
+    end = offset + 4 * n
     if len(data) < end + 4:
         raise PixcodecError("truncated or corrupt .pxc header")
-    lengths = list(struct.unpack_from(f"<{n}I", data, _FIXED.size))
     if struct.unpack_from("<I", data, end)[0] != zlib.crc32(data[:end]):
         raise PixcodecError("corrupt .pxc header (checksum mismatch)")
-    header = Header(MODES[mode][0], model_id, height, width, tile, group, pixel_crc, lengths)
-    if len(data) != header.size + sum(lengths):
-        raise PixcodecError(f".pxc file is {len(data)} bytes but its header promises {header.size + sum(lengths)}: "
-                            "truncated or padded")
+    stored = frozenset(np.flatnonzero(stored_bits).tolist()) if stored_bits is not None else frozenset()
+    if version == 2 and not stored:
+        raise PixcodecError("corrupt .pxc header: a version 2 file with no stored tiles")
+    lengths = list(struct.unpack_from(f"<{n}I", data, offset))
+    header = Header(MODES[mode][0], model_id, height, width, tile, group, pixel_crc, lengths, stored, version == 3)
+    expected = header.size + sum(lengths) + header.stored_bytes()
+    if len(data) != expected:
+        raise PixcodecError(f".pxc file is {len(data)} bytes but its header promises {expected}: truncated or padded")
     streams, offset = [], header.size
     for length in lengths:
         streams.append(data[offset:offset + length])
         offset += length
-    return header, streams
+    return header, streams, data[offset:]

@@ -26,6 +26,7 @@ NAMED = {
     "fashion-mnist": ("FashionMNIST", "FashionMNIST/raw/ (train-images-idx3-ubyte, ... t10k-*)"),
     "cifar10": ("CIFAR10", "cifar-10-batches-py/ (data_batch_1..5, test_batch)"),
 }
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 GRAY_MODES = {"1", "L", "LA", "La"}
 COLOUR_MODES = {"RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "P", "PA"}
@@ -68,8 +69,9 @@ def load_image(path: str | Path, channels: int | None = None) -> torch.Tensor:
 class TensorImages(torch.utils.data.Dataset):
     """Images held in memory as one uint8 (N, C, H, W) tensor."""
 
-    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, description: dict):
-        self.images, self.description = images, description
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor | None, description: dict,
+                 classes: list[str] | None = None):
+        self.images, self.description, self.classes = images, description, classes
         self.labels = labels if labels is not None else torch.full((len(images),), -1)
         self.channels = images.shape[1]
 
@@ -86,8 +88,11 @@ class TensorImages(torch.utils.data.Dataset):
 class FolderImages(torch.utils.data.Dataset):
     """Image files decoded on demand (and kept, since training revisits them)."""
 
-    def __init__(self, files: list[Path], channels: int, description: dict):
+    def __init__(self, files: list[Path], channels: int, description: dict,
+                 labels: list[int] | None = None, classes: list[str] | None = None):
         self.files, self.channels, self.description = files, channels, description
+        self.labels = labels if labels is not None else [-1] * len(files)
+        self.classes = classes
         self._cache: dict[int, torch.Tensor] = {}
         self._sizes: dict[int, tuple[int, int]] = {}
 
@@ -97,7 +102,7 @@ class FolderImages(torch.utils.data.Dataset):
     def __getitem__(self, i):
         if i not in self._cache:
             self._cache[i] = load_image(self.files[i], self.channels)
-        return self._cache[i], -1
+        return self._cache[i], self.labels[i]
 
     def size(self, i) -> tuple[int, int]:
         if i not in self._sizes:
@@ -137,7 +142,7 @@ def _torchvision(spec: str, data_dir: Path, split: str, download: bool) -> Tenso
     images = torch.as_tensor(np.asarray(ds.data))
     images = images[:, None] if images.dim() == 3 else images.permute(0, 3, 1, 2).contiguous()
     return TensorImages(images, torch.as_tensor(np.asarray(ds.targets)),
-                        {"spec": spec, "split": split})
+                        {"spec": spec, "split": split}, list(getattr(ds, "classes", [])) or None)
 
 
 def _npz(path: Path, split: str) -> TensorImages:
@@ -155,26 +160,35 @@ def _npz(path: Path, split: str) -> TensorImages:
         raise PixcodecError(f"{path}: x_{split} must be uint8 (N, H, W, 1|3), got {x.dtype} {x.shape}")
     images = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
     labels = torch.from_numpy(np.asarray(y).reshape(-1).astype(np.int64)) if y is not None else None
-    return TensorImages(images, labels, {"spec": f"cifar10-npz:{path}", "split": split})
+    classes = CIFAR10_CLASSES if labels is not None and len(labels) and int(labels.max()) < 10 else None
+    return TensorImages(images, labels, {"spec": f"cifar10-npz:{path}", "split": split}, classes)
 
 
 def _folder(root: Path, split: str, channels: int | None) -> FolderImages:
+    """Labelled when every image sits in a subfolder (one per class, named in sorted order); a
+    folder without train/ and test/ then holds out the last tenth of each class, else of all."""
     def images_under(d: Path) -> list[Path]:
         return sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
-    if (root / "train").is_dir() and (root / "test").is_dir():
-        files = images_under(root / split)
+    base = root / split if (root / "train").is_dir() and (root / "test").is_dir() else root
+    every = images_under(base)
+    classes = sorted({f.relative_to(base).parts[0] for f in every}) if every and all(
+        len(f.relative_to(base).parts) > 1 for f in every) else None
+    if base != root:
+        files = every
     else:
-        every = images_under(root)
-        held = max(1, len(every) // 10) if len(every) > 1 else 0
-        files = every[len(every) - held:] if split == "test" else every[:len(every) - held]
-        if not files and every:       # a single image serves both splits
-            files = every
+        groups = [[f for f in every if f.relative_to(base).parts[0] == c] for c in classes] if classes else [every]
+        files = []
+        for group in groups:
+            held = max(1, len(group) // 10) if len(group) > 1 else 0
+            part = group[len(group) - held:] if split == "test" else group[:len(group) - held]
+            files += part or group          # a single image serves both splits
     if not files:
         raise PixcodecError(f"no images (PNG, JPEG, BMP, TIFF, WebP) for the {split} split under {root}")
     if channels is None:
         channels = 3 if any(_mode_of(f) not in GRAY_MODES for f in files) else 1
-    return FolderImages(files, channels, {"spec": str(root), "split": split})
+    labels = [classes.index(f.relative_to(base).parts[0]) for f in files] if classes else None
+    return FolderImages(files, channels, {"spec": str(root), "split": split}, labels, classes)
 
 
 def _mode_of(path: Path) -> str:

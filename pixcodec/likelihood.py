@@ -61,47 +61,73 @@ class Evaluation:
     bits: float = 0.0
     subpixels: int = 0
     images: int = 0
+    latent_bits: float | None = None      # two-part models: the bits(z) share of ``bits``
 
     @property
     def bits_per_dim(self) -> float:
         return self.bits / self.subpixels if self.subpixels else float("nan")
 
-    def add(self, bits: torch.Tensor, x: torch.Tensor) -> None:
-        self.bits += float(bits.sum())
+    def add(self, bits: torch.Tensor, x: torch.Tensor, latent_bits: torch.Tensor | None = None) -> None:
+        self.bits += float(bits.sum()) + (float(latent_bits.sum()) if latent_bits is not None else 0.0)
+        if latent_bits is not None:
+            self.latent_bits = (self.latent_bits or 0.0) + float(latent_bits.sum())
         self.subpixels += x.numel()
         self.images += x.shape[0]
 
     def as_dict(self) -> dict:
-        return {"bits_per_dim": self.bits_per_dim, "bits": self.bits,
-                "subpixels": self.subpixels, "images": self.images}
+        out = {"bits_per_dim": self.bits_per_dim, "bits": self.bits, "subpixels": self.subpixels, "images": self.images}
+        if self.latent_bits is not None:      # both per subpixel of x, so they add up to bits_per_dim
+            out["latent_bits_per_dim"] = self.latent_bits / self.subpixels
+            out["pixel_bits_per_dim"] = (self.bits - self.latent_bits) / self.subpixels
+        return out
 
 
-def same_shape_batches(images: Iterable[torch.Tensor], batch_size: int) -> Iterable[torch.Tensor]:
-    """Group consecutive images of equal shape into (B, C, H, W) batches."""
-    pending: list[torch.Tensor] = []
-    for img in images:
-        if pending and (img.shape != pending[0].shape or len(pending) == batch_size):
-            yield torch.stack(pending)
+def same_shape_batches(items: Iterable, batch_size: int) -> Iterable:
+    """Group consecutive images of equal shape into (B, C, H, W) batches; items that are
+    (image, label) pairs give (images, labels) batches."""
+    pending: list = []
+
+    def stacked():
+        if isinstance(pending[0], tuple):
+            return torch.stack([p[0] for p in pending]), torch.tensor([p[1] for p in pending])
+        return torch.stack(pending)
+
+    for item in items:
+        shape = (item[0] if isinstance(item, tuple) else item).shape
+        if pending and (shape != (pending[0][0] if isinstance(pending[0], tuple) else pending[0]).shape
+                        or len(pending) == batch_size):
+            yield stacked()
             pending = []
-        pending.append(img)
+        pending.append(item)
     if pending:
-        yield torch.stack(pending)
+        yield stacked()
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: Iterable[torch.Tensor], batch_size: int = 64,
-             device: torch.device | str = "cpu",
-             on_batch: Callable[[Evaluation], None] | None = None) -> Evaluation:
-    """Pooled bits/dim of a model over uint8 (C, H, W) images of any sizes."""
+def evaluate(model: nn.Module, images: Iterable, batch_size: int = 64, device: torch.device | str = "cpu",
+             on_batch: Callable[[Evaluation], None] | None = None, condition=None) -> Evaluation:
+    """Pooled bits/dim of a model over uint8 (C, H, W) images of any sizes.
+
+    With a ``condition`` (conditioning.ClassCondition) the items are (image, label) pairs and
+    the figure is the conditional bits/dim. A two-part model (the auto-encoder) reports
+    bits(x | z) + bits(z), and bits(z) on its own as ``latent_bits``."""
     was_training = model.training
     model.eval()
     result = Evaluation()
     try:
-        for x in same_shape_batches(images, batch_size):
+        for batch in same_shape_batches(images, batch_size):
+            x, labels = batch if condition is not None else (batch, None)
             x = x.to(device)
-            result.add(image_bits(model, x), x)
+            if not getattr(model, "autoregressive", True):
+                bits_x, bits_z = model(x)
+                result.add(bits_x, x, bits_z)
+            elif condition is not None:
+                result.add(image_bits(model, x, condition.one_hot(labels).to(device)), x)
+            else:
+                result.add(image_bits(model, x), x)
             if on_batch is not None:
                 on_batch(result)
     finally:
         model.train(was_training)
     return result
+

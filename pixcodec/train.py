@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from . import checkpoint, models
+from .conditioning import ClassCondition
 from .data import open_dataset
 from .distributed import Distributed
 from .errors import PixcodecError
@@ -49,6 +50,7 @@ class TrainConfig:
     save_every: int = 500
     minutes: float | None = None
     workers: int = 0
+    condition: str = "none"          # or "class": a class-conditional model, h = one-hot label
 
 
 class CroppedItems(torch.utils.data.Dataset):
@@ -59,13 +61,13 @@ class CroppedItems(torch.utils.data.Dataset):
 
     def __getitem__(self, item):
         index, crop_seed = item
-        img = self.dataset[index][0]
+        img, label = self.dataset[index]
         if self.crop is None:
-            return img
+            return img, label
         g = torch.Generator().manual_seed(crop_seed)
         top = int(torch.randint(0, img.shape[1] - self.crop + 1, (), generator=g))
         left = int(torch.randint(0, img.shape[2] - self.crop + 1, (), generator=g))
-        return img[:, top:top + self.crop, left:left + self.crop]
+        return img[:, top:top + self.crop, left:left + self.crop], label
 
 
 class StepBatches(torch.utils.data.Sampler):
@@ -115,8 +117,11 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
     per_epoch = len(eligible) // config.batch_size
     total = config.steps if config.steps is not None else math.ceil((config.epochs or 1) * per_epoch)
 
+    condition = _condition(config, train_set, state)
+    hparams = {**config.hparams, **({"cond_channels": len(condition)} if condition else {})}
     torch.manual_seed(config.seed)
-    model = models.build(config.model, train_set.channels, **config.hparams)
+    model = models.build(config.model, train_set.channels, **hparams)
+    two_part = not model.autoregressive
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step, seconds, history = 0, 0.0, []
     if state is not None:
@@ -130,22 +135,26 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
     sampler = StepBatches(eligible, config.batch_size, config.seed, step, max(step, total), dist.rank, dist.world)
     loader = torch.utils.data.DataLoader(CroppedItems(train_set, crop), batch_sampler=sampler,
                                          num_workers=config.workers)
-    eval_images = [eval_set[i][0] for i in range(min(len(eval_set), config.eval_images))]
+    eval_items = [eval_set[i] if condition else eval_set[i][0] for i in range(min(len(eval_set), config.eval_images))]
     description = {"train": {**train_set.description, "images": len(eligible), "crop": crop},
-                   "eval": {**eval_set.description, "images": len(eval_images)}}
+                   "eval": {**eval_set.description, "images": len(eval_items)}}
 
     def save():
         if dist.is_main:
             checkpoint.save(out, model, optimizer=optimizer.state_dict(), step=step,
                             config=dataclasses.asdict(config), data=description,
-                            history=history, seconds=seconds)
+                            history=history, seconds=seconds,
+                            **({"condition": condition.record()} if condition else {}))
 
     def held_out(train_bpd: float) -> dict[str, Any]:
         result = {"step": step, "train_bpd": train_bpd, "seconds": round(seconds, 1)}
-        if dist.is_main and eval_images:
-            result["eval_bpd"] = evaluate(model, eval_images, config.batch_size, dist.device).bits_per_dim
-            echo(f"step {step}: train {train_bpd:.4f} bits/dim, held-out {result['eval_bpd']:.4f} bits/dim "
-                 f"({len(eval_images)} test images), {seconds / 60:.1f} min")
+        if dist.is_main and eval_items:
+            found = evaluate(model, eval_items, config.batch_size, dist.device, condition=condition)
+            result["eval_bpd"] = found.bits_per_dim
+            split = "" if found.latent_bits is None else \
+                f" = z {found.as_dict()['latent_bits_per_dim']:.4f} + x|z {found.as_dict()['pixel_bits_per_dim']:.4f}"
+            echo(f"step {step}: train {train_bpd:.4f} bits/dim, held-out {result['eval_bpd']:.4f} bits/dim{split} "
+                 f"({len(eval_items)} test images), {seconds / 60:.1f} min")
         dist.barrier()
         return result
 
@@ -153,11 +162,16 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
     bar = _progress(len(sampler), progress and dist.is_main, lambda: window / max(window_n, 1))
     net.train()
     with bar:
-        for x in loader:
+        for x, labels in loader:
             x = x.to(dist.device, non_blocking=True)                       # (b, C, H, W) uint8
             with torch.autocast(dist.device.type, torch.bfloat16, enabled=dist.device.type == "cuda"):
-                logits = net(x)                                            # (b, 256, C, H, W)
-            loss = F.cross_entropy(logits.float(), x.long())               # nats per subpixel
+                if two_part:                                               # bits(x | z), bits(z): (b,) each
+                    loss = sum(net(x)).float().sum() * (LN2 / x.numel())   # nats per subpixel of x
+                else:
+                    cond = condition.one_hot(labels).to(dist.device) if condition else None
+                    logits = net(x) if cond is None else net(x, cond)      # (b, 256, C, H, W)
+            if not two_part:
+                loss = F.cross_entropy(logits.float(), x.long())           # nats per subpixel
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip:
@@ -181,6 +195,22 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
     save()
     dist.close()
     return history[-1]
+
+
+def _condition(config: TrainConfig, train_set, state) -> ClassCondition | None:
+    if config.condition == "none":
+        return None
+    if config.condition != "class":
+        raise PixcodecError(f"unknown condition {config.condition!r} (none or class)")
+    if "cond_channels" not in models.hyperparameters(config.model):
+        raise PixcodecError(f"{config.model} takes no conditioning input: use gated_pixelcnn, row_lstm "
+                            "or diagonal_bilstm")
+    condition = ClassCondition.of_dataset(train_set)
+    if config.hparams.get("cond_channels", len(condition)) != len(condition):
+        raise PixcodecError(f"cond_channels must be the {len(condition)} classes for --condition class")
+    if state is not None and ClassCondition.of_checkpoint(state) != condition:
+        raise PixcodecError("the checkpoint being resumed was trained with other classes")
+    return condition
 
 
 def learning_rate(config: TrainConfig, step: int, total: int) -> float:

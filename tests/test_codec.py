@@ -5,9 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from pixcodec import checkpoint
 from pixcodec.codec import Codec
-from pixcodec.container import parse
+from pixcodec.container import parse, stored_tiles
 from pixcodec.errors import PixcodecError
 
 from conftest import tiny_model
@@ -22,7 +21,7 @@ def image(c, h, w, seed=0):
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (7, 5), (13, 11)])
 def test_round_trip_is_exact(model_name, channels, shape):
-    codec = Codec(tiny_model(model_name, channels), tile=4, group=3)
+    codec = Codec(tiny_model(model_name, channels), tile=4, group=3, fallback=False)   # noise: all stored else
     img = image(channels, *shape)
     compressed = codec.compress(img)
     out, mode = codec.decompress(compressed.data)
@@ -30,10 +29,10 @@ def test_round_trip_is_exact(model_name, channels, shape):
 
 
 def test_payload_stays_close_to_the_model_nll():
-    codec = Codec(tiny_model("gated_pixelcnn", 3))                         # one tile, one stream
+    codec = Codec(tiny_model("gated_pixelcnn", 3), fallback=False)         # one tile, one stream
     img = image(3, 24, 24)
     compressed = codec.compress(img)
-    header, streams = parse(compressed.data)
+    header, streams, _ = parse(compressed.data)
     assert header.size <= 64
     payload_bits = 8 * len(streams[0])
     # a range coder flushes at most two 32-bit words; otherwise it pays what the model says
@@ -49,7 +48,7 @@ def test_grouping_and_threads_do_not_change_the_pixels(model_name):
         for n_threads in (1, 2):
             torch.set_num_threads(n_threads)
             for group in (1, 4):
-                files[n_threads, group] = Codec(model, tile=4, group=group).compress(img).data
+                files[n_threads, group] = Codec(model, tile=4, group=group, fallback=False).compress(img).data
         for (n_threads, group), data in files.items():
             torch.set_num_threads(3 - n_threads)                     # decode with the other thread count
             assert torch.equal(Codec(model, tile=4, group=5 - group).decompress(data)[0], img)
@@ -58,16 +57,59 @@ def test_grouping_and_threads_do_not_change_the_pixels(model_name):
     assert files[1, 1] == files[2, 1] and files[1, 4] == files[2, 4], "encoding must not depend on threads"
 
 
-def test_golden_file_decodes_and_re_encodes_byte_for_byte():
+def golden_module():
     import importlib.util
     spec = importlib.util.spec_from_file_location("make_golden", DATA / "make_golden.py")
     golden = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(golden)
-    codec = Codec(checkpoint.load_model(DATA / "golden_model.pt"), tile=4, group=2)
-    data = (DATA / "golden.pxc").read_bytes()
+    return golden
+
+
+@pytest.mark.parametrize("name, version, stored", [("golden.pxc", 1, set()),
+                                                   ("golden_stored.pxc", 2, {2, 3, 5, 6, 7, 8, 9, 10, 11})])
+def test_golden_file_decodes_and_re_encodes_byte_for_byte(name, version, stored):
+    """golden.pxc (version 1) is every tile through the model; golden_stored.pxc (version 2) stores
+    the tiles the untrained model would spend more than 8 bits a subpixel on."""
+    golden = golden_module()
+    codec = golden.golden_codec(name)
+    data = (DATA / name).read_bytes()
+    header = parse(data)[0]
+    assert header.version == version and header.stored == stored
     out, mode = codec.decompress(data)
     assert torch.equal(out, golden.golden_image()) and mode == "RGB"
     assert codec.compress(golden.golden_image()).data == data
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (7, 5), (13, 11)])
+def test_stored_and_coded_tiles_mix_exactly(shape):
+    """Half smooth, half noise through a trained model: noise tiles go raw, the file never
+    outgrows the raw pixels plus its header, and decoding with another grouping is exact."""
+    from pixcodec import bundled
+    model = bundled.load("photo-rgb")
+    h, w = shape
+    i, j = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    img = torch.stack([i * 3 + j * 2, i * 3 + j * 2 + 5, i * 2 + j * 3]).to(torch.uint8)
+    noise = image(3, h, w, seed=7)
+    img[:, :, w // 2:] = noise[:, :, w // 2:]
+    compressed = Codec(model, tile=2, group=3).compress(img)
+    header, streams, raw = parse(compressed.data)
+    assert len(compressed.data) <= img.numel() + header.size + 8 * len(streams)
+    assert 8 * len(compressed.data) <= min(8 * img.numel(), compressed.nll_bits) * 1.001 + 64 * len(streams) + 8 * header.size
+    if w > 3:
+        assert header.stored and len(header.stored) < header.width // 2 * header.height, "noise stored, gradient coded"
+    assert len(raw) == sum(3 * t.height * t.width for t in stored_tiles(header))
+    assert torch.equal(Codec(model, tile=2, group=1).decompress(compressed.data)[0], img)
+
+
+def test_noise_never_outgrows_its_raw_size():
+    img = image(3, 24, 20, seed=9)
+    compressed = Codec(tiny_model("pixelcnn", 3), tile=8).compress(img)
+    header, streams, raw = parse(compressed.data)
+    # the range coder's flush (at most two words a stream) is all a file may add to raw plus header
+    assert compressed.nll_bits > 8 * img.numel()
+    assert len(compressed.data) <= img.numel() + header.size + 8 * len(streams)
+    assert compressed.stored_tiles == len(header.stored) > 0
+    assert torch.equal(Codec(tiny_model("pixelcnn", 3), tile=8).decompress(compressed.data)[0], img)
 
 
 def test_another_model_is_refused():
@@ -77,11 +119,14 @@ def test_another_model_is_refused():
         Codec(tiny_model("pixelcnn", 1, seed=2)).decompress(data)
 
 
-def test_damaged_files_decode_exactly_or_fail_cleanly():
-    """Random byte flips and truncations: never a crash, a hang or a wrong image."""
-    codec = Codec(tiny_model("gated_pixelcnn", 1), tile=4, group=2)
+@pytest.mark.parametrize("fallback", [False, True])
+def test_damaged_files_decode_exactly_or_fail_cleanly(fallback):
+    """Random byte flips and truncations: never a crash, a hang or a wrong image. With the
+    fallback on, the file is version 2 with one tile stored raw."""
+    codec = Codec(tiny_model("gated_pixelcnn", 1), tile=4, group=2, fallback=fallback)
     img = image(1, 6, 7, seed=5)
     data = codec.compress(img).data
+    assert parse(data)[0].version == 1 + fallback
     rng = random.Random(0)
     outcomes = {"exact": 0, "refused": 0}
     for trial in range(300):

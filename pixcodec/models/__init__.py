@@ -9,7 +9,8 @@ Every model also exposes ``context_rows``: how many rows above a pixel can
 influence it (None when the whole past can). Exact likelihoods of large images
 are computed in bands with that much context.
 """
-from .registry import build, check_hyperparameters, hyperparameters, names, register
+from .registry import all_names, build, check_hyperparameters, hyperparameters, names, register
 from . import pixelcnn, gated_pixelcnn, row_lstm, diagonal_bilstm  # noqa: F401  (importing registers them)
+from . import autoencoder  # noqa: F401  (a composite of the models above)
 
-__all__ = ["build", "check_hyperparameters", "hyperparameters", "names", "register"]
+__all__ = ["all_names", "build", "check_hyperparameters", "hyperparameters", "names", "register"]

@@ -16,13 +16,17 @@ from ..errors import PixcodecError
 _REGISTRY: dict[str, type[nn.Module]] = {}
 
 
-def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
-    """Class decorator adding a model under ``name``; duplicates are refused."""
+def register(name: str, autoregressive: bool = True) -> Callable[[type[nn.Module]], type[nn.Module]]:
+    """Class decorator adding a model under ``name``; duplicates are refused.
+
+    autoregressive=False marks a composite (the auto-encoder) that does not keep the pixel
+    models' forward contract; it shares the namespace but not the pixel-model test battery."""
 
     def add(cls: type[nn.Module]) -> type[nn.Module]:
         if name in _REGISTRY:
             raise ValueError(f"model name {name!r} is already registered to {_REGISTRY[name].__qualname__}")
         cls.registry_name = name
+        cls.autoregressive = autoregressive
         _REGISTRY[name] = cls
         return cls
 
@@ -30,6 +34,12 @@ def register(name: str) -> Callable[[type[nn.Module]], type[nn.Module]]:
 
 
 def names() -> list[str]:
+    """The autoregressive pixel models: the forward contract of ``models/__init__.py``."""
+    return sorted(n for n, cls in _REGISTRY.items() if cls.autoregressive)
+
+
+def all_names() -> list[str]:
+    """Every registered model, composites included (what ``train --model`` accepts)."""
     return sorted(_REGISTRY)
 
 

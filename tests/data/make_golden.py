@@ -1,4 +1,4 @@
-"""Regenerate the golden .pxc files (only when the format version changes on purpose).
+"""Write any missing golden .pxc file (existing ones pin the format and are never rewritten).
 
     python tests/data/make_golden.py
 """
@@ -18,10 +18,19 @@ def golden_image() -> torch.Tensor:
     return torch.stack([(i * 40 + j * 9) % 256, (i * 13 + j * 31 + 7) % 256, (i * j * 17) % 256]).to(torch.uint8)
 
 
+def golden_codec(name: str) -> Codec:
+    """golden.pxc: version 1, every tile coded; golden_stored.pxc: version 2, some tiles stored."""
+    model = checkpoint.load_model(HERE / "golden_model.pt")
+    if name == "golden.pxc":
+        return Codec(model, tile=4, group=2, fallback=False)
+    return Codec(model, tile=2, group=2)
+
+
 if __name__ == "__main__":
-    torch.manual_seed(0)
-    model = models.build("gated_pixelcnn", 3, hidden=6, layers=1, out_hidden=6)
-    checkpoint.save(HERE / "golden_model.pt", model)
-    codec = Codec(checkpoint.load_model(HERE / "golden_model.pt"), tile=4, group=2)
-    (HERE / "golden.pxc").write_bytes(codec.compress(golden_image()).data)
-    print("wrote", HERE / "golden_model.pt", HERE / "golden.pxc")
+    if not (HERE / "golden_model.pt").exists():          # the model never changes once files exist
+        torch.manual_seed(0)
+        checkpoint.save(HERE / "golden_model.pt", models.build("gated_pixelcnn", 3, hidden=6, layers=1, out_hidden=6))
+    for name in ("golden.pxc", "golden_stored.pxc"):
+        if not (HERE / name).exists():
+            (HERE / name).write_bytes(golden_codec(name).compress(golden_image()).data)
+            print("wrote", HERE / name)

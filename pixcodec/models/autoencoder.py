@@ -1,0 +1,165 @@
+"""PixelCNN auto-encoder ("Conditional Image Generation with PixelCNN Decoders", section 3.4),
+with a learned autoregressive prior over a discrete latent, so that it is a two-part lossless
+codec: bits(z under the prior) + bits(x | z)::
+
+    x (B, C, H, W) --encoder--> latent
+      latent=vector: e (B, E)                  continuous: representations, interpolation
+      latent=codes:  z (B, D, H/f, W/f)         scalar-quantized to levels 0..L-1, straight
+                                                through the rounding when training
+    decoder: a conditional Gated PixelCNN p(x | cond)
+      vector: cond = e, a class-like bias V e at every position
+      codes:  cond = s = m(z) at H x W, a location-dependent bias V * s, where the
+              deconvolutional net m is log2(f) x (nearest upsample x2, 3x3 conv, ReLU), 1x1 conv
+    prior (codes only): any registered pixel model over z drawn as a D-channel image, level l
+                        shown as round(l * 255 / (L - 1)), coded with that model's softmax
+
+Both m and the decoder run in the caller's arithmetic (``num``), so a coder computes the
+condition bit for bit on either side; the encoder runs once, at the sender, in float.
+
+The rate's gradient: bits(z) is a function of discrete levels, so the encoder gets it through a
+straight-through surrogate, -log2 p interpolated linearly between the levels either side of
+its continuous output: its value is the true bits(z), its slope points to cheaper levels.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..errors import PixcodecError
+from ..numerics import FLOAT
+from .registry import build, register
+
+LN2 = math.log(2.0)
+
+
+class Encoder(nn.Module):
+    def __init__(self, channels: int, hidden: int, factor: int, out: int, vector: bool):
+        super().__init__()
+        layers = [nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU()]
+        for _ in range(int(math.log2(factor))):
+            layers += [nn.Conv2d(hidden, hidden, 4, stride=2, padding=1), nn.ReLU()]
+        layers += [nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU()]
+        self.body = nn.Sequential(*layers)
+        self.out = nn.Linear(hidden, out) if vector else nn.Conv2d(hidden, out, 1)
+        self.vector = vector
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(x.float() * (2.0 / 255.0) - 1.0)              # (B, hidden, H/f, W/f)
+        return self.out(h.mean((2, 3))) if self.vector else self.out(h)
+
+
+class SpatialNet(nn.Module):
+    """m: code map (B, D, h, w) of levels -> condition s (B, S, h*f, w*f), in any arithmetic."""
+
+    def __init__(self, codes: int, levels: int, factor: int, hidden: int, out: int):
+        super().__init__()
+        steps = int(math.log2(factor))
+        self.convs = nn.ModuleList(nn.Conv2d(codes if k == 0 else hidden, hidden, 3) for k in range(max(steps, 1)))
+        for conv in self.convs:
+            conv.pad = (1, 1, 1, 1)
+        self.out = nn.Conv2d(hidden, out, 1)
+        self.levels, self.steps = levels, steps
+
+    def forward(self, levels: torch.Tensor, num=FLOAT) -> torch.Tensor:
+        h = num.side_input(levels * (2.0 / (self.levels - 1)) - 1.0)         # (B, D, h, w) in [-1, 1]
+        for k, conv in enumerate(self.convs):
+            if k < self.steps:
+                h = h.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)    # nearest, exact
+            h = num.relu(num.conv(conv, h))
+        return num.conv(self.out, h)                                          # (B, S, H', W')
+
+
+class ConditionalDecoder(nn.Module):
+    """p(x | latent): the spatial net (codes) and the conditional Gated PixelCNN, one module, so
+    that one ExactNumerics covers both."""
+
+    def __init__(self, pixelcnn: nn.Module, spatial: SpatialNet | None):
+        super().__init__()
+        self.pixelcnn, self.spatial = pixelcnn, spatial
+
+    def condition(self, latent: torch.Tensor, height: int, width: int, num=FLOAT) -> torch.Tensor:
+        """vector (B, E) as is; code map -> s (B, S, height, width)."""
+        if self.spatial is None:
+            return latent
+        return self.spatial(latent, num)[:, :, :height, :width]
+
+
+@register("pixelcnn_ae", autoregressive=False)
+class PixelCNNAutoencoder(nn.Module):
+    def __init__(self, in_channels: int, latent: str = "codes", levels: int = 8, latent_channels: int = 1,
+                 factor: int = 4, embed: int = 32, spatial: int = 16, encoder_hidden: int = 64,
+                 hidden: int = 48, layers: int = 8, out_hidden: int = 96, head: str = "softmax",
+                 prior: str = "gated_pixelcnn", prior_hidden: int = 32, prior_layers: int = 4):
+        super().__init__()
+        if latent not in ("codes", "vector"):
+            raise ValueError("latent must be 'codes' (discrete, codable) or 'vector' (continuous)")
+        if factor < 1 or factor & (factor - 1) or not 2 <= levels <= 256 or latent_channels not in (1, 3):
+            raise ValueError("need factor a power of two, 2 <= levels <= 256, latent_channels 1 or 3")
+        codes = latent == "codes"
+        self.latent, self.levels, self.factor = latent, levels, factor
+        self.encoder = Encoder(in_channels, encoder_hidden, factor, latent_channels if codes else embed, not codes)
+        pixelcnn = build("gated_pixelcnn", in_channels, hidden=hidden, layers=layers, out_hidden=out_hidden,
+                         cond_channels=spatial if codes else embed, head=head)
+        self.decoder = ConditionalDecoder(pixelcnn, SpatialNet(latent_channels, levels, factor, 32, spatial)
+                                          if codes else None)
+        self.prior = build(prior, latent_channels, hidden=prior_hidden, layers=prior_layers,
+                           out_hidden=2 * prior_hidden) if codes else None
+        self.register_buffer("symbols", torch.round(torch.arange(levels) * (255 / (levels - 1))).to(torch.uint8),
+                             persistent=False)
+
+    # --- the sender's side -------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """x uint8 (B, C, H, W) -> vector (B, E), or continuous levels (B, D, ceil(H/f), ceil(W/f))."""
+        f = self.factor
+        pad = (0, -x.shape[3] % f, 0, -x.shape[2] % f)
+        if any(pad):       # replicate edges so any size works; m's output is cropped back
+            x = F.pad(x.float(), pad, mode="replicate")
+        out = self.encoder(x)
+        return out if self.latent == "vector" else (self.levels - 1) * torch.sigmoid(out)
+
+    def codes(self, x: torch.Tensor) -> torch.Tensor:
+        """The discrete latent: levels (B, D, h, w) as uint8."""
+        return self.encode(x).round().to(torch.uint8)
+
+    def as_image(self, levels: torch.Tensor) -> torch.Tensor:
+        """Levels -> the uint8 'image' the prior models."""
+        return self.symbols[levels.long()]
+
+    def from_image(self, image: torch.Tensor) -> torch.Tensor:
+        """The prior's uint8 image -> levels; values off the level grid are refused."""
+        table = torch.full((256,), -1, dtype=torch.long, device=image.device)
+        table[self.symbols.long()] = torch.arange(self.levels)
+        levels = table[image.long()]
+        if int(levels.min()) < 0:
+            raise PixcodecError("corrupt payload: a latent value off the code grid")
+        return levels.to(torch.uint8)
+
+    # --- the rate ---------------------------------------------------------------------
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(bits(x | z), bits(z)) per image, differentiable: the training objective is their sum."""
+        b, _, height, width = x.shape
+        latent = self.encode(x)
+        if self.latent == "codes":
+            latent = latent + (latent.round() - latent).detach()              # straight through
+        cond = self.decoder.condition(latent, height, width)
+        logits = self.decoder.pixelcnn(x, cond)                               # (B, 256, C, H, W)
+        logp = F.log_softmax(logits.double() if not self.training else logits, dim=1)
+        bits_x = -logp.gather(1, x.long()[:, None])[:, 0].flatten(1).sum(1) / LN2
+        if self.latent == "vector":
+            return bits_x, torch.zeros_like(bits_x)
+        return bits_x, self._latent_bits(latent)
+
+    def _latent_bits(self, latent: torch.Tensor) -> torch.Tensor:
+        hard = latent.detach().round().long()                                 # (B, D, h, w)
+        logits = self.prior(self.as_image(hard))                              # (B, 256, D, h, w)
+        logp = F.log_softmax(logits.double() if not self.training else logits, dim=1)
+        at_levels = logp[:, self.symbols.long()]                              # (B, L, D, h, w)
+        exact = -at_levels.gather(1, hard[:, None])[:, 0]
+        low = latent.detach().floor().clamp(0, self.levels - 2).long()
+        a = latent - low
+        surrogate = -((1 - a) * at_levels.gather(1, low[:, None])[:, 0] + a * at_levels.gather(1, low[:, None] + 1)[:, 0])
+        bits = exact + (surrogate - surrogate.detach())
+        return bits.flatten(1).sum(1) / LN2

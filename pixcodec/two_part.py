@@ -1,0 +1,88 @@
+"""Two-part lossless coding with a PixelCNN auto-encoder: ``TwoPartCodec(ae).compress`` /
+``.decompress``, the same verbs and the same ``Compressed`` as ``Codec``.
+
+The sender encodes x to its code map z (in float: only the sender runs the encoder), codes z
+with the prior, then x with the decoder p(x | z). The receiver decodes z first, recomputes the
+condition s = m(z) in exact arithmetic, then decodes x. Both parts run through the one decoding
+engine, in one version-3 ``.pxc`` file (FORMAT.md): stream 0 is z, coded as a single tile, then
+x's tiles exactly as a plain file's, stored-tile fallback included. The file costs
+bits(z) + bits(x | z) plus the container's overhead.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import torch
+
+from .codec import DEFAULT_GROUP, DEFAULT_TILE, Codec, Compressed, pixel_crc, stored_bytes
+from .container import MAX_PIXELS, MAX_SIDE, Header, parse
+from .errors import PixcodecError
+from .numerics import ExactNumerics
+
+
+class TwoPartCodec:
+    def __init__(self, ae, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP, fallback: bool = True):
+        if ae.latent != "codes":
+            raise PixcodecError("only an auto-encoder with a discrete latent (latent=codes) can code images; "
+                                "this one has a continuous vector")
+        self.ae = ae.eval()
+        self.model = ae.decoder.pixelcnn                  # what callers ask in_channels of
+        self.pixels = Codec(ae.decoder.pixelcnn, tile, group, fallback, exact=ExactNumerics(ae.decoder))
+        self.latents = Codec(ae.prior, tile=(1 << 16) - 1, group=1, fallback=False)
+        h = hashlib.sha256(json.dumps({"model": ae.registry_name, "channels": ae.in_channels,
+                                       "hparams": ae.hparams}, sort_keys=True).encode())
+        h.update(self.pixels.id + self.latents.id)
+        self.id = h.digest()[:16]
+        self.tile, self.group = tile, group
+
+    def rows(self, height: int, width: int) -> int:
+        return self.pixels.rows(height, width)
+
+    def _condition(self, levels: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        return self.ae.decoder.condition(levels[None].double(), height, width, self.pixels.exact)
+
+    def compress(self, image: torch.Tensor, mode: str | None = None, on_row=None) -> Compressed:
+        c, height, width = image.shape
+        mode = mode or ("RGB" if c == 3 else "L")
+        if c != self.ae.in_channels:
+            raise PixcodecError(f"the auto-encoder codes {self.ae.in_channels}-channel images, this one has {c}")
+        if max(height, width) > MAX_SIDE or height * width > MAX_PIXELS:
+            raise PixcodecError(f"a {width}x{height} image is beyond the format's limits")
+        with torch.no_grad():
+            levels = self.ae.codes(image[None])[0]                           # (D, h, w) uint8
+        if max(levels.shape[1:]) >= self.latents.tile:
+            raise PixcodecError(f"a {width}x{height} image is too large for this auto-encoder's code map")
+        z_streams, _, z_bits = self.latents.encode_pixels(self.ae.as_image(levels))
+        streams, stored, x_bits = self.pixels.encode_pixels(image, on_row, self._condition(levels, height, width))
+        header = Header(mode, self.id, height, width, self.tile, self.group, pixel_crc(image),
+                        [len(s) for s in z_streams + streams], stored, latent=True)
+        data = header.pack() + b"".join(z_streams + streams) + stored_bytes(image, header)
+        return Compressed(data, z_bits + x_bits, image.numel(), len(stored), latent_bits=z_bits)
+
+    def decompress(self, data: bytes, on_row=None) -> tuple[torch.Tensor, str]:
+        header, streams, raw = parse(data)
+        if not header.latent:
+            raise PixcodecError("this file was not made by an auto-encoder: decompress it with its own model")
+        if header.model_id != self.id:
+            raise PixcodecError(f"this file was coded with another model (id {header.model_id.hex()}, "
+                                f"this auto-encoder is {self.id.hex()})")
+        if header.channels != self.ae.in_channels:
+            raise PixcodecError(f"corrupt header: mode {header.mode} does not fit this auto-encoder")
+        f = self.ae.factor
+        z_shape = (-(-header.height // f), -(-header.width // f))
+        layout = _Latent(*z_shape, self.latents.tile, self.ae.prior.in_channels)
+        levels = self.ae.from_image(self.latents.decode_pixels(layout, streams[:1], b""))
+        image = self.pixels.decode_pixels(header, streams[1:], raw, on_row,
+                                          self._condition(levels, header.height, header.width))
+        if pixel_crc(image) != header.pixel_crc:
+            raise PixcodecError("corrupt .pxc file: the decoded pixels fail their checksum")
+        return image, header.mode
+
+
+class _Latent:
+    """The latent stream's layout, as ``Codec.decode_pixels`` reads a header: one tile, one stream."""
+
+    def __init__(self, height: int, width: int, tile: int, channels: int):
+        self.height, self.width, self.tile, self.group = height, width, tile, 1
+        self.stored, self.channels = frozenset(), channels
