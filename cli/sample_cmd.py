@@ -8,6 +8,8 @@ import click
 import torch
 
 from pixcodec import checkpoint, engine
+from pixcodec.conditioning import ClassCondition
+from pixcodec.errors import PixcodecError
 from pixcodec.imageio import png_bytes, read_image, refuse_existing, write_new
 from pixcodec.numerics import ExactNumerics
 
@@ -30,12 +32,38 @@ def default_size(state: dict) -> int:
 @click.option("--complete", "complete", type=click.Path(dir_okay=False), default=None,
               help="Keep the top of this image and sample the rest (image completion).")
 @click.option("--keep-rows", type=click.IntRange(0), default=None, help="Rows of --complete kept [default: half].")
+@click.option("--class", "label", default=None,
+              help="Class-conditional models: draw every sample from this class (index or name).")
+@click.option("--each-class", is_flag=True, help="Class-conditional models: one row of -n samples per class.")
+@click.option("--interpolate", nargs=2, type=click.Path(dir_okay=False), default=None,
+              help="Auto-encoders: decode -n images along the line between the latents of two images.")
 @click.option("--force", is_flag=True, help="Overwrite --out.")
-def command(ckpt, count, out, seed, size, complete, keep_rows, force):
-    """Sample from a model; with --complete, the first row of the grid is the original."""
+def command(ckpt, count, out, seed, size, complete, keep_rows, label, each_class, interpolate, force):
+    """Sample from a model; with --complete, the first row of the grid is the original.
+
+    Auto-encoders draw z from their prior, then x given z; with --interpolate the grid is A,
+    then x decoded at -n evenly spaced points from A's latent to B's, then B."""
     refuse_existing(out, force)
     state = checkpoint.load(ckpt)
     model = checkpoint.build_model(state)
+    condition = ClassCondition.of_checkpoint(state)
+    if (label is not None or each_class) and condition is None:
+        raise PixcodecError("--class and --each-class need a class-conditional model (train --condition class)")
+    if complete and not model.autoregressive:
+        raise PixcodecError("--complete needs an autoregressive model, not an auto-encoder")
+    if interpolate and model.autoregressive:
+        raise PixcodecError("--interpolate needs an auto-encoder checkpoint (model pixelcnn_ae)")
+    generator = torch.Generator().manual_seed(seed)
+    if not model.autoregressive:
+        grid_images, nrow = autoencoder_samples(model, state, count, size, interpolate, generator)
+        return write_grid(out, grid_images, nrow, model.in_channels, force,
+                          f"{len(grid_images)} images" + (" along an interpolation" if interpolate else ""))
+    cond, nrow = None, None
+    if condition is not None:
+        labels = (torch.arange(len(condition)).repeat_interleave(count) if each_class else
+                  torch.full((count,), condition.label(label)) if label is not None else
+                  torch.arange(count) % len(condition))
+        cond, nrow, count = condition.one_hot(labels), (count if each_class else None), len(labels)
     exact = ExactNumerics(model)
     known, rows = None, 0
     if complete:
@@ -47,7 +75,6 @@ def command(ckpt, count, out, seed, size, complete, keep_rows, force):
         known = image[None].expand(count, -1, -1, -1)
     else:
         height = width = size or default_size(state)
-    generator = torch.Generator().manual_seed(seed)
 
     def choose(logits, c, rows_, cols_):
         drawn = torch.multinomial(exact.probabilities(logits), 1, generator=generator)[:, 0].to(torch.uint8)
@@ -57,14 +84,61 @@ def command(ckpt, count, out, seed, size, complete, keep_rows, force):
         return torch.where((rows_ < rows).repeat(count), kept, drawn)
 
     with click.progressbar(length=height, label="sampling", file=sys.stderr) as bar:
-        samples = engine.run(model, exact, count, height, width, choose, on_row=lambda _: bar.update(1))
+        samples = engine.run(model, exact, count, height, width, choose, cond=cond, on_row=lambda _: bar.update(1))
     if known is not None:
-        samples = torch.cat([known[:1], samples])
+        samples, nrow = torch.cat([known[:1], samples]), count + 1
+    write_grid(out, samples, nrow, model.in_channels, force, f"{count} samples of {width}x{height}"
+               + (f", first {rows} rows kept" if known is not None else "")
+               + (f", {count // len(condition)} per class" if each_class else ""))
+
+
+def draw(exact, generator):
+    """A ``choose`` that samples each subpixel from the model's exact probabilities."""
+    return lambda logits, c, rows, cols: torch.multinomial(exact.probabilities(logits), 1,
+                                                           generator=generator)[:, 0].to(torch.uint8)
+
+
+def autoencoder_samples(ae, state, count, size, interpolate, generator):
+    """(images, grid row length): z from the prior (or along A -> B), then x ~ p(x | z)."""
+    exact = ExactNumerics(ae.decoder)
+    if interpolate:
+        (a, _), (b, _) = read_image(interpolate[0]), read_image(interpolate[1])
+        if a.shape != b.shape or a.shape[0] != ae.in_channels:
+            raise PixcodecError(f"--interpolate needs two {ae.in_channels}-channel images of one size")
+        height, width = a.shape[1:]
+        with torch.no_grad():
+            ends = ae.encode(torch.stack([a, b]))
+        t = torch.linspace(0, 1, count).view(-1, *[1] * (ends.dim() - 1))
+        latent = ends[:1] * (1 - t) + ends[1:] * t
+        latent = latent.round() if ae.latent == "codes" else latent
+    elif ae.latent == "codes":
+        height = width = size or default_size(state)
+        f = ae.factor
+        prior_exact = ExactNumerics(ae.prior)
+        z = engine.run(ae.prior, prior_exact, count, -(-height // f), -(-width // f), draw(prior_exact, generator))
+        latent = ae.from_image(_snap(z, ae)).double()
+    else:
+        raise PixcodecError("an auto-encoder with a vector latent has no prior to sample from: use --interpolate")
+    cond = ae.decoder.condition(latent.double(), height, width, exact)
+    with click.progressbar(length=height, label="sampling", file=sys.stderr) as bar:
+        x = engine.run(ae.decoder.pixelcnn, exact, count, height, width, draw(exact, generator), cond=cond,
+                       on_row=lambda _: bar.update(1))
+    if interpolate:
+        return torch.cat([a[None], x, b[None]]), count + 2
+    return x, None
+
+
+def _snap(z: torch.Tensor, ae) -> torch.Tensor:
+    """A prior draw off the level grid (the softmax keeps a little mass there) -> nearest level."""
+    levels = (z.double() * ((ae.levels - 1) / 255)).round().long()
+    return ae.symbols[levels]
+
+
+def write_grid(out, images, nrow, channels, force, what):
     import torchvision.utils   # here, not at the top: importing torchvision costs every command 1.5 s
 
-    grid = torchvision.utils.make_grid(samples, nrow=count + 1 if known is not None else int(count ** 0.5 + 0.999),
-                                       padding=2, pad_value=255)
-    if model.in_channels == 1:
+    grid = torchvision.utils.make_grid(images, nrow=nrow or int(len(images) ** 0.5 + 0.999), padding=2, pad_value=255)
+    if channels == 1:
         grid = grid[:1]                        # make_grid repeats a gray channel three times
-    write_new(Path(out), png_bytes(grid, "RGB" if model.in_channels == 3 else "L"), force)
-    click.echo(f"wrote {out}: {count} samples of {width}x{height}" + (f", first {rows} rows kept" if known is not None else ""))
+    write_new(Path(out), png_bytes(grid, "RGB" if channels == 3 else "L"), force)
+    click.echo(f"wrote {out}: {what}")

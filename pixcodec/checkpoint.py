@@ -7,6 +7,7 @@ Layout (version 1)::
     state_dict: model weights       optimizer: Adam state     step: optimizer steps taken
     config: the training configuration (a dict)               data: dataset descriptions
     history: [{step, train_bpd, eval_bpd, seconds}, ...]      seconds: training wall time
+    condition: {kind: "class", classes: [names]}              class-conditional models only
 """
 from __future__ import annotations
 

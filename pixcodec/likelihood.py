@@ -83,24 +83,22 @@ class Evaluation:
 
 
 def same_shape_batches(items: Iterable, batch_size: int) -> Iterable:
-    """Group consecutive images of equal shape into (B, C, H, W) batches; items that are
-    (image, label) pairs give (images, labels) batches."""
-    pending: list = []
-
-    def stacked():
-        if isinstance(pending[0], tuple):
-            return torch.stack([p[0] for p in pending]), torch.tensor([p[1] for p in pending])
-        return torch.stack(pending)
-
+    """Group consecutive items of equal image shape into batches. An item is a uint8 (C, H, W)
+    image or an (image, label) pair; batches are (B, C, H, W) or ((B, C, H, W), (B,))."""
+    pending: list[tuple] = []
     for item in items:
-        shape = (item[0] if isinstance(item, tuple) else item).shape
-        if pending and (shape != (pending[0][0] if isinstance(pending[0], tuple) else pending[0]).shape
-                        or len(pending) == batch_size):
-            yield stacked()
+        pair = item if isinstance(item, tuple) else (item, None)
+        if pending and (pair[0].shape != pending[0][0].shape or len(pending) == batch_size):
+            yield _stack(pending)
             pending = []
-        pending.append(item)
+        pending.append(pair)
     if pending:
-        yield stacked()
+        yield _stack(pending)
+
+
+def _stack(pairs: list[tuple]):
+    images = torch.stack([p[0] for p in pairs])
+    return images if pairs[0][1] is None else (images, torch.tensor([p[1] for p in pairs]))
 
 
 @torch.no_grad()

@@ -101,6 +101,9 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
           echo: Callable[[str], None] = print, progress: bool = True) -> dict[str, Any]:
     """Train (or resume) and write the checkpoint to ``out``; returns the last evaluation."""
     models.check_hyperparameters(config.model, config.hparams)   # fail before loading any data
+    if config.condition == "class" and "cond_channels" not in models.hyperparameters(config.model):
+        raise PixcodecError(f"{config.model} takes no conditioning input: use gated_pixelcnn, row_lstm "
+                            "or diagonal_bilstm")
     dist = Distributed.from_environment()
     state = checkpoint.load(out) if resume and Path(out).exists() else None
     if resume and state is None and dist.is_main:
@@ -165,8 +168,9 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
         for x, labels in loader:
             x = x.to(dist.device, non_blocking=True)                       # (b, C, H, W) uint8
             with torch.autocast(dist.device.type, torch.bfloat16, enabled=dist.device.type == "cuda"):
-                if two_part:                                               # bits(x | z), bits(z): (b,) each
-                    loss = sum(net(x)).float().sum() * (LN2 / x.numel())   # nats per subpixel of x
+                if two_part:
+                    bits_x, bits_z = net(x)                                # bits(x | z), bits(z): (b,) each
+                    loss = (bits_x + bits_z).float().sum() * (LN2 / x.numel())   # nats per subpixel of x
                 else:
                     cond = condition.one_hot(labels).to(dist.device) if condition else None
                     logits = net(x) if cond is None else net(x, cond)      # (b, 256, C, H, W)
@@ -202,9 +206,6 @@ def _condition(config: TrainConfig, train_set, state) -> ClassCondition | None:
         return None
     if config.condition != "class":
         raise PixcodecError(f"unknown condition {config.condition!r} (none or class)")
-    if "cond_channels" not in models.hyperparameters(config.model):
-        raise PixcodecError(f"{config.model} takes no conditioning input: use gated_pixelcnn, row_lstm "
-                            "or diagonal_bilstm")
     condition = ClassCondition.of_dataset(train_set)
     if config.hparams.get("cond_channels", len(condition)) != len(condition):
         raise PixcodecError(f"cond_channels must be the {len(condition)} classes for --condition class")

@@ -18,8 +18,16 @@ def golden_image() -> torch.Tensor:
     return torch.stack([(i * 40 + j * 9) % 256, (i * 13 + j * 31 + 7) % 256, (i * j * 17) % 256]).to(torch.uint8)
 
 
-def golden_codec(name: str) -> Codec:
-    """golden.pxc: version 1, every tile coded; golden_stored.pxc: version 2, some tiles stored."""
+TINY_AE = dict(levels=4, factor=2, encoder_hidden=8, spatial=4, hidden=6, layers=1, out_hidden=6,
+               prior_hidden=6, prior_layers=1)
+
+
+def golden_codec(name: str):
+    """golden.pxc: version 1, every tile coded; golden_stored.pxc: version 2, some tiles stored;
+    golden_two_part.pxc: version 3, a tiny untrained auto-encoder's latent and pixel streams."""
+    if name == "golden_two_part.pxc":
+        from pixcodec.two_part import TwoPartCodec
+        return TwoPartCodec(checkpoint.load_model(HERE / "golden_ae.pt"), tile=4, group=2, fallback=False)
     model = checkpoint.load_model(HERE / "golden_model.pt")
     if name == "golden.pxc":
         return Codec(model, tile=4, group=2, fallback=False)
@@ -30,7 +38,10 @@ if __name__ == "__main__":
     if not (HERE / "golden_model.pt").exists():          # the model never changes once files exist
         torch.manual_seed(0)
         checkpoint.save(HERE / "golden_model.pt", models.build("gated_pixelcnn", 3, hidden=6, layers=1, out_hidden=6))
-    for name in ("golden.pxc", "golden_stored.pxc"):
+    if not (HERE / "golden_ae.pt").exists():
+        torch.manual_seed(0)
+        checkpoint.save(HERE / "golden_ae.pt", models.build("pixelcnn_ae", 3, **TINY_AE))
+    for name in ("golden.pxc", "golden_stored.pxc", "golden_two_part.pxc"):
         if not (HERE / name).exists():
             (HERE / name).write_bytes(golden_codec(name).compress(golden_image()).data)
             print("wrote", HERE / name)
