@@ -45,6 +45,10 @@ RUN_DEFINING = ("model", "hparams", "data", "channels", "crop", "batch_size", "l
 @click.option("--condition", type=click.Choice(["none", "class"]), default="none", show_default=True,
               help="class: a class-conditional model (labelled data; the labels' one-hot vector biases "
                    "every layer).")
+@click.option("--latent-warmup", type=click.IntRange(0), default=0, show_default=True,
+              help="Auto-encoders: raise the weight of bits(z) in the loss from 0 to 1 over this many steps, "
+                   "so the decoder learns to use z before z has to pay for itself (the reported rate is "
+                   "always the true one).")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out.")
 @click.option("--force", is_flag=True, help="Overwrite an existing --out with a new run.")

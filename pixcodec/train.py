@@ -51,6 +51,7 @@ class TrainConfig:
     minutes: float | None = None
     workers: int = 0
     condition: str = "none"          # or "class": a class-conditional model, h = one-hot label
+    latent_warmup: int = 0           # auto-encoders: steps over which bits(z)'s weight rises 0 -> 1
 
 
 class CroppedItems(torch.utils.data.Dataset):
@@ -170,7 +171,9 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
             with torch.autocast(dist.device.type, torch.bfloat16, enabled=dist.device.type == "cuda"):
                 if two_part:
                     bits_x, bits_z = net(x)                                # bits(x | z), bits(z): (b,) each
-                    loss = (bits_x + bits_z).float().sum() * (LN2 / x.numel())   # nats per subpixel of x
+                    weight = min(1.0, (step + 1) / config.latent_warmup) if config.latent_warmup else 1.0
+                    rate = (bits_x + bits_z).float().sum() * (LN2 / x.numel())   # nats per subpixel of x
+                    loss = (bits_x + weight * bits_z).float().sum() * (LN2 / x.numel())
                 else:
                     cond = condition.one_hot(labels).to(dist.device) if condition else None
                     logits = net(x) if cond is None else net(x, cond)      # (b, 256, C, H, W)
@@ -184,7 +187,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
                 group["lr"] = learning_rate(config, step, total)
             optimizer.step()
             step += 1
-            window, window_n = window + loss.item() / LN2, window_n + 1
+            window, window_n = window + (rate if two_part else loss).item() / LN2, window_n + 1
             seconds = time.monotonic() - started
             bar.update(1)
             if config.eval_every and step % config.eval_every == 0:

@@ -5,7 +5,7 @@ codec: bits(z under the prior) + bits(x | z)::
     x (B, C, H, W) --encoder--> latent
       latent=vector: e (B, E)                  continuous: representations, interpolation
       latent=codes:  z (B, D, H/f, W/f)         scalar-quantized to levels 0..L-1, straight
-                                                through the rounding when training
+                                                through the clamp and the rounding when training
     decoder: a conditional Gated PixelCNN p(x | cond)
       vector: cond = e, a class-like bias V e at every position
       codes:  cond = s = m(z) at H x W, a location-dependent bias V * s, where the
@@ -118,7 +118,12 @@ class PixelCNNAutoencoder(nn.Module):
         if any(pad):       # replicate edges so any size works; m's output is cropped back
             x = F.pad(x.float(), pad, mode="replicate")
         out = self.encoder(x)
-        return out if self.latent == "vector" else (self.levels - 1) * torch.sigmoid(out)
+        if self.latent == "vector":
+            return out
+        # centred on the middle level and clamped straight through: a squashing function here
+        # saturates as the rate pushes z to a cheap level, and then no gradient brings it back
+        z = out + (self.levels - 1) / 2
+        return z + (z.clamp(0, self.levels - 1) - z).detach()
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         """The discrete latent: levels (B, D, h, w) as uint8."""
