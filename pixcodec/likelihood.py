@@ -108,7 +108,8 @@ def evaluate(model: nn.Module, images: Iterable, batch_size: int = 64, device: t
 
     With a ``condition`` (conditioning.ClassCondition) the items are (image, label) pairs and
     the figure is the conditional bits/dim. A two-part model (the auto-encoder) reports
-    bits(x | z) + bits(z), and bits(z) on its own as ``latent_bits``."""
+    bits(x | z) + bits(z), and bits(z) on its own as ``latent_bits``; with a continuous vector
+    latent, which is not coded, only bits(x | e)."""
     was_training = model.training
     model.eval()
     result = Evaluation()
@@ -117,8 +118,8 @@ def evaluate(model: nn.Module, images: Iterable, batch_size: int = 64, device: t
             x, labels = batch if condition is not None else (batch, None)
             x = x.to(device)
             if not getattr(model, "autoregressive", True):
-                bits_x, bits_z = model(x)
-                result.add(bits_x, x, bits_z)
+                bits_x, bits_z = model(x)        # a vector latent is not coded: bits(x | e) alone
+                result.add(bits_x, x, bits_z if model.latent == "codes" else None)
             elif condition is not None:
                 result.add(image_bits(model, x, condition.one_hot(labels).to(device)), x)
             else:
