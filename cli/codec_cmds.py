@@ -112,7 +112,7 @@ def compress(inputs, model_path, out, out_dir, force, verify, tile, group):
     codecs = Codecs(model_path, tile, group)
     sources = expand_inputs(list(inputs), IMAGE_SUFFIXES)
     check_outputs(sources, out, out_dir)
-    totals = {"bytes": 0, "nll": 0.0, "subpixels": 0, "seconds": 0.0}
+    totals = {"bytes": 0, "nll": 0.0, "subpixels": 0, "seconds": 0.0, "latent": None}
 
     def one(source: Path, relative: Path):
         image, mode = read_image(source)
@@ -128,19 +128,27 @@ def compress(inputs, model_path, out, out_dir, force, verify, tile, group):
             raise PixcodecError(f"{target}: verification failed: the decoded image differs")
         n = image.numel()
         click.echo(f"{source} -> {target}: {result.bits_per_subpixel:.4f} bits/subpixel "
-                   f"(model {result.nll_bits / n:.4f}"
-                   + (f" = z {result.latent_bits / n:.4f} + x|z {(result.nll_bits - result.latent_bits) / n:.4f}"
-                      if result.latent_bits is not None else "") + f", overhead {8 * len(result.data) - result.nll_bits:+.0f} bits), "
+                   f"(model {result.nll_bits / n:.4f}{split(result.nll_bits, result.latent_bits, n)}, overhead {8 * len(result.data) - result.nll_bits:+.0f} bits), "
                    f"{len(result.data)} bytes, {seconds:.2f} s{', verified' if verify else ''}"
                    + (f", {result.stored_tiles} tile(s) stored raw" if result.stored_tiles else ""))
         for k, v in (("bytes", len(result.data)), ("nll", result.nll_bits), ("subpixels", n), ("seconds", seconds)):
             totals[k] += v
+        if result.latent_bits is not None:
+            totals["latent"] = (totals["latent"] or 0.0) + result.latent_bits
 
     each(sources, one)
     if len(sources) > 1:
-        click.echo(f"total: {8 * totals['bytes'] / totals['subpixels']:.4f} bits/subpixel "
-                   f"(model {totals['nll'] / totals['subpixels']:.4f}), {totals['bytes']} bytes, "
-                   f"{totals['seconds']:.2f} s")
+        n = totals["subpixels"]
+        click.echo(f"total: {8 * totals['bytes'] / n:.4f} bits/subpixel "
+                   f"(model {totals['nll'] / n:.4f}{split(totals['nll'], totals['latent'], n)}), "
+                   f"{totals['bytes']} bytes, {totals['seconds']:.2f} s")
+
+
+def split(nll_bits: float, latent_bits: float | None, subpixels: int) -> str:
+    """' = z Z + x|z X' for two-part results, per subpixel of x; nothing for plain ones."""
+    if latent_bits is None:
+        return ""
+    return f" = z {latent_bits / subpixels:.4f} + x|z {(nll_bits - latent_bits) / subpixels:.4f}"
 
 
 @click.command("decompress")

@@ -110,7 +110,7 @@ def autoencoder_samples(ae, state, count, size, interpolate, generator):
             ends = ae.encode(torch.stack([a, b]))
         t = torch.linspace(0, 1, count).view(-1, *[1] * (ends.dim() - 1))
         latent = ends[:1] * (1 - t) + ends[1:] * t
-        latent = latent.round() if ae.latent == "codes" else latent
+        latent = latent.clamp(0, ae.levels - 1).round() if ae.latent == "codes" else latent
     elif ae.latent == "codes":
         height = width = size or default_size(state)
         f = ae.factor

@@ -5,7 +5,7 @@ codec: bits(z under the prior) + bits(x | z)::
     x (B, C, H, W) --encoder--> latent
       latent=vector: e (B, E)                  continuous: representations, interpolation
       latent=codes:  z (B, D, H/f, W/f)         scalar-quantized to levels 0..L-1, straight
-                                                through the clamp and the rounding when training
+                                                through the clamp and rounding for the decoder
     decoder: a conditional Gated PixelCNN p(x | cond)
       vector: cond = e, a class-like bias V e at every position
       codes:  cond = s = m(z) at H x W, a location-dependent bias V * s, where the
@@ -118,16 +118,12 @@ class PixelCNNAutoencoder(nn.Module):
         if any(pad):       # replicate edges so any size works; m's output is cropped back
             x = F.pad(x.float(), pad, mode="replicate")
         out = self.encoder(x)
-        if self.latent == "vector":
-            return out
-        # centred on the middle level and clamped straight through: a squashing function here
-        # saturates as the rate pushes z to a cheap level, and then no gradient brings it back
-        z = out + (self.levels - 1) / 2
-        return z + (z.clamp(0, self.levels - 1) - z).detach()
+        # codes: centred on the middle level, unbounded; callers clamp (see forward)
+        return out if self.latent == "vector" else out + (self.levels - 1) / 2
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
         """The discrete latent: levels (B, D, h, w) as uint8."""
-        return self.encode(x).round().to(torch.uint8)
+        return self.encode(x).clamp(0, self.levels - 1).round().to(torch.uint8)
 
     def as_image(self, levels: torch.Tensor) -> torch.Tensor:
         """Levels -> the uint8 'image' the prior models."""
@@ -146,16 +142,20 @@ class PixelCNNAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(bits(x | z), bits(z)) per image, differentiable: the training objective is their sum."""
         b, _, height, width = x.shape
-        latent = self.encode(x)
+        raw = latent = self.encode(x)
         if self.latent == "codes":
-            latent = latent + (latent.round() - latent).detach()              # straight through
+            # The decoder sees the clamped, rounded levels with the gradient passed straight
+            # through both, so it can pull a code back from beyond an end. The rate sees a true
+            # clamp, so it cannot push one past an end: a sigmoid here saturated, and a
+            # straight-through clamp let the rate drive codes to -1e7, both dead latents.
+            latent = raw + (raw.clamp(0, self.levels - 1).round() - raw).detach()
         cond = self.decoder.condition(latent, height, width)
         logits = self.decoder.pixelcnn(x, cond)                               # (B, 256, C, H, W)
         logp = F.log_softmax(logits.double() if not self.training else logits, dim=1)
         bits_x = -logp.gather(1, x.long()[:, None])[:, 0].flatten(1).sum(1) / LN2
         if self.latent == "vector":
             return bits_x, torch.zeros_like(bits_x)
-        return bits_x, self._latent_bits(latent)
+        return bits_x, self._latent_bits(raw.clamp(0, self.levels - 1))
 
     def _latent_bits(self, latent: torch.Tensor) -> torch.Tensor:
         hard = latent.detach().round().long()                                 # (B, D, h, w)
