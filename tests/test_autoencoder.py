@@ -177,3 +177,13 @@ def test_a_vector_latent_interpolates_and_has_no_prior(tmp_path):
     assert result.exit_code == 0 and "4 images" in result.stdout, result.output
     bad = run("sample", tmp_path / "v.pt", "-n", 2, "-o", tmp_path / "s.png")
     assert bad.exit_code == 1 and "no prior" in bad.stderr
+
+
+@pytest.mark.parametrize("prior", ["pixelcnn", "row_lstm", "diagonal_bilstm"])
+def test_any_registered_pixel_model_serves_as_the_prior(prior):
+    model = ae(1, prior=prior, prior_hidden=24)
+    img = images(1, 1, 7, 6, seed=3)[0]
+    compressed = TwoPartCodec(model, tile=4, fallback=False).compress(img)
+    with torch.no_grad():
+        assert compressed.latent_bits == pytest.approx(float(model(img[None])[1]), rel=1e-4)
+    assert torch.equal(TwoPartCodec(model, tile=4).decompress(compressed.data)[0], img)
