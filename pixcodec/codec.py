@@ -117,7 +117,7 @@ class Codec:
         c, height, width = image.shape
         streams, nll, tile_bits = [], 0.0, []
         for tiles in tiling_plan(height, width, self.tile, self.group, stored):
-            x = torch.stack([image[:, t.top:t.top + t.height, t.left:t.left + t.width] for t in tiles])
+            x = torch.stack([image[:, t.rows, t.cols] for t in tiles])
             encoder = SymbolEncoder()
             bits = torch.zeros(len(tiles), dtype=torch.float64)
 
@@ -162,12 +162,12 @@ class Codec:
                              lambda logits, ch, rows, cols: decoder.decode(self.exact.probabilities(logits)),
                              cond=cut(cond, tiles), on_row=on_row, coded=header.channels)[:, :header.channels]
             for t, pixels in zip(tiles, out):
-                image[:, t.top:t.top + t.height, t.left:t.left + t.width] = pixels
+                image[:, t.rows, t.cols] = pixels
         offset = 0
         for t in stored_tiles(header):
             size = header.channels * t.height * t.width
             pixels = torch.frombuffer(bytearray(raw[offset:offset + size]), dtype=torch.uint8)
-            image[:, t.top:t.top + t.height, t.left:t.left + t.width] = pixels.view(-1, t.height, t.width)
+            image[:, t.rows, t.cols] = pixels.view(-1, t.height, t.width)
             offset += size
         return image
 
@@ -176,10 +176,10 @@ def cut(cond: torch.Tensor | None, tiles) -> torch.Tensor | None:
     """A whole image's (1, F, H, W) condition map as the batch of its tiles' windows."""
     if cond is None:
         return None
-    return torch.cat([cond[:, :, t.top:t.top + t.height, t.left:t.left + t.width] for t in tiles])
+    return torch.cat([cond[:, :, t.rows, t.cols] for t in tiles])
 
 
 def stored_bytes(image: torch.Tensor, header: Header) -> bytes:
-    return b"".join(image[:, t.top:t.top + t.height, t.left:t.left + t.width].contiguous().numpy().tobytes()
+    return b"".join(image[:, t.rows, t.cols].contiguous().numpy().tobytes()
                     for t in stored_tiles(header))
 

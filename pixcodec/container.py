@@ -48,6 +48,14 @@ class Tile:
     width: int
     index: int                 # raster position among all the image's tiles
 
+    @property
+    def rows(self) -> slice:
+        return slice(self.top, self.top + self.height)
+
+    @property
+    def cols(self) -> slice:
+        return slice(self.left, self.left + self.width)
+
 
 @dataclass
 class Header:

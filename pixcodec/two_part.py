@@ -71,7 +71,8 @@ class TwoPartCodec:
             raise PixcodecError(f"corrupt header: mode {header.mode} does not fit this auto-encoder")
         f = self.ae.factor
         z_shape = (-(-header.height // f), -(-header.width // f))
-        layout = _Latent(*z_shape, self.latents.tile, self.ae.prior.in_channels)
+        layout = Header("L" if self.ae.prior.in_channels == 1 else "RGB", self.latents.id, *z_shape,
+                        self.latents.tile, 1, 0, header.stream_lengths[:1])      # one tile, one stream
         levels = self.ae.from_image(self.latents.decode_pixels(layout, streams[:1], b""))
         image = self.pixels.decode_pixels(header, streams[1:], raw, on_row,
                                           self._condition(levels, header.height, header.width))
@@ -79,10 +80,3 @@ class TwoPartCodec:
             raise PixcodecError("corrupt .pxc file: the decoded pixels fail their checksum")
         return image, header.mode
 
-
-class _Latent:
-    """The latent stream's layout, as ``Codec.decode_pixels`` reads a header: one tile, one stream."""
-
-    def __init__(self, height: int, width: int, tile: int, channels: int):
-        self.height, self.width, self.tile, self.group = height, width, tile, 1
-        self.stored, self.channels = frozenset(), channels
