@@ -15,6 +15,7 @@ from pixcodec.container import parse
 from pixcodec.data import IMAGE_SUFFIXES
 from pixcodec.errors import PixcodecError
 from pixcodec.imageio import expand_inputs, png_bytes, read_image, refuse_existing, write_new
+from pixcodec.likelihood import two_part_split
 from pixcodec.two_part import TwoPartCodec
 
 model_option = click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
@@ -128,7 +129,8 @@ def compress(inputs, model_path, out, out_dir, force, verify, tile, group):
             raise PixcodecError(f"{target}: verification failed: the decoded image differs")
         n = image.numel()
         click.echo(f"{source} -> {target}: {result.bits_per_subpixel:.4f} bits/subpixel "
-                   f"(model {result.nll_bits / n:.4f}{split(result.nll_bits, result.latent_bits, n)}, overhead {8 * len(result.data) - result.nll_bits:+.0f} bits), "
+                   f"(model {result.nll_bits / n:.4f}{two_part_split(result.nll_bits, result.latent_bits, n)}, "
+                   f"overhead {8 * len(result.data) - result.nll_bits:+.0f} bits), "
                    f"{len(result.data)} bytes, {seconds:.2f} s{', verified' if verify else ''}"
                    + (f", {result.stored_tiles} tile(s) stored raw" if result.stored_tiles else ""))
         for k, v in (("bytes", len(result.data)), ("nll", result.nll_bits), ("subpixels", n), ("seconds", seconds)):
@@ -140,15 +142,9 @@ def compress(inputs, model_path, out, out_dir, force, verify, tile, group):
     if len(sources) > 1:
         n = totals["subpixels"]
         click.echo(f"total: {8 * totals['bytes'] / n:.4f} bits/subpixel "
-                   f"(model {totals['nll'] / n:.4f}{split(totals['nll'], totals['latent'], n)}), "
+                   f"(model {totals['nll'] / n:.4f}{two_part_split(totals['nll'], totals['latent'], n)}), "
                    f"{totals['bytes']} bytes, {totals['seconds']:.2f} s")
 
-
-def split(nll_bits: float, latent_bits: float | None, subpixels: int) -> str:
-    """' = z Z + x|z X' for two-part results, per subpixel of x; nothing for plain ones."""
-    if latent_bits is None:
-        return ""
-    return f" = z {latent_bits / subpixels:.4f} + x|z {(nll_bits - latent_bits) / subpixels:.4f}"
 
 
 @click.command("decompress")

@@ -57,8 +57,5 @@ def command(ckpt, data, data_dir, download, split, limit, batch_size, as_json):
         click.echo(json.dumps({"checkpoint": str(ckpt), "model": state["model"], "data": data, "split": split,
                                "conditional": bool(condition), **result.as_dict()}))
     else:
-        parts = result.as_dict()
-        split_text = "" if result.latent_bits is None else \
-            f" = z {parts['latent_bits_per_dim']:.4f} + x|z {parts['pixel_bits_per_dim']:.4f}"
-        click.echo(f"{result.bits_per_dim:.4f} {kind}bits/dim{split_text}{given} ({state['model']} on {data} {split}: "
+        click.echo(f"{result.bits_per_dim:.4f} {kind}bits/dim{result.split}{given} ({state['model']} on {data} {split}: "
                    f"{result.images} images, {result.subpixels} subpixels)")

@@ -93,7 +93,8 @@ class Header:
 
     @property
     def size(self) -> int:
-        return _FIXED.size + len(self.bitmap()) + 4 * len(self.stream_lengths) + 4
+        bitmap = -(-tile_count(self.height, self.width, self.tile) // 8) if self.version > 1 else 0
+        return _FIXED.size + bitmap + 4 * len(self.stream_lengths) + 4
 
     def stored_bytes(self) -> int:
         return sum(self.channels * t.height * t.width for t in stored_tiles(self))

@@ -74,12 +74,23 @@ class Evaluation:
         self.subpixels += x.numel()
         self.images += x.shape[0]
 
+    @property
+    def split(self) -> str:
+        return two_part_split(self.bits, self.latent_bits, self.subpixels)
+
     def as_dict(self) -> dict:
         out = {"bits_per_dim": self.bits_per_dim, "bits": self.bits, "subpixels": self.subpixels, "images": self.images}
         if self.latent_bits is not None:      # both per subpixel of x, so they add up to bits_per_dim
             out["latent_bits_per_dim"] = self.latent_bits / self.subpixels
             out["pixel_bits_per_dim"] = (self.bits - self.latent_bits) / self.subpixels
         return out
+
+
+def two_part_split(total_bits: float, latent_bits: float | None, subpixels: int) -> str:
+    """' = z Z + x|z X' per subpixel of x for two-part figures; nothing for plain ones."""
+    if latent_bits is None:
+        return ""
+    return f" = z {latent_bits / subpixels:.4f} + x|z {(total_bits - latent_bits) / subpixels:.4f}"
 
 
 def same_shape_batches(items: Iterable, batch_size: int) -> Iterable:

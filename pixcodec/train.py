@@ -155,9 +155,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
         if dist.is_main and eval_items:
             found = evaluate(model, eval_items, config.batch_size, dist.device, condition=condition)
             result["eval_bpd"] = found.bits_per_dim
-            split = "" if found.latent_bits is None else \
-                f" = z {found.as_dict()['latent_bits_per_dim']:.4f} + x|z {found.as_dict()['pixel_bits_per_dim']:.4f}"
-            echo(f"step {step}: train {train_bpd:.4f} bits/dim, held-out {result['eval_bpd']:.4f} bits/dim{split} "
+            echo(f"step {step}: train {train_bpd:.4f} bits/dim, held-out {result['eval_bpd']:.4f} bits/dim{found.split} "
                  f"({len(eval_items)} test images), {seconds / 60:.1f} min")
         dist.barrier()
         return result

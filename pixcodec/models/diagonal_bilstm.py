@@ -35,9 +35,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..engine import Canvas, pixel_inputs, pixel_rows
+from ..engine import pixel_rows
 from ..numerics import FLOAT
-from .lstm import RecurrentPixelModel, lstm_update
+from .lstm import RecurrentPixelModel, RecurrentState, lstm_update
 from .masked import row_conv
 from .registry import register
 
@@ -106,17 +106,15 @@ class DiagonalLayer(nn.Module):
         return num.add(s, num.conv(self.out, num.add(lr, rl)))            # (B, 2h, H, W)
 
 
-class DiagonalState:
+class DiagonalState(RecurrentState):
     """Raster decoding: right-to-left states once per row, one left-to-right cell per layer per pixel."""
 
     def __init__(self, model: DiagonalBiLSTM, num, batch: int, height: int, width: int, cond):
-        self.model, self.num, self.width = model, num, width
+        super().__init__(model, num, batch, height, width)
         self.skew = width                 # row i waits for the whole of row i-1
-        canvas = lambda ch, margin: Canvas(batch, ch, height, width, margin)   # noqa: E731 (exact values fit float32)
         h = len(model.state_groups)
-        self.image = canvas(model.in_channels, model.input.conv.kernel_size[0] // 2)
-        self.stream = [canvas(len(model.groups), 0) for _ in model.layers]
-        self.lr_h, self.lr_c, self.rl_h, self.rl_c = ([canvas(h, 1) for _ in model.layers] for _ in range(4))
+        self.stream = [self.canvas(len(model.groups), 0) for _ in model.layers]
+        self.lr_h, self.lr_c, self.rl_h, self.rl_c = ([self.canvas(h, 1) for _ in model.layers] for _ in range(4))
         biases = model.biases(num, cond)
         self.lr_bias = [None if b is None else b.chunk(2, dim=1)[0] for b in biases]
         self.rl_bias = [None if b is None else b.chunk(2, dim=1)[1] for b in biases]
@@ -139,13 +137,9 @@ class DiagonalState:
     def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int,
                head: bool = True) -> torch.Tensor | None:
         num, model = self.num, self.model
-        if c == 0:   # reads finished pixels only: the same for every channel pass
-            self.predicted = model.head.predictions(num, image, rows, cols)
-            if int(cols[0]) == 0 and int(rows[0]) > 0:
-                self.right_to_left(int(rows[0]) - 1)
-        x = pixel_inputs(num, image, rows, cols)
-        self.image.write(rows, cols, x)                                        # later channels: masked out
-        s = num.dense(model.input, self.image.windows(model.input, rows, cols))  # (N, 2h)
+        if c == 0 and int(cols[0]) == 0 and int(rows[0]) > 0:
+            self.right_to_left(int(rows[0]) - 1)
+        x, s = self.begin(image, rows, cols, c)                                # (N, C), (N, 2h)
         for k, layer in enumerate(model.layers):
             self.stream[k].write(rows, cols, s)
             gates = num.add(num.dense(layer.input_to_state, s),
@@ -157,12 +151,7 @@ class DiagonalState:
             self.lr_h[k].write(rows, cols, h)
             self.lr_c[k].write(rows, cols, cell)
             s = num.add(s, num.dense(layer.out, num.add(h, self.rl_h[k].at(rows - 1, cols))))
-        if not head:
-            return None
-        return model.head.at_pixel(s, c, num, None if self.predicted is None else (self.predicted, x))  # (N, 256)
-
-    def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
-        self.image.write(rows, cols, pixel_inputs(self.num, image, rows, cols))
+        return self.head(s, c, x) if head else None                             # (N, 256)
 
 
 @register("diagonal_bilstm")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from ..engine import Canvas, pixel_inputs
 from ..numerics import FLOAT
 from .gated_pixelcnn import cond_map
 from .heads import LogitsHead, check_image
@@ -24,6 +25,34 @@ def lstm_update(num, gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.T
     i, f, o, g = gates.chunk(4, dim=1)
     c = num.add(num.mul(num.sigmoid(f), c_prev), num.mul(num.sigmoid(i), num.tanh(g)))
     return num.mul(num.sigmoid(o), num.tanh(c)), c
+
+
+class RecurrentState:
+    """What both PixelRNN decoding states do around their layers: the input canvas and 7x7
+    mask-A conv, the head's median prediction once per pixel, the head, the finished pixels."""
+
+    def __init__(self, model: "RecurrentPixelModel", num, batch: int, height: int, width: int):
+        self.model, self.num, self.width = model, num, width
+        self.batch, self.height = batch, height
+        self.image = self.canvas(model.in_channels, model.input.conv.kernel_size[0] // 2)
+
+    def canvas(self, channels: int, margin: int) -> Canvas:
+        return Canvas(self.batch, channels, self.height, self.width, margin)   # exact values fit float32
+
+    def begin(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int):
+        """This channel pass's pixel inputs x (N, C) and the stream entering layer 0 (N, 2h)."""
+        num, model = self.num, self.model
+        if c == 0:   # reads finished pixels only: the same for every channel pass
+            self.predicted = model.head.predictions(num, image, rows, cols)
+        x = pixel_inputs(num, image, rows, cols)
+        self.image.write(rows, cols, x)                                        # later channels: masked out
+        return x, num.dense(model.input, self.image.windows(model.input, rows, cols))
+
+    def head(self, s: torch.Tensor, c: int, x: torch.Tensor) -> torch.Tensor:
+        return self.model.head.at_pixel(s, c, self.num, None if self.predicted is None else (self.predicted, x))
+
+    def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
+        self.image.write(rows, cols, pixel_inputs(self.num, image, rows, cols))
 
 
 class RecurrentPixelModel(nn.Module):

@@ -32,9 +32,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..engine import Canvas, pixel_inputs, pixel_rows
+from ..engine import pixel_rows
 from ..numerics import FLOAT
-from .lstm import RecurrentPixelModel, lstm_update
+from .lstm import RecurrentPixelModel, RecurrentState, lstm_update
 from .masked import row_conv
 from .registry import register
 
@@ -64,28 +64,22 @@ class RowLSTMLayer(nn.Module):
         return num.add(s, num.conv(self.out, torch.cat(rows, 2)))               # (B, 2h, H, W)
 
 
-class RowLSTMState:
+class RowLSTMState(RecurrentState):
     """Each layer's stream, h and c kept as canvases; a step runs one cell per layer per pixel."""
 
     def __init__(self, model: RowLSTM, num, batch: int, height: int, width: int, cond):
-        self.model, self.num = model, num
+        super().__init__(model, num, batch, height, width)
         self.skew = model.input.conv.kernel_size[1] // 2 + 1
-        canvas = lambda ch, margin: Canvas(batch, ch, height, width, margin)   # noqa: E731 (exact values fit float32)
         h = len(model.state_groups)
-        self.image = canvas(model.in_channels, model.input.conv.kernel_size[0] // 2)
-        self.stream = [canvas(len(model.groups), 1) for _ in model.layers]
-        self.h = [canvas(h, 1) for _ in model.layers]
-        self.c = [canvas(h, 1) for _ in model.layers]
+        self.stream = [self.canvas(len(model.groups), 1) for _ in model.layers]
+        self.h = [self.canvas(h, 1) for _ in model.layers]
+        self.c = [self.canvas(h, 1) for _ in model.layers]
         self.bias = model.biases(num, cond)
 
     def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int,
                head: bool = True) -> torch.Tensor | None:
         num, model = self.num, self.model
-        x = pixel_inputs(num, image, rows, cols)
-        self.image.write(rows, cols, x)                                        # later channels: masked out
-        if c == 0:   # reads finished pixels only: the same for every channel pass
-            self.predicted = model.head.predictions(num, image, rows, cols)
-        s = num.dense(model.input, self.image.windows(model.input, rows, cols))  # (N, 2h)
+        x, s = self.begin(image, rows, cols, c)                                # (N, C), (N, 2h)
         up = rows - 1
         for k, layer in enumerate(model.layers):
             self.stream[k].write(rows, cols, s)
@@ -97,12 +91,7 @@ class RowLSTMState:
             self.h[k].write(rows, cols, h)     # rewritten by every channel pass; final after the last
             self.c[k].write(rows, cols, cell)
             s = num.add(s, num.dense(layer.out, h))
-        if not head:
-            return None
-        return model.head.at_pixel(s, c, num, None if self.predicted is None else (self.predicted, x))  # (N, 256)
-
-    def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
-        self.image.write(rows, cols, pixel_inputs(self.num, image, rows, cols))
+        return self.head(s, c, x) if head else None                             # (N, 256)
 
 
 @register("row_lstm")
