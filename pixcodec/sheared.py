@@ -19,8 +19,14 @@ the past part is one matmul per step for every output; the centre part is added
 per channel pass, for just the output group that pass decodes (features of
 group c at the current pixel read only groups <= c). In exact arithmetic the
 split sums equal the full conv bit for bit; only zero-weight terms are skipped.
+
+Everything here is held in units of 1/``num.unit``: grid steps, integers, in exact
+arithmetic (numerics.py), where rounding a finished sum back onto the grid is then a
+single floor written straight into the layer's feature slice.
 """
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
@@ -58,10 +64,14 @@ class ShearedCanvas:
 
 
 class SplitConv:
-    """A masked conv as past-tap weights (T*Cin, out) and centre weights (Cin, out), in ``num``'s dtype."""
+    """A masked conv as past-tap weights (T*Cin, out) and centre weights (Cin, out), in ``num``'s dtype.
+
+    Its inputs and outputs are in units of 1/``num.unit`` (grid steps in exact arithmetic), so
+    only the bias is rescaled: a weight times an input in grid steps is a sum in grid steps."""
 
     def __init__(self, num, module: nn.Module):
-        weight, self.bias = num.parts(module)                           # (out, Cin, kh, kw), (out,)
+        weight, bias = num.parts(module)                                # (out, Cin, kh, kw), (out,)
+        self.bias = bias * num.unit                                     # exact: a power of two
         (kh, kw), (left, _, top, _) = geometry(module)
         mask = module.mask if hasattr(module, "mask") else torch.ones_like(weight)
         centre = (top, left)
@@ -84,16 +94,26 @@ class SplitConv:
             return self.bias.expand(n, -1)
         return num.mac(self.bias, canvas.taps(t, first, last, self.offsets), self.past)
 
-    def centre_part(self, num, current: torch.Tensor, inputs: slice, outputs: slice,
-                    acc: torch.Tensor | None = None, relu: bool = False) -> torch.Tensor:
-        """(acc or bias)[:, outputs] + the centre tap read from ``current`` (B*P, Cin)[:, inputs], rounded
-        (and rectified: the ReLU that follows most layers, in the same pass)."""
-        acc = self.bias[outputs] if acc is None else acc[:, outputs]
-        if self.centre is not None and inputs.stop > (inputs.start or 0):
-            acc = num.mac(acc, current[:, inputs], self.centre[inputs, outputs])
-        else:
-            acc = acc.expand(len(current), -1).clone()
-        return num.finish(acc, relu)
+    def centre_for(self, inputs: slice, outputs: slice) -> "CentrePart":
+        """The centre tap from ``inputs`` to ``outputs``, sliced once for a channel pass."""
+        weight = self.centre[inputs, outputs] if self.centre is not None and inputs.stop > (inputs.start or 0) else None
+        return CentrePart(self.bias[outputs], weight, outputs)
+
+
+class CentrePart(NamedTuple):
+    bias: torch.Tensor               # (out,) of the pass's outputs
+    weight: torch.Tensor | None      # (Cin, out), None when the pass reads no input at the centre
+    outputs: slice
+
+    def __call__(self, num, current: torch.Tensor, out: torch.Tensor, acc: torch.Tensor | None = None,
+                 relu: bool = False) -> torch.Tensor:
+        """(acc or bias)[:, outputs] + current (B*P, Cin) times the centre weights, rounded (and
+        rectified: the ReLU that follows most layers, in the same pass) into ``out``, a
+        (B*P, out) view of where the layer keeps its features."""
+        acc = self.bias if acc is None else acc[:, self.outputs]
+        if self.weight is not None:
+            acc = num.mac(acc, current, self.weight)
+        return num.finish_into(acc.expand_as(out), out, relu)
 
 
 def group_bounds(groups: torch.Tensor, c: int) -> tuple[int, int]:

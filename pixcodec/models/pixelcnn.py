@@ -29,11 +29,13 @@ PixelCNN removes it.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn as nn
 
 from ..engine import pixel_inputs
-from ..sheared import ShearedCanvas, SplitConv, group_bounds
+from ..sheared import CentrePart, ShearedCanvas, SplitConv, group_bounds
 from ..numerics import FLOAT
 from .heads import LogitsHead, check_image
 from .masked import channel_groups, raster_conv
@@ -105,15 +107,25 @@ class PixelCNNState:
         canvas = lambda ch: ShearedCanvas(batch, ch, height, ring, margin, skew, num.dtype)  # noqa: E731
         self.image = canvas(model.in_channels)
         self.inner = [canvas(b.conv.conv.in_channels) for b in model.blocks]
-        channels = model.in_channels
-        bounds = lambda layer: [group_bounds(layer.out_groups, c) for c in range(channels)]  # noqa: E731
-        self.h_groups = bounds(model.input)                  # (start, stop) of group c, per width
-        self.half_groups = bounds(model.blocks[0].down) if model.blocks else []
-        self.hid_groups = bounds(model.head.hidden)
+        self.passes = [self._pass(c) for c in range(model.in_channels)]
+
+    def _pass(self, c: int) -> "_Pass":
+        """Channel pass c's feature slices and centre weights, cut once rather than every pixel."""
+        model = self.model
+        (h0, h1), (q0, q1) = group_bounds(model.input.out_groups, c), group_bounds(model.head.hidden.out_groups, c)
+        d0, d1 = group_bounds(model.blocks[0].down.out_groups, c) if model.blocks else (0, 0)
+        reads, writes, half = slice(0, h1), slice(h0, h1), slice(d0, d1)
+        block = model.head.block
+        return _Pass(reads, writes, half, slice(0, d1), slice(q0, q1), slice(0, q1),
+                     self.input.centre_for(slice(0, c), writes),
+                     [(down.centre_for(reads, half), conv.centre_for(slice(0, d1), half), up.centre_for(slice(0, d1), writes))
+                      for down, conv, up in zip(self.down, self.convs, self.up)],
+                     self.hidden.centre_for(reads, slice(q0, q1)),
+                     self.out.centre_for(slice(0, q1), slice(block * c, block * (c + 1))))
 
     def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int,
                head: bool = True) -> torch.Tensor | None:
-        num, model = self.num, self.model
+        num, model, p = self.num, self.model, self.passes[c]
         t, first, last = int(cols[0]) + self.skew * int(rows[0]), int(rows[0]), int(rows[-1])
         if c == 0:   # past taps are the same for every channel pass
             for canvas in [self.image] + self.inner:
@@ -126,30 +138,39 @@ class PixelCNNState:
             self.d = [torch.zeros(n, cv.data.shape[3], dtype=num.dtype) for cv in self.inner]
             self.i = [torch.zeros_like(d) for d in self.d]
             self.hid = torch.zeros(n, self.hidden.bias.shape[0], dtype=num.dtype)                 # (N, out_hidden)
+            self.raw = torch.empty(n, model.head.block, dtype=num.dtype)
             self.predicted = model.head.predictions(num, image, rows, cols)                      # (N, C) or None
-        h0, h1 = self.h_groups[c]
-        hc, gc = slice(0, h1), slice(h0, h1)     # what group c reads (groups <= c), what it writes
         x = pixel_inputs(num, image, rows, cols)                                                  # (N, C)
-        self.h[0][:, gc] = self.input.centre_part(num, x, slice(0, c), gc, acc=self.acc_input)
-        for k, (down, conv, up) in enumerate(zip(self.down, self.convs, self.up)):
-            d0, d1 = self.half_groups[c]
-            dc = slice(d0, d1)
-            self.d[k][:, dc] = down.centre_part(num, num.relu(self.h[k][:, hc]), hc, dc, relu=True)
-            self.inner[k].write(t, first, last, self.d[k][:, dc], dc)
-            self.i[k][:, dc] = conv.centre_part(num, self.d[k], slice(0, d1), dc, acc=self.acc_conv[k], relu=True)
-            update = up.centre_part(num, self.i[k], slice(0, d1), gc)
-            self.h[k + 1][:, gc] = num.add(self.h[k][:, gc], update)                               # (N, h)
+        p.input(num, x[:, :c] * num.unit, self.h[0][:, p.writes], acc=self.acc_input)
+        for k, (down, conv, up) in enumerate(p.blocks):
+            d, i, h, h_next = self.d[k], self.i[k], self.h[k], self.h[k + 1]
+            down(num, num.relu(h[:, p.reads]), d[:, p.half], relu=True)
+            self.inner[k].write(t, first, last, d[:, p.half], p.half)
+            conv(num, d[:, p.half_reads], i[:, p.half], acc=self.acc_conv[k], relu=True)
+            update = up(num, i[:, p.half_reads], h_next[:, p.writes])
+            num.add_into(h[:, p.writes], update, update)                                          # (N, h)
         if not head:        # only a suffix of channels is ever skipped, so no later head needs group c
             return None
-        q0, q1 = self.hid_groups[c]
-        self.hid[:, q0:q1] = self.hidden.centre_part(num, num.relu(self.h[-1][:, hc]), hc, slice(q0, q1), relu=True)
-        block = model.head.block
-        raw = self.out.centre_part(num, self.hid, slice(0, q1), slice(block * c, block * (c + 1)))
+        p.hidden(num, num.relu(self.h[-1][:, p.reads]), self.hid[:, p.hid], relu=True)
+        raw = p.head(num, self.hid[:, p.hid_reads], self.raw)
         context = None if self.predicted is None else (self.predicted, x)     # x: this pass's view of the pixel
-        return model.head.shape(raw, num, c, context)                                            # (N, 256)
+        return model.head.shape(raw / num.unit, num, c, context)                                 # (N, 256)
 
     def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         # Later pixels read these pixels' full values. Their activations are already final:
         # no channel group of a pixel reads the pixel's last channel.
         t, first, last = int(cols[0]) + self.skew * int(rows[0]), int(rows[0]), int(rows[-1])
-        self.image.write(t, first, last, pixel_inputs(self.num, image, rows, cols))
+        self.image.write(t, first, last, pixel_inputs(self.num, image, rows, cols) * self.num.unit)
+
+
+class _Pass(NamedTuple):
+    reads: slice             # residual-stream features group c reads (groups <= c)
+    writes: slice            # and the ones it writes (group c)
+    half: slice              # group c of a block's inner width
+    half_reads: slice        # groups <= c of it
+    hid: slice               # group c of the head's hidden layer
+    hid_reads: slice
+    input: CentrePart
+    blocks: list             # (down, conv, up) CentrePart per residual block
+    hidden: CentrePart
+    head: CentrePart
