@@ -184,7 +184,9 @@ def info(file, as_json):
     fields = {"file": file, "format_version": header.version, "model_id": header.model_id.hex(), "width": header.width,
               "height": header.height, "mode": header.mode, "tile": header.tile, "group": header.group,
               "streams": len(streams), "latent_stream_bytes": header.stream_lengths[0] if header.latent else 0,
-              "stored_tiles": len(header.stored), "header_bytes": header.size,
+              "stored_tiles": len(header.stored), "coded_as_gray": header.gray,
+              "value_set_sizes": [len(v) for v in header.values] if header.values else None,
+              "header_bytes": header.size,
               "payload_bytes": sum(header.stream_lengths) + len(stored),
               "total_bytes": len(data), "pixel_crc32": f"{header.pixel_crc:08x}",
               "bits_per_subpixel": 8 * len(data) / (header.width * header.height * header.channels)}

@@ -1,17 +1,20 @@
-"""The ``.pxc`` container, versions 1 to 3 (FORMAT.md documents it byte by byte).
+"""The ``.pxc`` container, versions 1 to 4 (FORMAT.md documents it byte by byte).
 
     offset  size  field
     0       4     magic b"\\x89PXC"
-    4       1     format version: 1; 2 when some tiles are stored raw; 3 for two-part files
+    4       1     format version: 1; 2 when some tiles are stored raw; 3 for two-part files;
+                  4 with value sets or a gray RGB image
     5       1     image mode: 0 = L (gray), 1 = RGB, 2 = 1-bit (coded as L with values 0/255)
     6       16    model id: SHA-256 prefix of the model's name, hyperparameters and exact weights
     22      4     height (u32)           26  4  width (u32)
     30      2     tile size (u16)        32  2  tiles per stream, at most (u16)
     34      4     CRC32 of the decoded pixels (C, H, W order, uint8)
-    38      m     versions 2 and 3: one bit per tile in raster order, set when the tile is stored
-    38+m    4*n   byte length of each of the n streams (u32); n follows from the size, tiling and bits
-                  (version 3: one more, the latent stream, first)
-    38+m+4n 4     CRC32 of every header byte before it
+    38      f     version 4: one flags byte (1 two-part, 2 value sets, 4 gray RGB)
+    38+f    m     versions 2 to 4: one bit per tile in raster order, set when the tile is stored
+    38+f+m  v     version 4 with value sets: 32 bytes per coded channel, bit k set when value k occurs
+    ...     4*n   byte length of each of the n streams (u32); n follows from the size, tiling and bits
+                  (two-part: one more, the latent stream, first)
+    ...     4     CRC32 of every header byte before it
     then the n streams, back to back, then the stored tiles' raw bytes
 
 All integers little-endian. The image is cut into tile x tile tiles (smaller at the
@@ -31,9 +34,10 @@ import numpy as np
 from .errors import PixcodecError
 
 MAGIC = b"\x89PXC"
-VERSION = 3                    # the newest this code reads; a file names the oldest that reads it
+VERSION = 4                    # the newest this code reads; a file names the oldest that reads it
 MODES = {0: ("L", 1), 1: ("RGB", 3), 2: ("1", 1)}
 MODE_CODES = {name: code for code, (name, _) in MODES.items()}
+FLAG_LATENT, FLAG_VALUES, FLAG_GRAY = 1, 2, 4      # version 4's flags byte
 _FIXED = struct.Struct("<4sBB16sIIHHI")            # up to and including the pixel CRC
 MAX_SIDE = 1 << 20
 MAX_PIXELS = 1 << 30           # a forged header must not make the decoder allocate terabytes
@@ -68,15 +72,27 @@ class Header:
     pixel_crc: int
     stream_lengths: list[int]
     stored: frozenset[int] = field(default_factory=frozenset)    # raster indices of stored tiles
-    latent: bool = False       # two-part (version 3): stream 0 is the latent code map
+    latent: bool = False       # two-part: stream 0 is the latent code map
+    values: tuple[tuple[int, ...], ...] = ()   # per coded channel, the values that occur; () = any
+    gray: bool = False         # an RGB image with R = G = B everywhere, coded as its one gray channel
 
     @property
     def channels(self) -> int:
         return MODES[MODE_CODES[self.mode]][1]
 
     @property
+    def coded_channels(self) -> int:
+        """The channels the streams and stored tiles hold."""
+        return 1 if self.gray else self.channels
+
+    @property
     def version(self) -> int:
-        return 3 if self.latent else 2 if self.stored else 1   # the oldest version that reads the file
+        """The oldest version that reads the file."""
+        return 4 if self.values or self.gray else 3 if self.latent else 2 if self.stored else 1
+
+    @property
+    def flags(self) -> int:
+        return self.latent * FLAG_LATENT + bool(self.values) * FLAG_VALUES + self.gray * FLAG_GRAY
 
     def bitmap(self) -> bytes:
         if self.version == 1:
@@ -85,19 +101,29 @@ class Header:
         bits[sorted(self.stored)] = True
         return np.packbits(bits, bitorder="little").tobytes()
 
+    def value_bits(self) -> bytes:
+        bits = np.zeros((len(self.values), 256), dtype=bool)
+        for c, values in enumerate(self.values):
+            bits[c, list(values)] = True
+        return np.packbits(bits, axis=1, bitorder="little").tobytes()
+
     def pack(self) -> bytes:
+        if self.values and len(self.values) != self.coded_channels:
+            raise ValueError("a value set per coded channel")
         fixed = _FIXED.pack(MAGIC, self.version, MODE_CODES[self.mode], self.model_id, self.height, self.width,
                             self.tile, self.group, self.pixel_crc)
-        body = fixed + self.bitmap() + struct.pack(f"<{len(self.stream_lengths)}I", *self.stream_lengths)
+        flags = bytes([self.flags]) if self.version >= 4 else b""
+        body = (fixed + flags + self.bitmap() + self.value_bits()
+                + struct.pack(f"<{len(self.stream_lengths)}I", *self.stream_lengths))
         return body + struct.pack("<I", zlib.crc32(body))
 
     @property
     def size(self) -> int:
         bitmap = -(-tile_count(self.height, self.width, self.tile) // 8) if self.version > 1 else 0
-        return _FIXED.size + bitmap + 4 * len(self.stream_lengths) + 4
+        return _FIXED.size + (self.version >= 4) + bitmap + 32 * len(self.values) + 4 * len(self.stream_lengths) + 4
 
     def stored_bytes(self) -> int:
-        return sum(self.channels * t.height * t.width for t in stored_tiles(self))
+        return sum(self.coded_channels * t.height * t.width for t in stored_tiles(self))
 
 
 def tile_at(height: int, width: int, tile: int, index: int) -> Tile:
@@ -154,15 +180,30 @@ def parse(data: bytes) -> tuple[Header, list[bytes], bytes]:
         raise PixcodecError(f"refusing a {width}x{height} image: more than {MAX_PIXELS} pixels")
     if tile_count(height, width, tile) > MAX_TILES:
         raise PixcodecError(f"refusing a {width}x{height} image in {tile}x{tile} tiles: more than {MAX_TILES} tiles")
-    offset, stored_bits = _FIXED.size, None
+    offset, stored_bits, flags = _FIXED.size, None, FLAG_LATENT * (version == 3)
+    if version >= 4:
+        if len(data) < offset + 1:
+            raise PixcodecError("truncated .pxc file (incomplete header)")
+        flags, offset = data[offset], offset + 1
+        gray_ok = MODES[mode][0] == "RGB" or not flags & FLAG_GRAY
+        if flags & ~(FLAG_LATENT | FLAG_VALUES | FLAG_GRAY) or not flags & (FLAG_VALUES | FLAG_GRAY) or not gray_ok:
+            raise PixcodecError("corrupt .pxc header (flags)")
+    coded_channels = 1 if flags & FLAG_GRAY else MODES[mode][1]
     if version >= 2:
-        count = tile_count(height, width, tile)
+        count, start = tile_count(height, width, tile), offset
         offset += -(-count // 8)
         if len(data) < offset:
             raise PixcodecError("truncated or corrupt .pxc header")
-        stored_bits = np.unpackbits(np.frombuffer(data, np.uint8, offset - _FIXED.size, _FIXED.size),
+        stored_bits = np.unpackbits(np.frombuffer(data, np.uint8, offset - start, start),
                                     bitorder="little")[:count].astype(bool)
-    n = stream_count(height, width, tile, group, stored_bits) + (version == 3)
+    values = ()
+    if flags & FLAG_VALUES:
+        if len(data) < offset + 32 * coded_channels:
+            raise PixcodecError("truncated or corrupt .pxc header")
+        bits = np.unpackbits(np.frombuffer(data, np.uint8, 32 * coded_channels, offset), bitorder="little")
+        values = tuple(tuple(np.flatnonzero(row).tolist()) for row in bits.reshape(coded_channels, 256))
+        offset += 32 * coded_channels
+    n = stream_count(height, width, tile, group, stored_bits) + bool(flags & FLAG_LATENT)
     end = offset + 4 * n
     if len(data) < end + 4:
         raise PixcodecError("truncated or corrupt .pxc header")
@@ -171,8 +212,11 @@ def parse(data: bytes) -> tuple[Header, list[bytes], bytes]:
     stored = frozenset(np.flatnonzero(stored_bits).tolist()) if stored_bits is not None else frozenset()
     if version == 2 and not stored:
         raise PixcodecError("corrupt .pxc header: a version 2 file with no stored tiles")
+    if not all(values):
+        raise PixcodecError("corrupt .pxc header: a channel with no values")
     lengths = list(struct.unpack_from(f"<{n}I", data, offset))
-    header = Header(MODES[mode][0], model_id, height, width, tile, group, pixel_crc, lengths, stored, version == 3)
+    header = Header(MODES[mode][0], model_id, height, width, tile, group, pixel_crc, lengths, stored,
+                    bool(flags & FLAG_LATENT), values, bool(flags & FLAG_GRAY))
     expected = header.size + sum(lengths) + header.stored_bytes()
     if len(data) != expected:
         raise PixcodecError(f".pxc file is {len(data)} bytes but its header promises {expected}: truncated or padded")

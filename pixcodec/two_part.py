@@ -29,7 +29,7 @@ class TwoPartCodec:
         self.ae = ae.eval()
         self.model = ae.decoder.pixelcnn                  # what callers ask in_channels of
         self.pixels = Codec(ae.decoder.pixelcnn, tile, group, fallback, exact=ExactNumerics(ae.decoder))
-        self.latents = Codec(ae.prior, tile=(1 << 16) - 1, group=1, fallback=False)
+        self.latents = Codec(ae.prior, tile=(1 << 16) - 1, group=1, fallback=False, value_sets=False)
         h = hashlib.sha256(json.dumps({"model": ae.registry_name, "channels": ae.in_channels,
                                        "hparams": ae.hparams}, sort_keys=True).encode())
         h.update(self.pixels.id + self.latents.id)
@@ -53,10 +53,10 @@ class TwoPartCodec:
             levels = self.ae.codes(image[None])[0]                           # (D, h, w) uint8
         if max(levels.shape[1:]) >= self.latents.tile:
             raise PixcodecError(f"a {width}x{height} image is too large for this auto-encoder's code map")
-        z_streams, _, z_bits = self.latents.encode_pixels(self.ae.as_image(levels))
-        streams, stored, x_bits = self.pixels.encode_pixels(image, on_row, self._condition(levels, height, width))
+        z_streams, _, _, z_bits = self.latents.encode_pixels(self.ae.as_image(levels))
+        streams, stored, values, x_bits = self.pixels.encode_pixels(image, on_row, self._condition(levels, height, width))
         header = Header(mode, self.id, height, width, self.tile, self.group, pixel_crc(image),
-                        [len(s) for s in z_streams + streams], stored, latent=True)
+                        [len(s) for s in z_streams + streams], stored, latent=True, values=values)
         data = header.pack() + b"".join(z_streams + streams) + stored_bytes(image, header)
         return Compressed(data, z_bits + x_bits, image.numel(), len(stored), latent_bits=z_bits)
 
@@ -67,7 +67,7 @@ class TwoPartCodec:
         if header.model_id != self.id:
             raise PixcodecError(f"this file was coded with another model (id {header.model_id.hex()}, "
                                 f"this auto-encoder is {self.id.hex()})")
-        if header.channels != self.ae.in_channels:
+        if header.gray or header.channels != self.ae.in_channels:
             raise PixcodecError(f"corrupt header: mode {header.mode} does not fit this auto-encoder")
         f = self.ae.factor
         z_shape = (-(-header.height // f), -(-header.width // f))

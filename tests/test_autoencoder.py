@@ -72,6 +72,18 @@ def test_two_part_round_trip_is_exact(channels, shape):
     assert torch.equal(out, img)
 
 
+def test_a_two_part_file_codes_the_pixels_among_their_value_sets():
+    """Few levels: the pixels given z are coded among each channel's values (version 4, two-part
+    and value-set flags); the latent stream keeps the full 256."""
+    codec = TwoPartCodec(ae(3), tile=8, group=2, fallback=False)
+    i, j = torch.meshgrid(torch.arange(24), torch.arange(20), indexing="ij")
+    img = torch.stack([(i + j) % 12 * 20, (i * 2 + j) % 12 * 20, (i + 2 * j) % 12 * 20]).to(torch.uint8)
+    compressed = codec.compress(img)
+    header = parse(compressed.data)[0]
+    assert header.version == 4 and header.latent and len(header.values) == 3 and not header.gray
+    assert torch.equal(TwoPartCodec(ae(3), tile=8, group=1).decompress(compressed.data)[0], img)
+
+
 def test_threads_do_not_change_the_two_part_file():
     model, img = ae(3), images(1, 3, 9, 10, seed=4)[0]
     threads = torch.get_num_threads()

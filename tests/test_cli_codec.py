@@ -56,6 +56,19 @@ def test_round_trip_rgb_with_verify_and_info(work):
     assert "model_id" in run("info", work / "rgb.pxc").stdout
 
 
+def test_a_gray_rgb_picture_in_few_levels_through_the_cli(work):
+    """The bundled model codes an RGB picture whose channels are equal as gray, among its 16 levels."""
+    i, j = np.meshgrid(np.arange(30), np.arange(26), indexing="ij")
+    gray = ((i + j) // 3 % 16 * 17).astype(np.uint8)
+    Image.fromarray(np.repeat(gray[..., None], 3, 2)).save(work / "levels.png")
+    assert run("compress", work / "levels.png", "--verify").exit_code == 0
+    info = json.loads(run("info", work / "levels.pxc", "--json").stdout)
+    assert info["format_version"] == 4 and info["coded_as_gray"] and info["value_set_sizes"] == [16]
+    assert run("decompress", work / "levels.pxc", "-o", work / "back.png").exit_code == 0
+    assert pixels(work / "back.png")[0] == "RGB"
+    assert np.array_equal(pixels(work / "back.png")[1], pixels(work / "levels.png")[1])
+
+
 def test_gray_and_one_bit_images_keep_their_mode(work):
     for name in ("gray", "bits"):
         assert run("compress", work / f"{name}.png", "-m", work / "gray.pt").exit_code == 0

@@ -66,18 +66,23 @@ def golden_module():
 
 
 @pytest.mark.parametrize("name, version, stored", [("golden.pxc", 1, set()),
-                                                   ("golden_stored.pxc", 2, {2, 3, 5, 6, 7, 8, 9, 10, 11})])
+                                                   ("golden_stored.pxc", 2, {2, 3, 5, 6, 7, 8, 9, 10, 11}),
+                                                   ("golden_values.pxc", 4, set())])
 def test_golden_file_decodes_and_re_encodes_byte_for_byte(name, version, stored):
     """golden.pxc (version 1) is every tile through the model; golden_stored.pxc (version 2) stores
-    the tiles the untrained model would spend more than 8 bits a subpixel on."""
+    the tiles the untrained model would spend more than 8 bits a subpixel on; golden_values.pxc
+    (version 4) is a gray RGB picture in 16 levels, coded as one channel among those levels."""
     golden = golden_module()
     codec = golden.golden_codec(name)
     data = (DATA / name).read_bytes()
     header = parse(data)[0]
     assert header.version == version and header.stored == stored
+    picture = golden.golden_levels_image() if version == 4 else golden.golden_image()
+    if version == 4:
+        assert header.gray and header.values == (tuple(range(0, 256, 16)),)
     out, mode = codec.decompress(data)
-    assert torch.equal(out, golden.golden_image()) and mode == "RGB"
-    assert codec.compress(golden.golden_image()).data == data
+    assert torch.equal(out, picture) and mode == "RGB"
+    assert codec.compress(picture).data == data
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (7, 5), (13, 11)])
@@ -119,14 +124,15 @@ def test_another_model_is_refused():
         Codec(tiny_model("pixelcnn", 1, seed=2)).decompress(data)
 
 
-@pytest.mark.parametrize("fallback", [False, True])
-def test_damaged_files_decode_exactly_or_fail_cleanly(fallback):
+@pytest.mark.parametrize("fallback, version", [(False, 1), (True, 2), (True, 4)])
+def test_damaged_files_decode_exactly_or_fail_cleanly(fallback, version):
     """Random byte flips and truncations: never a crash, a hang or a wrong image. With the
-    fallback on, the file is version 2 with one tile stored raw."""
+    fallback on, the file is version 2 with one tile stored raw; version 4 codes a gray RGB
+    picture among its few values."""
     codec = Codec(tiny_model("gated_pixelcnn", 1), tile=4, group=2, fallback=fallback)
-    img = image(1, 6, 7, seed=5)
+    img = image(1, 6, 7, seed=5) if version < 4 else levels(1, 12, 11, step=16).expand(3, -1, -1).contiguous()
     data = codec.compress(img).data
-    assert parse(data)[0].version == 1 + fallback
+    assert parse(data)[0].version == version
     rng = random.Random(0)
     outcomes = {"exact": 0, "refused": 0}
     for trial in range(300):
@@ -144,3 +150,85 @@ def test_damaged_files_decode_exactly_or_fail_cleanly(fallback):
         assert torch.equal(out, img), f"trial {trial}: a damaged file decoded to a different image"
         outcomes["exact"] += 1
     assert outcomes["refused"] > 200
+
+
+def test_an_rgb_image_with_equal_channels_is_coded_as_gray():
+    """R = G = B everywhere: the file holds the gray channel's streams (a version-4 file with the
+    gray flag) and decodes to the RGB image, through an RGB model and through a gray one."""
+    gray = torch.randint(0, 256, (1, 9, 7), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    rgb = gray.expand(3, -1, -1).contiguous()
+    for model in (tiny_model("pixelcnn", 3), tiny_model("pixelcnn", 1)):
+        codec = Codec(model)
+        as_gray, as_rgb = codec.compress(gray, "L"), codec.compress(rgb, "RGB")
+        header, streams, _ = parse(as_rgb.data)
+        assert header.gray and header.version == 4 and header.coded_channels == 1
+        assert streams == parse(as_gray.data)[1] and as_rgb.nll_bits == as_gray.nll_bits
+        back, mode = codec.decompress(as_rgb.data)
+        assert torch.equal(back, rgb) and mode == "RGB"
+    with pytest.raises(PixcodecError, match="1-channel images, this one has 3"):
+        Codec(tiny_model("pixelcnn", 1)).compress(torch.stack([gray[0], gray[0], gray[0] ^ 1]), "RGB")
+
+
+def levels(c, h, w, step, seed=0):
+    """Noise-free structure on a coarse set of levels: what value sets are for."""
+    i, j = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    base = torch.stack([(i + j) // 2 + 9 * k for k in range(c)]) % 40
+    return ((base + image(c, h, w, seed) % 2) * step).clamp(max=255).to(torch.uint8)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 40), (40, 1), (23, 29)])
+def test_value_sets_code_among_the_values_that_occur(shape):
+    """A picture on every fourth level: the file lists each channel's values, codes among them
+    (smaller than coding all 256), decodes exactly with another grouping and thread count, and
+    a one-valued channel costs nothing. Small images keep the full 256: the sets would not pay."""
+    model = tiny_model("pixelcnn", 3)
+    img = levels(3, *shape, step=4)
+    img[2] = 200                                                   # one value: known, not coded
+    compressed = Codec(model, tile=8, fallback=False).compress(img)    # untrained: it would store every tile
+    header = parse(compressed.data)[0]
+    plain = Codec(model, tile=8, fallback=False, value_sets=False).compress(img)
+    if shape != (23, 29):      # too few subpixels for the sets' 32 header bytes a channel to pay
+        assert not header.values and compressed.data == plain.data
+        return
+    assert header.version == 4 and not header.gray
+    assert header.values == tuple(tuple(torch.unique(ch).tolist()) for ch in img) and header.values[2] == (200,)
+    assert len(compressed.data) < len(plain.data) and compressed.nll_bits < plain.nll_bits
+    assert 8 * len(compressed.data) <= compressed.nll_bits * 1.001 + 64 * len(parse(compressed.data)[1]) + 8 * header.size
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert torch.equal(Codec(model, tile=8, group=1, fallback=False).decompress(compressed.data)[0], img)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_value_sets_and_stored_tiles_mix():
+    """Noise on half the image (stored raw), coarse levels on the rest (coded among its values)."""
+    from pixcodec import bundled
+    model = bundled.load("photo-rgb")
+    img = levels(3, 32, 24, step=6)
+    img[:, :, 16:] = image(3, 32, 8, seed=4) % 40 * 6             # noise on the same levels
+    compressed = Codec(model, tile=8).compress(img)
+    header = parse(compressed.data)[0]
+    assert header.version == 4 and header.stored == {2, 5, 8, 11} and header.values
+    assert torch.equal(Codec(model, tile=8, group=1).decompress(compressed.data)[0], img)
+
+
+def test_a_header_with_bad_flags_or_an_empty_value_set_is_refused():
+    import struct
+    import zlib
+    data = (DATA / "golden_values.pxc").read_bytes()
+    header = parse(data)[0]
+
+    def rewrite(offset, value):
+        body = bytearray(data[:header.size - 4])
+        body[offset] = value
+        return bytes(body) + struct.pack("<I", zlib.crc32(body)) + data[header.size:]
+    for flags in (0, 8, 4 | 16):
+        with pytest.raises(PixcodecError, match="flags"):
+            parse(rewrite(38, flags))
+    bitmap_bytes = 2                                    # 12x10 in 8x8 tiles: 4 tiles, 1 byte; flags 1 byte
+    empty = bytearray(data[:header.size - 4])
+    empty[38 + bitmap_bytes:38 + bitmap_bytes + 32] = bytes(32)
+    with pytest.raises(PixcodecError, match="no values"):
+        parse(bytes(empty) + struct.pack("<I", zlib.crc32(empty)) + data[header.size:])

@@ -18,19 +18,28 @@ def golden_image() -> torch.Tensor:
     return torch.stack([(i * 40 + j * 9) % 256, (i * 13 + j * 31 + 7) % 256, (i * j * 17) % 256]).to(torch.uint8)
 
 
+def golden_levels_image() -> torch.Tensor:
+    """A 12x10 gray picture in 16 levels, stored as RGB: a version-4 file (gray flag, value sets)."""
+    i, j = torch.meshgrid(torch.arange(12), torch.arange(10), indexing="ij")
+    return (((i * 7 + j * 5) % 16) * 16).to(torch.uint8)[None].expand(3, -1, -1).contiguous()
+
+
 TINY_AE = dict(levels=4, factor=2, encoder_hidden=8, spatial=4, hidden=6, layers=1, out_hidden=6,
                prior_hidden=6, prior_layers=1)
 
 
 def golden_codec(name: str):
     """golden.pxc: version 1, every tile coded; golden_stored.pxc: version 2, some tiles stored;
-    golden_two_part.pxc: version 3, a tiny untrained auto-encoder's latent and pixel streams."""
+    golden_two_part.pxc: version 3, a tiny untrained auto-encoder's latent and pixel streams;
+    golden_values.pxc: version 4, ``golden_levels_image`` coded as gray among its 16 values."""
     if name == "golden_two_part.pxc":
         from pixcodec.two_part import TwoPartCodec
         return TwoPartCodec(checkpoint.load_model(HERE / "golden_ae.pt"), tile=4, group=2, fallback=False)
     model = checkpoint.load_model(HERE / "golden_model.pt")
     if name == "golden.pxc":
         return Codec(model, tile=4, group=2, fallback=False)
+    if name == "golden_values.pxc":
+        return Codec(model, tile=8, group=2, fallback=False)
     return Codec(model, tile=2, group=2)
 
 
@@ -41,7 +50,8 @@ if __name__ == "__main__":
     if not (HERE / "golden_ae.pt").exists():
         torch.manual_seed(0)
         checkpoint.save(HERE / "golden_ae.pt", models.build("pixelcnn_ae", 3, **TINY_AE))
-    for name in ("golden.pxc", "golden_stored.pxc", "golden_two_part.pxc"):
+    for name in ("golden.pxc", "golden_stored.pxc", "golden_two_part.pxc", "golden_values.pxc"):
         if not (HERE / name).exists():
-            (HERE / name).write_bytes(golden_codec(name).compress(golden_image()).data)
+            image = golden_levels_image() if name == "golden_values.pxc" else golden_image()
+            (HERE / name).write_bytes(golden_codec(name).compress(image, "RGB").data)
             print("wrote", HERE / name)
