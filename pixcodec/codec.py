@@ -16,7 +16,9 @@ import torch.nn as nn
 
 from . import engine
 from .coder import SymbolDecoder, SymbolEncoder
-from .container import MAX_PIXELS, MAX_SIDE, MAX_TILES, Header, parse, stored_tiles, tile_count, tiling_plan
+from .adapt import Choices, Measure
+from .container import (MAX_PIXELS, MAX_SIDE, MAX_TILES, Header, all_tiles, parse, stored_tiles, tile_count,
+                        tiling_plan)
 from .errors import PixcodecError
 from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables
 
@@ -62,11 +64,12 @@ class Compressed:
 class Codec:
     """fallback: store a tile raw when the model would spend more than 8 bits a subpixel on it, so
     no image grows past its raw size (plus the header); off, every tile goes through the model.
-    value_sets: code each channel among the values that occur in it, when that pays (off: the
-    full 256 always, for streams whose header has no room for sets, like a two-part file's latent)."""
+    value_sets, sharpness: adapt the coding to the image when that pays (adapt.py); off for
+    streams whose header has no room for them, like a two-part file's latent."""
 
     def __init__(self, model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP,
-                 fallback: bool = True, exact: ExactNumerics | None = None, value_sets: bool = True):
+                 fallback: bool = True, exact: ExactNumerics | None = None, value_sets: bool = True,
+                 sharpness: bool = True):
         """exact: arithmetic built over a module holding ``model`` and what computes its condition
         (the auto-encoder's decoder), so the model id covers both."""
         if not 1 <= tile < 1 << 16 or not 1 <= group < 1 << 16:
@@ -74,7 +77,8 @@ class Codec:
         self.model = model.eval()
         self.exact = exact or ExactNumerics(model)
         self.id = model_id(model, self.exact)
-        self.tile, self.group, self.fallback, self.value_sets = tile, group, fallback, value_sets
+        self.tile, self.group, self.fallback = tile, group, fallback
+        self.value_sets, self.sharpness = value_sets, sharpness
 
     def _gray_as_rgb(self, channels: int) -> bool:
         """An RGB model codes a gray image as R = G = B, coding only R: one model serves both."""
@@ -98,74 +102,71 @@ class Codec:
             raise PixcodecError(f"a {width}x{height} image is beyond the format's limits "
                                 f"({MAX_SIDE} a side, {MAX_PIXELS} pixels)")
         coded = image[:1] if gray else image
-        streams, stored, values, nll = self.encode_pixels(coded, on_row)
-        header = Header(mode, self.id, height, width, self.tile, self.group, pixel_crc(image),
-                        [len(s) for s in streams], stored, values=values, gray=gray)
+        streams, choices, nll = self.encode_pixels(coded, on_row)
+        header = self.header(mode, image, streams, choices, gray=gray)
         return Compressed(header.pack() + b"".join(streams) + stored_bytes(coded, header), nll, image.numel(),
-                          len(stored))
+                          len(choices.stored))
+
+    def header(self, mode: str, image: torch.Tensor, streams: list[bytes], choices: Choices,
+               model_id: bytes | None = None, **more) -> Header:
+        """The header of a file of ``image`` coded as ``streams`` with ``choices``."""
+        return Header(mode, model_id or self.id, image.shape[1], image.shape[2], self.tile, self.group, pixel_crc(image),
+                      [len(s) for s in streams], choices.stored, values=choices.values.values if choices.values else (),
+                      sharpness=choices.sharpness_bytes(), **more)
 
     def encode_pixels(self, image: torch.Tensor, on_row=None, cond: torch.Tensor | None = None):
-        """(streams, stored tile indices, value sets, the model's NLL in bits) for image
-        (C, H, W); cond is a (1, F, H, W) condition map over the whole image, cut per tile like the pixels.
+        """(streams, Choices, the model's NLL in bits) for image (C, H, W); cond is a (1, F, H, W)
+        condition map over the whole image, cut per tile like the pixels.
 
-        One pass codes every tile with the model's full distributions and measures what each tile
-        costs and what value sets would save. A second pass, only when it pays, stores the tiles
-        the model would spend 8 bits a subpixel or more on, and codes each channel's symbols
-        among the values that occur in it (the distribution renormalised over them: never worse,
-        much better on images with few levels), when that saves more than the sets' header bytes
-        and at least ``VALUE_SET_GAIN`` of the bits: the second pass doubles the encoding time.
-        With value sets the NLL is that of the renormalised distributions the streams code."""
+        One pass codes every tile with the model's plain distributions and measures what stored
+        tiles, value sets and per-tile sharpness would save (adapt.py); a second pass, only when
+        some pay, codes with them. The NLL is that of the distributions the streams code."""
         c, height, width = image.shape
         if tile_count(height, width, self.tile) > MAX_TILES:
             raise PixcodecError(f"{self.tile}x{self.tile} tiles cut a {width}x{height} image into more than "
                                 f"{MAX_TILES} tiles: use larger tiles")
-        sets = ValueSets.of(image) if self.value_sets else None
-        streams, nll, tile_bits = self._encode(image, frozenset(), None, on_row, cond, measure=sets)
-        stored = frozenset()
-        if self.fallback:
-            stored = frozenset(t.index for t, bits, _ in tile_bits if bits >= 8 * t.height * t.width * c)
-        saving = sum(s for t, _, s in tile_bits if t.index not in stored)
-        coded_bits = sum(bits for t, bits, _ in tile_bits if t.index not in stored)
-        pays = saving > max(8 * VALUE_SET_BYTES * c, VALUE_SET_GAIN * coded_bits)
-        values = sets if sets is not None and pays else None
-        if stored or values:   # the streams change; stored tiles still count at the model's cost
-            streams, coded_nll, _ = self._encode(image, stored, values, None, cond)
-            if values:
-                nll = coded_nll + sum(bits for t, bits, _ in tile_bits if t.index in stored)
-        return streams, stored, values.values if values else (), nll
+        measure = Measure(image, tile_count(height, width, self.tile), self.value_sets, self.sharpness)
+        streams, nll, tile_bits = self._encode(image, Choices(), on_row, cond, measure)
+        subpixels = {t.index: c * t.height * t.width for t in all_tiles(height, width, self.tile)}
+        choices = measure.decide(tile_bits, subpixels, self.fallback)
+        if choices.second_pass:     # the streams change; stored tiles still count at the model's cost
+            streams, coded_nll, _ = self._encode(image, choices, None, cond)
+            nll = coded_nll + sum(bits for k, bits in tile_bits.items() if k in choices.stored)
+        return streams, choices, nll
 
-    def _encode(self, image: torch.Tensor, stored: frozenset, values: "ValueSets | None", on_row, cond,
-                measure: "ValueSets | None" = None):
-        """Streams of the tiles not stored, their total NLL in bits and (tile, bits, value-set
-        saving in bits) per tile; ``values``: code among those values; ``measure``: what they would save."""
+    def _encode(self, image: torch.Tensor, choices: Choices, on_row, cond, measure: Measure | None = None):
+        """Streams of the tiles not stored, their total NLL in bits, and each tile's bits."""
         c, height, width = image.shape
-        streams, nll, tile_bits = [], 0.0, []
-        for tiles in tiling_plan(height, width, self.tile, self.group, stored):
+        values, sharpness = choices.values, choices.sharpness
+        streams, nll, tile_bits = [], 0.0, {}
+        for tiles in tiling_plan(height, width, self.tile, self.group, choices.stored):
             x = torch.stack([image[:, t.rows, t.cols] for t in tiles])
+            index = torch.tensor([t.index for t in tiles])
             encoder = SymbolEncoder()
             bits = torch.zeros(len(tiles), dtype=torch.float64)
-            saving = torch.zeros(len(tiles), dtype=torch.float64)
+            steps = [0]
 
             def choose(logits, ch, rows, cols):
-                weights, symbols = self.exact.probabilities(logits), x[:, ch, rows, cols].reshape(-1)
+                k = None if sharpness is None else sharpness[index, ch].repeat_interleave(len(rows))
+                weights, symbols = self.exact.probabilities(logits, k), x[:, ch, rows, cols].reshape(-1)
                 coded = symbols.long()
+                if measure is not None:
+                    measure.add(index, ch, steps[0], logits, weights, coded)
+                    steps[0] += ch == c - 1
                 if values is not None:
                     if values.known(ch):       # one value: nothing to code
                         return symbols
                     weights, coded = values.restrict(weights, ch), values.index[ch][coded]
                 encoder.encode(coded, weights)
-                total = weights.sum(1)
-                p = weights.gather(1, coded[:, None])[:, 0] / total
+                p = weights.gather(1, coded[:, None])[:, 0] / weights.sum(1)
                 bits.sub_(torch.log2(p).view(len(tiles), -1).sum(1))       # rows are batch-major
-                if measure is not None:
-                    saving.add_(torch.log2(total / (weights @ measure.mask[ch])).view(len(tiles), -1).sum(1))
                 return symbols
 
             engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width, choose,
                        cond=cut(cond, tiles), on_row=on_row, coded=c)   # gray via an RGB model: G = B = R, not coded
             streams.append(encoder.finish())
             nll += float(bits.sum())
-            tile_bits += zip(tiles, bits.tolist(), saving.tolist())
+            tile_bits.update(zip(index.tolist(), bits.tolist()))
         return streams, nll, tile_bits
 
     def decompress(self, data: bytes, on_row=None) -> tuple[torch.Tensor, str]:
@@ -192,12 +193,15 @@ class Codec:
         channels = header.coded_channels
         image = torch.zeros(channels, header.height, header.width, dtype=torch.uint8)
         plan = tiling_plan(header.height, header.width, header.tile, header.group, header.stored)
-        values = ValueSets(header.values) if header.values else None
+        choices = Choices.of_header(header)
+        values, sharpness = choices.values, choices.sharpness
         for tiles, stream in zip(plan, streams):
             decoder = SymbolDecoder(stream)
+            index = torch.tensor([t.index for t in tiles])
 
             def choose(logits, ch, rows, cols):
-                weights = self.exact.probabilities(logits)
+                k = None if sharpness is None else sharpness[index, ch].repeat_interleave(len(rows))
+                weights = self.exact.probabilities(logits, k)
                 if values is None:
                     return decoder.decode(weights)
                 if values.known(ch):
@@ -222,33 +226,6 @@ def cut(cond: torch.Tensor | None, tiles) -> torch.Tensor | None:
     if cond is None:
         return None
     return torch.cat([cond[:, :, t.rows, t.cols] for t in tiles])
-
-
-VALUE_SET_BYTES = 32           # a channel's value set in the header: one bit per value
-VALUE_SET_GAIN = 0.01          # photos using 230 of 256 values gain ~0.2 %: not worth a second pass
-
-
-class ValueSets:
-    """Per channel, the values an image uses, as the coder needs them."""
-
-    def __init__(self, values: tuple[tuple[int, ...], ...]):
-        self.values = values
-        self.table = [torch.tensor(v, dtype=torch.uint8) for v in values]           # symbol index -> value
-        self.columns = [torch.tensor(v, dtype=torch.long) for v in values]
-        self.index = [torch.zeros(256, dtype=torch.long).index_copy_(0, col, torch.arange(len(col)))
-                      for col in self.columns]                                      # value -> symbol index
-        self.mask = [torch.zeros(256, dtype=torch.float64).index_fill_(0, col, 1.0) for col in self.columns]
-
-    @classmethod
-    def of(cls, image: torch.Tensor) -> "ValueSets":
-        return cls(tuple(tuple(torch.unique(ch).tolist()) for ch in image))
-
-    def known(self, ch: int) -> bool:
-        return len(self.values[ch]) == 1
-
-    def restrict(self, weights: torch.Tensor, ch: int) -> torch.Tensor:
-        """(N, 256) weights -> (N, K) over channel ch's K values: exact, the same on both sides."""
-        return weights.index_select(1, self.columns[ch])
 
 
 def stored_bytes(image: torch.Tensor, header: Header) -> bytes:

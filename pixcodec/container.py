@@ -9,9 +9,10 @@
     22      4     height (u32)           26  4  width (u32)
     30      2     tile size (u16)        32  2  tiles per stream, at most (u16)
     34      4     CRC32 of the decoded pixels (C, H, W order, uint8)
-    38      f     version 4: one flags byte (1 two-part, 2 value sets, 4 gray RGB)
+    38      f     version 4: one flags byte (1 two-part, 2 value sets, 4 gray RGB, 8 sharpness)
     38+f    m     versions 2 to 4: one bit per tile in raster order, set when the tile is stored
     38+f+m  v     version 4 with value sets: 32 bytes per coded channel, bit k set when value k occurs
+    ...     t     version 4 with sharpness: one byte k per tile and coded channel (logits times k/16)
     ...     4*n   byte length of each of the n streams (u32); n follows from the size, tiling and bits
                   (two-part: one more, the latent stream, first)
     ...     4     CRC32 of every header byte before it
@@ -37,7 +38,8 @@ MAGIC = b"\x89PXC"
 VERSION = 4                    # the newest this code reads; a file names the oldest that reads it
 MODES = {0: ("L", 1), 1: ("RGB", 3), 2: ("1", 1)}
 MODE_CODES = {name: code for code, (name, _) in MODES.items()}
-FLAG_LATENT, FLAG_VALUES, FLAG_GRAY = 1, 2, 4      # version 4's flags byte
+FLAG_LATENT, FLAG_VALUES, FLAG_GRAY, FLAG_SHARPNESS = 1, 2, 4, 8      # version 4's flags byte
+NEW_IN_4 = FLAG_VALUES | FLAG_GRAY | FLAG_SHARPNESS
 _FIXED = struct.Struct("<4sBB16sIIHHI")            # up to and including the pixel CRC
 MAX_SIDE = 1 << 20
 MAX_PIXELS = 1 << 30           # a forged header must not make the decoder allocate terabytes
@@ -75,6 +77,7 @@ class Header:
     latent: bool = False       # two-part: stream 0 is the latent code map
     values: tuple[tuple[int, ...], ...] = ()   # per coded channel, the values that occur; () = any
     gray: bool = False         # an RGB image with R = G = B everywhere, coded as its one gray channel
+    sharpness: bytes = b""     # per tile (raster order), per coded channel: logits scaled by k / 16
 
     @property
     def channels(self) -> int:
@@ -88,11 +91,12 @@ class Header:
     @property
     def version(self) -> int:
         """The oldest version that reads the file."""
-        return 4 if self.values or self.gray else 3 if self.latent else 2 if self.stored else 1
+        return 4 if self.values or self.gray or self.sharpness else 3 if self.latent else 2 if self.stored else 1
 
     @property
     def flags(self) -> int:
-        return self.latent * FLAG_LATENT + bool(self.values) * FLAG_VALUES + self.gray * FLAG_GRAY
+        return (self.latent * FLAG_LATENT + bool(self.values) * FLAG_VALUES + self.gray * FLAG_GRAY
+                + bool(self.sharpness) * FLAG_SHARPNESS)
 
     def bitmap(self) -> bytes:
         if self.version == 1:
@@ -110,17 +114,24 @@ class Header:
     def pack(self) -> bytes:
         if self.values and len(self.values) != self.coded_channels:
             raise ValueError("a value set per coded channel")
+        if self.sharpness and (len(self.sharpness) != self.sharpness_bytes or 0 in self.sharpness):
+            raise ValueError("a sharpness byte, 1 to 255, per tile and coded channel")
         fixed = _FIXED.pack(MAGIC, self.version, MODE_CODES[self.mode], self.model_id, self.height, self.width,
                             self.tile, self.group, self.pixel_crc)
         flags = bytes([self.flags]) if self.version >= 4 else b""
-        body = (fixed + flags + self.bitmap() + self.value_bits()
+        body = (fixed + flags + self.bitmap() + self.value_bits() + self.sharpness
                 + struct.pack(f"<{len(self.stream_lengths)}I", *self.stream_lengths))
         return body + struct.pack("<I", zlib.crc32(body))
 
     @property
     def size(self) -> int:
         bitmap = -(-tile_count(self.height, self.width, self.tile) // 8) if self.version > 1 else 0
-        return _FIXED.size + (self.version >= 4) + bitmap + 32 * len(self.values) + 4 * len(self.stream_lengths) + 4
+        return (_FIXED.size + (self.version >= 4) + bitmap + 32 * len(self.values) + len(self.sharpness)
+                + 4 * len(self.stream_lengths) + 4)
+
+    @property
+    def sharpness_bytes(self) -> int:
+        return tile_count(self.height, self.width, self.tile) * self.coded_channels
 
     def stored_bytes(self) -> int:
         return sum(self.coded_channels * t.height * t.width for t in stored_tiles(self))
@@ -186,7 +197,7 @@ def parse(data: bytes) -> tuple[Header, list[bytes], bytes]:
             raise PixcodecError("truncated .pxc file (incomplete header)")
         flags, offset = data[offset], offset + 1
         gray_ok = MODES[mode][0] == "RGB" or not flags & FLAG_GRAY
-        if flags & ~(FLAG_LATENT | FLAG_VALUES | FLAG_GRAY) or not flags & (FLAG_VALUES | FLAG_GRAY) or not gray_ok:
+        if flags & ~(FLAG_LATENT | NEW_IN_4) or not flags & NEW_IN_4 or not gray_ok:
             raise PixcodecError("corrupt .pxc header (flags)")
     coded_channels = 1 if flags & FLAG_GRAY else MODES[mode][1]
     if version >= 2:
@@ -203,6 +214,14 @@ def parse(data: bytes) -> tuple[Header, list[bytes], bytes]:
         bits = np.unpackbits(np.frombuffer(data, np.uint8, 32 * coded_channels, offset), bitorder="little")
         values = tuple(tuple(np.flatnonzero(row).tolist()) for row in bits.reshape(coded_channels, 256))
         offset += 32 * coded_channels
+    sharpness = b""
+    if flags & FLAG_SHARPNESS:
+        size = tile_count(height, width, tile) * coded_channels
+        sharpness, offset = bytes(data[offset:offset + size]), offset + size
+        if len(sharpness) < size:
+            raise PixcodecError("truncated or corrupt .pxc header")
+        if 0 in sharpness:
+            raise PixcodecError("corrupt .pxc header: a sharpness of 0")
     n = stream_count(height, width, tile, group, stored_bits) + bool(flags & FLAG_LATENT)
     end = offset + 4 * n
     if len(data) < end + 4:
@@ -216,7 +235,7 @@ def parse(data: bytes) -> tuple[Header, list[bytes], bytes]:
         raise PixcodecError("corrupt .pxc header: a channel with no values")
     lengths = list(struct.unpack_from(f"<{n}I", data, offset))
     header = Header(MODES[mode][0], model_id, height, width, tile, group, pixel_crc, lengths, stored,
-                    bool(flags & FLAG_LATENT), values, bool(flags & FLAG_GRAY))
+                    bool(flags & FLAG_LATENT), values, bool(flags & FLAG_GRAY), sharpness)
     expected = header.size + sum(lengths) + header.stored_bytes()
     if len(data) != expected:
         raise PixcodecError(f".pxc file is {len(data)} bytes but its header promises {expected}: truncated or padded")

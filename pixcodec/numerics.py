@@ -33,6 +33,8 @@ ACT_LIMIT = 256.0      # |activation| <= 256 keeps every sum exact (see module d
 SQUASH_RANGE = 8       # tanh / sigmoid tables cover [-8, 8]; beyond, they are saturated
 EXP_RANGE = 32         # probabilities below e^-32 of the mode are clamped up to it
 EXP_BITS = 40          # exp table values are integers up to 2^40
+SHARPNESS_BITS = 4     # a coding temperature k scales logits by k / 16
+SHARPNESS_ONE = 1 << SHARPNESS_BITS
 
 
 def _grid(x: torch.Tensor, bits: int = ACT_BITS) -> torch.Tensor:
@@ -221,10 +223,19 @@ class ExactNumerics:
     def _clamp(x: torch.Tensor) -> torch.Tensor:
         return x.clamp(-ACT_LIMIT, ACT_LIMIT)
 
-    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        """Unnormalised integer weights (float64) for exact logits (B, 256, ...): exp from a table."""
-        # d counts grid steps below the mode: an exact integer, hence an exact table index
-        d = (logits.amax(dim=1, keepdim=True) - logits).mul_(1 << ACT_BITS).clamp_max_(EXP_RANGE << ACT_BITS).long()
+    def probabilities(self, logits: torch.Tensor, sharpness: torch.Tensor | None = None) -> torch.Tensor:
+        """Unnormalised integer weights (float64) for exact logits (B, 256, ...): exp from a table.
+
+        sharpness: (B,) integers k, each row's logits scaled by k / SHARPNESS_ONE (a temperature
+        the encoder picks per tile and the file carries), in integer arithmetic: exact."""
+        # d counts grid steps below the mode: an exact integer, hence an exact table index;
+        # scaled by k / 16 it is a multiple of 1/16 below 2^30, floored exactly in float64
+        d = logits.amax(dim=1, keepdim=True) - logits
+        if sharpness is None:
+            d.mul_(1 << ACT_BITS)
+        else:
+            d.mul_(sharpness.view(-1, *[1] * (d.dim() - 1)).double() * (1 << (ACT_BITS - SHARPNESS_BITS))).floor_()
+        d = d.clamp_max_(EXP_RANGE << ACT_BITS).long()
         # index_select on the flat index is several times faster than advanced indexing
         return torch.index_select(self.tables["exp"].to(logits.device), 0, d.reshape(-1)).view(d.shape)
 

@@ -22,14 +22,18 @@ from .numerics import ExactNumerics
 
 
 class TwoPartCodec:
-    def __init__(self, ae, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP, fallback: bool = True):
+    def __init__(self, ae, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP, fallback: bool = True,
+                 adapt: bool = True):
+        """adapt: value sets and sharpness for the pixels (adapt.py), when they pay."""
         if ae.latent != "codes":
             raise PixcodecError("only an auto-encoder with a discrete latent (latent=codes) can code images; "
                                 "this one has a continuous vector")
         self.ae = ae.eval()
         self.model = ae.decoder.pixelcnn                  # what callers ask in_channels of
-        self.pixels = Codec(ae.decoder.pixelcnn, tile, group, fallback, exact=ExactNumerics(ae.decoder))
-        self.latents = Codec(ae.prior, tile=(1 << 16) - 1, group=1, fallback=False, value_sets=False)
+        self.pixels = Codec(ae.decoder.pixelcnn, tile, group, fallback, exact=ExactNumerics(ae.decoder),
+                            value_sets=adapt, sharpness=adapt)
+        self.latents = Codec(ae.prior, tile=(1 << 16) - 1, group=1, fallback=False, value_sets=False,
+                             sharpness=False)
         h = hashlib.sha256(json.dumps({"model": ae.registry_name, "channels": ae.in_channels,
                                        "hparams": ae.hparams}, sort_keys=True).encode())
         h.update(self.pixels.id + self.latents.id)
@@ -53,12 +57,11 @@ class TwoPartCodec:
             levels = self.ae.codes(image[None])[0]                           # (D, h, w) uint8
         if max(levels.shape[1:]) >= self.latents.tile:
             raise PixcodecError(f"a {width}x{height} image is too large for this auto-encoder's code map")
-        z_streams, _, _, z_bits = self.latents.encode_pixels(self.ae.as_image(levels))
-        streams, stored, values, x_bits = self.pixels.encode_pixels(image, on_row, self._condition(levels, height, width))
-        header = Header(mode, self.id, height, width, self.tile, self.group, pixel_crc(image),
-                        [len(s) for s in z_streams + streams], stored, latent=True, values=values)
+        z_streams, _, z_bits = self.latents.encode_pixels(self.ae.as_image(levels))
+        streams, choices, x_bits = self.pixels.encode_pixels(image, on_row, self._condition(levels, height, width))
+        header = self.pixels.header(mode, image, z_streams + streams, choices, self.id, latent=True)
         data = header.pack() + b"".join(z_streams + streams) + stored_bytes(image, header)
-        return Compressed(data, z_bits + x_bits, image.numel(), len(stored), latent_bits=z_bits)
+        return Compressed(data, z_bits + x_bits, image.numel(), len(choices.stored), latent_bits=z_bits)
 
     def decompress(self, data: bytes, on_row=None) -> tuple[torch.Tensor, str]:
         header, streams, raw = parse(data)

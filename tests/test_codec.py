@@ -67,19 +67,24 @@ def golden_module():
 
 @pytest.mark.parametrize("name, version, stored", [("golden.pxc", 1, set()),
                                                    ("golden_stored.pxc", 2, {2, 3, 5, 6, 7, 8, 9, 10, 11}),
-                                                   ("golden_values.pxc", 4, set())])
+                                                   ("golden_values.pxc", 4, set()),
+                                                   ("golden_sharp.pxc", 4, set())])
 def test_golden_file_decodes_and_re_encodes_byte_for_byte(name, version, stored):
     """golden.pxc (version 1) is every tile through the model; golden_stored.pxc (version 2) stores
     the tiles the untrained model would spend more than 8 bits a subpixel on; golden_values.pxc
-    (version 4) is a gray RGB picture in 16 levels, coded as one channel among those levels."""
+    (version 4) is a gray RGB picture in 16 levels, coded as one channel among those levels;
+    golden_sharp.pxc (version 4) carries a sharpness per tile and channel."""
     golden = golden_module()
     codec = golden.golden_codec(name)
     data = (DATA / name).read_bytes()
     header = parse(data)[0]
     assert header.version == version and header.stored == stored
-    picture = golden.golden_levels_image() if version == 4 else golden.golden_image()
-    if version == 4:
-        assert header.gray and header.values == (tuple(range(0, 256, 16)),)
+    picture = {"golden_values.pxc": golden.golden_levels_image,
+               "golden_sharp.pxc": golden.golden_flat_image}.get(name, golden.golden_image)()
+    if name == "golden_values.pxc":
+        assert header.gray and header.values == (tuple(range(0, 256, 16)),) and not header.sharpness
+    if name == "golden_sharp.pxc":
+        assert header.gray and not header.values and len(header.sharpness) == 9 and set(header.sharpness) != {16}
     out, mode = codec.decompress(data)
     assert torch.equal(out, picture) and mode == "RGB"
     assert codec.compress(picture).data == data
@@ -214,7 +219,7 @@ def test_value_sets_and_stored_tiles_mix():
     assert torch.equal(Codec(model, tile=8, group=1).decompress(compressed.data)[0], img)
 
 
-def test_a_header_with_bad_flags_or_an_empty_value_set_is_refused():
+def test_a_header_with_bad_flags_an_empty_value_set_or_a_zero_sharpness_is_refused():
     import struct
     import zlib
     data = (DATA / "golden_values.pxc").read_bytes()
@@ -224,7 +229,7 @@ def test_a_header_with_bad_flags_or_an_empty_value_set_is_refused():
         body = bytearray(data[:header.size - 4])
         body[offset] = value
         return bytes(body) + struct.pack("<I", zlib.crc32(body)) + data[header.size:]
-    for flags in (0, 8, 4 | 16):
+    for flags in (0, 1, 16, 4 | 32):
         with pytest.raises(PixcodecError, match="flags"):
             parse(rewrite(38, flags))
     bitmap_bytes = 2                                    # 12x10 in 8x8 tiles: 4 tiles, 1 byte; flags 1 byte
@@ -232,3 +237,36 @@ def test_a_header_with_bad_flags_or_an_empty_value_set_is_refused():
     empty[38 + bitmap_bytes:38 + bitmap_bytes + 32] = bytes(32)
     with pytest.raises(PixcodecError, match="no values"):
         parse(bytes(empty) + struct.pack("<I", zlib.crc32(empty)) + data[header.size:])
+
+    sharp = (DATA / "golden_sharp.pxc").read_bytes()
+    header = parse(sharp)[0]
+    zero = bytearray(sharp[:header.size - 4])
+    zero[38 + 1 + 2] = 0                                # flags, 2 bytes of tile bits, then sharpness
+    with pytest.raises(PixcodecError, match="sharpness"):
+        parse(bytes(zero) + struct.pack("<I", zlib.crc32(zero)) + sharp[header.size:])
+
+
+def test_sharpness_per_tile_is_chosen_when_it_pays_and_decodes_exactly():
+    """A smooth gradient beside a noisy one through the trained model: the encoder flattens the
+    noisy tiles and sharpens some channel of each smooth one, the file is smaller than without,
+    and it decodes exactly with another grouping and thread count."""
+    from pixcodec import bundled
+    model = bundled.load("photo-rgb")
+    i, j = torch.meshgrid(torch.arange(24), torch.arange(40), indexing="ij")
+    img = torch.stack([i * 3 + j * 2, i * 3 + j * 2 + 5, i * 2 + j * 3]).to(torch.uint8)
+    img[:, :, 20:] = (img[:, :, 20:].long() + image(3, 24, 20, seed=2) % 9 - 4).clamp(0, 255).to(torch.uint8)
+    sharp = Codec(model, tile=8, group=4).compress(img)
+    plain = Codec(model, tile=8, group=4, sharpness=False).compress(img)
+    header = parse(sharp.data)[0]
+    assert header.version == 4 and len(header.sharpness) == 15 * 3
+    k = torch.tensor(list(header.sharpness)).view(3, 5, 3)              # (tile rows, tile columns, channels)
+    noisy = [k[r, c] for r in range(3) for c in (3, 4) if 5 * r + c not in header.stored]
+    assert noisy and all((t < 16).all() for t in noisy), "flatter where noisy"
+    assert (k[:, :2].amax(2) > 16).all(), "sharper where smooth"
+    assert len(sharp.data) < 0.95 * len(plain.data) and sharp.nll_bits < plain.nll_bits
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert torch.equal(Codec(model, tile=8, group=1).decompress(sharp.data)[0], img)
+    finally:
+        torch.set_num_threads(threads)
