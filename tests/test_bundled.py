@@ -89,11 +89,13 @@ def test_the_shipped_models_load_and_the_demo_round_trips(tmp_path):
     assert "WebP" in result.stdout and "PNG" in result.stdout
 
 
-def test_files_written_by_a_retired_default_still_decode_without_a_model(tmp_path):
-    """golden_photo_rgb_v1.pxc was written by the first bundled default (now decode-only)."""
+@pytest.mark.parametrize("version, file", [(1, "photo_rgb.pt"), (2, "photo_rgb_v2.pt")])
+def test_files_written_by_a_retired_default_still_decode_without_a_model(tmp_path, version, file):
+    """golden_photo_rgb_v1.pxc and _v2.pxc were written by the first and second bundled defaults
+    (now decode-only), from golden_photo_rgb_v1.png."""
     data = Path(__file__).parent / "data"
-    assert all(b.modes == () or b.file != "photo_rgb.pt" for b in bundled.BUNDLED)   # it is retired
-    result = run("decompress", data / "golden_photo_rgb_v1.pxc", "-o", tmp_path / "back.png")
+    assert all(b.modes == () or b.file != file for b in bundled.BUNDLED)   # it is retired
+    result = run("decompress", data / f"golden_photo_rgb_v{version}.pxc", "-o", tmp_path / "back.png")
     assert result.exit_code == 0, result.stderr
     (mode, back), (_, original) = pixels(tmp_path / "back.png"), pixels(data / "golden_photo_rgb_v1.png")
     assert mode == "RGB" and np.array_equal(back, original)
