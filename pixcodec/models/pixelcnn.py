@@ -108,6 +108,7 @@ class PixelCNNState:
         self.image = canvas(model.in_channels)
         self.inner = [canvas(b.conv.conv.in_channels) for b in model.blocks]
         self.passes = [self._pass(c) for c in range(model.in_channels)]
+        self.view_cache: dict[int, list[_Views]] = {}
 
     def _pass(self, c: int) -> "_Pass":
         """Channel pass c's feature slices and centre weights, cut once rather than every pixel."""
@@ -132,29 +133,42 @@ class PixelCNNState:
                 canvas.begin(t, first, last)
             self.acc_input = self.input.past_part(num, self.image, t, first, last)                 # (N, h)
             self.acc_conv = [conv.past_part(num, cv, t, first, last) for conv, cv in zip(self.convs, self.inner)]
-            n = self.acc_input.shape[0]
-            # the residual stream entering each block: group c of block k reads groups <= c as they were there
-            self.h = [torch.zeros(n, self.acc_input.shape[1], dtype=num.dtype) for _ in range(len(self.convs) + 1)]
-            self.d = [torch.zeros(n, cv.data.shape[3], dtype=num.dtype) for cv in self.inner]
-            self.i = [torch.zeros_like(d) for d in self.d]
-            self.hid = torch.zeros(n, self.hidden.bias.shape[0], dtype=num.dtype)                 # (N, out_hidden)
-            self.raw = torch.empty(n, model.head.block, dtype=num.dtype)
+            self.v = self._views(self.acc_input.shape[0])
             self.predicted = model.head.predictions(num, image, rows, cols)                      # (N, C) or None
         x = pixel_inputs(num, image, rows, cols)                                                  # (N, C)
-        p.input(num, x[:, :c] * num.unit, self.h[0][:, p.writes], acc=self.acc_input)
-        for k, (down, conv, up) in enumerate(p.blocks):
-            d, i, h, h_next = self.d[k], self.i[k], self.h[k], self.h[k + 1]
-            down(num, num.relu(h[:, p.reads]), d[:, p.half], relu=True)
-            self.inner[k].write(t, first, last, d[:, p.half], p.half)
-            conv(num, d[:, p.half_reads], i[:, p.half], acc=self.acc_conv[k], relu=True)
-            update = up(num, i[:, p.half_reads], h_next[:, p.writes])
-            num.add_into(h[:, p.writes], update, update)                                          # (N, h)
+        v = self.v[c]
+        p.input(num, x[:, :c] * num.unit, v.h0, acc=self.acc_input)
+        for (down, conv, up), (h_reads, h_writes, d_half, d_reads, i_half, i_reads, h_next), canvas, acc in zip(
+                p.blocks, v.blocks, self.inner, self.acc_conv):
+            down(num, num.relu(h_reads), d_half, relu=True)
+            canvas.write(t, first, last, d_half, p.half)
+            conv(num, d_reads, i_half, acc=acc, relu=True)
+            num.add_into(h_writes, up(num, i_reads, h_next), h_next)                              # (N, h)
         if not head:        # only a suffix of channels is ever skipped, so no later head needs group c
             return None
-        p.hidden(num, num.relu(self.h[-1][:, p.reads]), self.hid[:, p.hid], relu=True)
-        raw = p.head(num, self.hid[:, p.hid_reads], self.raw)
+        p.hidden(num, num.relu(v.h_last), v.hid, relu=True)
+        raw = p.head(num, v.hid_reads, v.raw)
         context = None if self.predicted is None else (self.predicted, x)     # x: this pass's view of the pixel
         return model.head.shape(raw / num.unit, num, c, context)                                 # (N, 256)
+
+    def _views(self, n: int) -> list["_Views"]:
+        """Per channel pass, the slices of n pixels' features that it reads and writes, cut once
+        per pixel count (a decode meets only a few). The buffers need no clearing between steps:
+        a pass reads groups <= c, all written earlier in the same step."""
+        if n not in self.view_cache:
+            num, model = self.num, self.model
+            width, half = model.input.conv.out_channels, model.blocks[0].conv.conv.in_channels if model.blocks else 0
+            h = [torch.empty(n, width, dtype=num.dtype) for _ in range(len(self.convs) + 1)]    # residual stream per block
+            d = [torch.empty(n, half, dtype=num.dtype) for _ in self.convs]
+            i = [torch.empty(n, half, dtype=num.dtype) for _ in self.convs]
+            hid = torch.empty(n, self.hidden.bias.shape[0], dtype=num.dtype)
+            raw = torch.empty(n, model.head.block, dtype=num.dtype)
+            self.view_cache[n] = [_Views(
+                h[0][:, p.writes],
+                [(h[k][:, p.reads], h[k][:, p.writes], d[k][:, p.half], d[k][:, p.half_reads], i[k][:, p.half],
+                  i[k][:, p.half_reads], h[k + 1][:, p.writes]) for k in range(len(self.convs))],
+                h[-1][:, p.reads], hid[:, p.hid], hid[:, p.hid_reads], raw) for p in self.passes]
+        return self.view_cache[n]
 
     def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         # Later pixels read these pixels' full values. Their activations are already final:
@@ -174,3 +188,12 @@ class _Pass(NamedTuple):
     blocks: list             # (down, conv, up) CentrePart per residual block
     hidden: CentrePart
     head: CentrePart
+
+
+class _Views(NamedTuple):
+    h0: torch.Tensor         # group c of the input conv's output
+    blocks: list             # per block: h[reads], h[writes], d[half], d[half_reads], i[half], i[half_reads], h_next[writes]
+    h_last: torch.Tensor     # the trunk's output, groups <= c
+    hid: torch.Tensor
+    hid_reads: torch.Tensor
+    raw: torch.Tensor
