@@ -79,6 +79,7 @@ class Measure:
     def __init__(self, image: torch.Tensor, tiles: int, value_sets: bool, sharpness: bool):
         channels = image.shape[0]
         self.sets = ValueSets.of(image) if value_sets else None
+        self.partial = [len(v) < 256 for v in self.sets.values] if self.sets else []   # a full set saves nothing
         self.set_saving = torch.zeros(tiles, dtype=torch.float64)
         self.costs = torch.zeros(tiles, channels, len(CANDIDATES), dtype=torch.float64) if sharpness else None
         self.taus = CANDIDATES.float() / SHARPNESS_ONE
@@ -87,7 +88,7 @@ class Measure:
             symbols: torch.Tensor) -> None:
         """One engine step's channel ch: logits and exact weights (N, 256), symbols (N,), N = tiles x P."""
         per_tile = lambda v: v.view(len(index), -1).sum(1)                       # noqa: E731 (batch-major rows)
-        if self.sets is not None:
+        if self.sets is not None and self.partial[ch]:
             self.set_saving.index_add_(0, index, per_tile(torch.log2(weights.sum(1) / (weights @ self.sets.mask[ch]))))
         if self.costs is not None and step % MEASURE_EVERY == 0:
             s = (logits - logits.amax(1, keepdim=True)).float()[None] * self.taus[:, None, None]   # (T, N, 256)

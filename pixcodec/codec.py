@@ -144,7 +144,7 @@ class Codec:
             index = torch.tensor([t.index for t in tiles])
             encoder = SymbolEncoder()
             bits = torch.zeros(len(tiles), dtype=torch.float64)
-            steps = [0]
+            steps = [0]                  # wavefront steps done: the measure samples some of them
 
             def choose(logits, ch, rows, cols):
                 k = None if sharpness is None else sharpness[index, ch].repeat_interleave(len(rows))
