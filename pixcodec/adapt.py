@@ -25,7 +25,8 @@ from .numerics import SHARPNESS_ONE
 
 VALUE_SET_BYTES = 32           # a channel's value set in the header: one bit per value
 GAIN = 0.01                    # what an adaptation must save to be worth a second pass
-CANDIDATES = torch.tensor([6, 8, 10, 12, 14, 16, 18, 20, 23, 26, 30, 36, 44])    # k: logits times k/16
+# k: logits times k/16, from a quarter to 16 times as sharp (flat synthetic areas want the top)
+CANDIDATES = torch.tensor([4, 5, 6, 8, 10, 12, 14, 16, 18, 20, 23, 26, 30, 36, 44, 54, 64, 80, 96, 128, 160, 200, 255])
 PLAIN = int((CANDIDATES == SHARPNESS_ONE).nonzero())
 MEASURE_EVERY = 8              # wavefront steps: sharpness costs are measured on one in eight
 

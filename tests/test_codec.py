@@ -134,7 +134,7 @@ def test_damaged_files_decode_exactly_or_fail_cleanly(fallback, version):
     """Random byte flips and truncations: never a crash, a hang or a wrong image. With the
     fallback on, the file is version 2 with one tile stored raw; version 4 codes a gray RGB
     picture among its few values."""
-    codec = Codec(tiny_model("gated_pixelcnn", 1), tile=4, group=2, fallback=fallback)
+    codec = Codec(tiny_model("gated_pixelcnn", 1), tile=4, group=2, fallback=fallback, sharpness=version == 4)
     img = image(1, 6, 7, seed=5) if version < 4 else levels(1, 12, 11, step=16).expand(3, -1, -1).contiguous()
     data = codec.compress(img).data
     assert parse(data)[0].version == version
@@ -270,3 +270,19 @@ def test_sharpness_per_tile_is_chosen_when_it_pays_and_decodes_exactly():
         assert torch.equal(Codec(model, tile=8, group=1).decompress(sharp.data)[0], img)
     finally:
         torch.set_num_threads(threads)
+
+
+def test_a_damaged_file_with_sharpness_bytes_decodes_exactly_or_fails_cleanly():
+    golden = golden_module()
+    codec, data = golden.golden_codec("golden_sharp.pxc"), (DATA / "golden_sharp.pxc").read_bytes()
+    rng, refused = random.Random(1), 0
+    for trial in range(100):
+        damaged = bytearray(data)
+        damaged[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        try:
+            out, _ = codec.decompress(bytes(damaged))
+        except PixcodecError:
+            refused += 1
+            continue
+        assert torch.equal(out, golden.golden_flat_image()), f"trial {trial}: a wrong image"
+    assert refused > 80
