@@ -142,13 +142,14 @@ class Codec:
         for tiles in tiling_plan(height, width, self.tile, self.group, choices.stored):
             x = torch.stack([image[:, t.rows, t.cols] for t in tiles])
             index = torch.tensor([t.index for t in tiles])
+            tile_k = None if sharpness is None else sharpness[index]                # (tiles, C)
             encoder = SymbolEncoder()
             bits = torch.zeros(len(tiles), dtype=torch.float64)
             steps = [0]                  # wavefront steps done: the measure samples some of them
 
             def choose(logits, ch, rows, cols):
-                k = None if sharpness is None else sharpness[index, ch].repeat_interleave(len(rows))
-                weights, symbols = self.exact.probabilities(logits, k), x[:, ch, rows, cols].reshape(-1)
+                weights = self.exact.probabilities(logits, row_sharpness(tile_k, ch, len(rows)))
+                symbols = x[:, ch, rows, cols].reshape(-1)
                 coded = symbols.long()
                 if measure is not None:
                     measure.add(index, ch, steps[0], logits, weights, coded)
@@ -198,10 +199,10 @@ class Codec:
         for tiles, stream in zip(plan, streams):
             decoder = SymbolDecoder(stream)
             index = torch.tensor([t.index for t in tiles])
+            tile_k = None if sharpness is None else sharpness[index]                # (tiles, C)
 
             def choose(logits, ch, rows, cols):
-                k = None if sharpness is None else sharpness[index, ch].repeat_interleave(len(rows))
-                weights = self.exact.probabilities(logits, k)
+                weights = self.exact.probabilities(logits, row_sharpness(tile_k, ch, len(rows)))
                 if values is None:
                     return decoder.decode(weights)
                 if values.known(ch):
@@ -219,6 +220,11 @@ class Codec:
             image[:, t.rows, t.cols] = pixels.view(-1, t.height, t.width)
             offset += size
         return image
+
+
+def row_sharpness(tile_k: torch.Tensor | None, ch: int, pixels: int) -> torch.Tensor | None:
+    """Channel ch's sharpness for an engine step's rows (batch-major: each tile's pixels together)."""
+    return None if tile_k is None else tile_k[:, ch].repeat_interleave(pixels)
 
 
 def cut(cond: torch.Tensor | None, tiles) -> torch.Tensor | None:

@@ -51,3 +51,28 @@ def tiny_npz(tmp_path_factory) -> Path:
 @pytest.fixture(params=models.names())
 def model_name(request) -> str:
     return request.param
+
+
+def fuzz(decode, data: bytes, original: torch.Tensor, trials: int, seed: int, truncate_every: int = 0,
+         max_flips: int = 1) -> int:
+    """Decode ``trials`` damaged copies of ``data`` (a truncation every ``truncate_every``-th trial,
+    else 1 to ``max_flips`` bit flips): each must give ``original`` exactly or raise
+    PixcodecError, never another image. Returns how many were refused."""
+    import random
+
+    from pixcodec.errors import PixcodecError
+    rng, refused = random.Random(seed), 0
+    for trial in range(trials):
+        damaged = bytearray(data)
+        if truncate_every and trial % truncate_every == 0:
+            damaged = damaged[:rng.randrange(len(data))]
+        else:
+            for _ in range(rng.randint(1, max_flips) if max_flips > 1 else 1):
+                damaged[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        try:
+            out = decode(bytes(damaged))
+        except PixcodecError:
+            refused += 1
+            continue
+        assert torch.equal(out, original), f"trial {trial}: a damaged file decoded to a different image"
+    return refused
