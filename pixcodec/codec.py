@@ -64,12 +64,12 @@ class Compressed:
 class Codec:
     """fallback: store a tile raw when the model would spend more than 8 bits a subpixel on it, so
     no image grows past its raw size (plus the header); off, every tile goes through the model.
-    value_sets, sharpness: adapt the coding to the image when that pays (adapt.py); off for
-    streams whose header has no room for them, like a two-part file's latent."""
+    value_sets, sharpness, palette: adapt the coding to the image when that pays (adapt.py); off
+    for streams whose header has no room for them, like a two-part file's latent."""
 
     def __init__(self, model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP,
                  fallback: bool = True, exact: ExactNumerics | None = None, value_sets: bool = True,
-                 sharpness: bool = True):
+                 sharpness: bool = True, palette: bool = True):
         """exact: arithmetic built over a module holding ``model`` and what computes its condition
         (the auto-encoder's decoder), so the model id covers both."""
         if not 1 <= tile < 1 << 16 or not 1 <= group < 1 << 16:
@@ -78,7 +78,7 @@ class Codec:
         self.exact = exact or ExactNumerics(model)
         self.id = model_id(model, self.exact)
         self.tile, self.group, self.fallback = tile, group, fallback
-        self.value_sets, self.sharpness = value_sets, sharpness
+        self.value_sets, self.sharpness, self.palette = value_sets, sharpness, palette
 
     def _gray_as_rgb(self, channels: int) -> bool:
         """An RGB model codes a gray image as R = G = B, coding only R: one model serves both."""
@@ -112,7 +112,8 @@ class Codec:
         """The header of a file of ``image`` coded as ``streams`` with ``choices``."""
         return Header(mode, model_id or self.id, image.shape[1], image.shape[2], self.tile, self.group, pixel_crc(image),
                       [len(s) for s in streams], choices.stored, values=choices.values.values if choices.values else (),
-                      sharpness=choices.sharpness_bytes(), **more)
+                      sharpness=choices.sharpness_bytes(), palette=choices.palette.colors if choices.palette else (),
+                      **more)
 
     def encode_pixels(self, image: torch.Tensor, on_row=None, cond: torch.Tensor | None = None):
         """(streams, Choices, the model's NLL in bits) for image (C, H, W); cond is a (1, F, H, W)
@@ -125,7 +126,7 @@ class Codec:
         if tile_count(height, width, self.tile) > MAX_TILES:
             raise PixcodecError(f"{self.tile}x{self.tile} tiles cut a {width}x{height} image into more than "
                                 f"{MAX_TILES} tiles: use larger tiles")
-        measure = Measure(image, tile_count(height, width, self.tile), self.value_sets, self.sharpness)
+        measure = Measure(image, tile_count(height, width, self.tile), self.value_sets, self.sharpness, self.palette)
         streams, nll, tile_bits = self._encode(image, Choices(), on_row, cond, measure)
         subpixels = {t.index: c * t.height * t.width for t in all_tiles(height, width, self.tile)}
         choices = measure.decide(tile_bits, subpixels, self.fallback)
@@ -137,7 +138,7 @@ class Codec:
     def _encode(self, image: torch.Tensor, choices: Choices, on_row, cond, measure: Measure | None = None):
         """Streams of the tiles not stored, their total NLL in bits, and each tile's bits."""
         c, height, width = image.shape
-        values, sharpness = choices.values, choices.sharpness
+        sets, sharpness = choices.sets, choices.sharpness
         streams, nll, tile_bits = [], 0.0, {}
         for tiles in tiling_plan(height, width, self.tile, self.group, choices.stored):
             x = torch.stack([image[:, t.rows, t.cols] for t in tiles])
@@ -146,18 +147,22 @@ class Codec:
             encoder = SymbolEncoder()
             bits = torch.zeros(len(tiles), dtype=torch.float64)
             steps = [0]                  # wavefront steps done: the measure samples some of them
+            earlier: list[torch.Tensor] = []       # this step's channels so far: the palette's contexts
 
             def choose(logits, ch, rows, cols):
                 weights = self.exact.probabilities(logits, row_sharpness(tile_k, ch, len(rows)))
                 symbols = x[:, ch, rows, cols].reshape(-1)
                 coded = symbols.long()
                 if measure is not None:
-                    measure.add(index, ch, steps[0], logits, weights, coded)
+                    measure.add(index, ch, steps[0], logits, weights, coded, earlier[:ch])
                     steps[0] += ch == c - 1
-                if values is not None:
-                    if values.known(ch):       # one value: nothing to code
+                del earlier[ch:]
+                earlier.append(coded)
+                if sets is not None:
+                    if sets.known(ch):       # one value: nothing to code
                         return symbols
-                    weights, coded = values.restrict(weights, ch), values.index[ch][coded]
+                    options = sets.at(ch, earlier[:ch])
+                    weights, coded = options.weights(weights), options.index(coded)
                 encoder.encode(coded, weights)
                 p = weights.gather(1, coded[:, None])[:, 0] / weights.sum(1)
                 bits.sub_(torch.log2(p).view(len(tiles), -1).sum(1))       # rows are batch-major
@@ -195,19 +200,25 @@ class Codec:
         image = torch.zeros(channels, header.height, header.width, dtype=torch.uint8)
         plan = tiling_plan(header.height, header.width, header.tile, header.group, header.stored)
         choices = Choices.of_header(header)
-        values, sharpness = choices.values, choices.sharpness
+        sets, sharpness = choices.sets, choices.sharpness
         for tiles, stream in zip(plan, streams):
             decoder = SymbolDecoder(stream)
             index = torch.tensor([t.index for t in tiles])
             tile_k = None if sharpness is None else sharpness[index]                # (tiles, C)
+            earlier: list[torch.Tensor] = []
 
             def choose(logits, ch, rows, cols):
                 weights = self.exact.probabilities(logits, row_sharpness(tile_k, ch, len(rows)))
-                if values is None:
+                if sets is None:
                     return decoder.decode(weights)
-                if values.known(ch):
-                    return values.table[ch].expand(len(weights))
-                return values.table[ch][decoder.decode(values.restrict(weights, ch)).long()]
+                options = sets.at(ch, earlier[:ch])
+                if sets.known(ch):
+                    symbols = options.value(torch.zeros(len(weights), dtype=torch.long))
+                else:
+                    symbols = options.value(decoder.decode(options.weights(weights)).long())
+                del earlier[ch:]
+                earlier.append(symbols.long())
+                return symbols
 
             out = engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width, choose,
                              cond=cut(cond, tiles), on_row=on_row, coded=channels)[:, :channels]

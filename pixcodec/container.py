@@ -9,9 +9,10 @@
     22      4     height (u32)           26  4  width (u32)
     30      2     tile size (u16)        32  2  tiles per stream, at most (u16)
     34      4     CRC32 of the decoded pixels (C, H, W order, uint8)
-    38      f     version 4: one flags byte (1 two-part, 2 value sets, 4 gray RGB, 8 sharpness)
+    38      f     version 4: one flags byte (1 two-part, 2 value sets, 4 gray RGB, 8 sharpness, 16 palette)
     38+f    m     versions 2 to 4: one bit per tile in raster order, set when the tile is stored
     38+f+m  v     version 4 with value sets: 32 bytes per coded channel, bit k set when value k occurs
+    ...     p     version 4 with a palette: its colour count n (u16), then n RGB triples, ascending
     ...     t     version 4 with sharpness: one byte k per tile and coded channel (logits times k/16)
     ...     4*n   byte length of each of the n streams (u32); n follows from the size, tiling and bits
                   (two-part: one more, the latent stream, first)
@@ -38,8 +39,8 @@ MAGIC = b"\x89PXC"
 VERSION = 4                    # the newest this code reads; a file names the oldest that reads it
 MODES = {0: ("L", 1), 1: ("RGB", 3), 2: ("1", 1)}
 MODE_CODES = {name: code for code, (name, _) in MODES.items()}
-FLAG_LATENT, FLAG_VALUES, FLAG_GRAY, FLAG_SHARPNESS = 1, 2, 4, 8      # version 4's flags byte
-NEW_IN_4 = FLAG_VALUES | FLAG_GRAY | FLAG_SHARPNESS
+FLAG_LATENT, FLAG_VALUES, FLAG_GRAY, FLAG_SHARPNESS, FLAG_PALETTE = 1, 2, 4, 8, 16   # version 4's flags byte
+NEW_IN_4 = FLAG_VALUES | FLAG_GRAY | FLAG_SHARPNESS | FLAG_PALETTE
 _FIXED = struct.Struct("<4sBB16sIIHHI")            # up to and including the pixel CRC
 MAX_SIDE = 1 << 20
 MAX_PIXELS = 1 << 30           # a forged header must not make the decoder allocate terabytes
@@ -78,6 +79,7 @@ class Header:
     values: tuple[tuple[int, ...], ...] = ()   # per coded channel, the values that occur; () = any
     gray: bool = False         # an RGB image with R = G = B everywhere, coded as its one gray channel
     sharpness: bytes = b""     # per tile (raster order), per coded channel: logits scaled by k / 16
+    palette: tuple[tuple[int, int, int], ...] = ()   # an RGB image's colours, ascending; () = any
 
     @property
     def channels(self) -> int:
@@ -91,12 +93,13 @@ class Header:
     @property
     def version(self) -> int:
         """The oldest version that reads the file."""
-        return 4 if self.values or self.gray or self.sharpness else 3 if self.latent else 2 if self.stored else 1
+        return (4 if self.values or self.gray or self.sharpness or self.palette else 3 if self.latent
+                else 2 if self.stored else 1)
 
     @property
     def flags(self) -> int:
         return (self.latent * FLAG_LATENT + bool(self.values) * FLAG_VALUES + self.gray * FLAG_GRAY
-                + bool(self.sharpness) * FLAG_SHARPNESS)
+                + bool(self.sharpness) * FLAG_SHARPNESS + bool(self.palette) * FLAG_PALETTE)
 
     def bitmap(self) -> bytes:
         if self.version == 1:
@@ -111,22 +114,30 @@ class Header:
             bits[c, list(values)] = True
         return np.packbits(bits, axis=1, bitorder="little").tobytes()
 
+    def palette_bytes(self) -> bytes:
+        if not self.palette:
+            return b""
+        return struct.pack("<H", len(self.palette)) + bytes(v for color in self.palette for v in color)
+
     def pack(self) -> bytes:
         if self.values and len(self.values) != self.coded_channels:
             raise ValueError("a value set per coded channel")
         if self.sharpness and (len(self.sharpness) != self.sharpness_bytes or 0 in self.sharpness):
             raise ValueError("a sharpness byte, 1 to 255, per tile and coded channel")
+        if self.palette and (self.values or self.gray or not _palette_ok(self.palette)):
+            raise ValueError("a palette: 1 to 65535 distinct RGB colours, ascending, without value sets")
         fixed = _FIXED.pack(MAGIC, self.version, MODE_CODES[self.mode], self.model_id, self.height, self.width,
                             self.tile, self.group, self.pixel_crc)
         flags = bytes([self.flags]) if self.version >= 4 else b""
-        body = (fixed + flags + self.bitmap() + self.value_bits() + self.sharpness
+        body = (fixed + flags + self.bitmap() + self.value_bits() + self.palette_bytes() + self.sharpness
                 + struct.pack(f"<{len(self.stream_lengths)}I", *self.stream_lengths))
         return body + struct.pack("<I", zlib.crc32(body))
 
     @property
     def size(self) -> int:
         bitmap = -(-tile_count(self.height, self.width, self.tile) // 8) if self.version > 1 else 0
-        return (_FIXED.size + (self.version >= 4) + bitmap + 32 * len(self.values) + len(self.sharpness)
+        return (_FIXED.size + (self.version >= 4) + bitmap + 32 * len(self.values) + len(self.palette_bytes())
+                + len(self.sharpness)
                 + 4 * len(self.stream_lengths) + 4)
 
     @property
@@ -135,6 +146,10 @@ class Header:
 
     def stored_bytes(self) -> int:
         return sum(self.coded_channels * t.height * t.width for t in stored_tiles(self))
+
+
+def _palette_ok(palette) -> bool:
+    return 0 < len(palette) < 1 << 16 and all(a < b for a, b in zip(palette, palette[1:]))
 
 
 def tile_at(height: int, width: int, tile: int, index: int) -> Tile:
@@ -197,7 +212,8 @@ def parse(data: bytes) -> tuple[Header, list[bytes], bytes]:
             raise PixcodecError("truncated .pxc file (incomplete header)")
         flags, offset = data[offset], offset + 1
         gray_ok = MODES[mode][0] == "RGB" or not flags & FLAG_GRAY
-        if flags & ~(FLAG_LATENT | NEW_IN_4) or not flags & NEW_IN_4 or not gray_ok:
+        palette_ok = not flags & FLAG_PALETTE or (MODES[mode][0] == "RGB" and not flags & (FLAG_GRAY | FLAG_VALUES))
+        if flags & ~(FLAG_LATENT | NEW_IN_4) or not flags & NEW_IN_4 or not gray_ok or not palette_ok:
             raise PixcodecError("corrupt .pxc header (flags)")
     coded_channels = 1 if flags & FLAG_GRAY else MODES[mode][1]
     if version >= 2:
@@ -214,6 +230,17 @@ def parse(data: bytes) -> tuple[Header, list[bytes], bytes]:
         bits = np.unpackbits(np.frombuffer(data, np.uint8, 32 * coded_channels, offset), bitorder="little")
         values = tuple(tuple(np.flatnonzero(row).tolist()) for row in bits.reshape(coded_channels, 256))
         offset += 32 * coded_channels
+    palette = ()
+    if flags & FLAG_PALETTE:
+        if len(data) < offset + 2:
+            raise PixcodecError("truncated or corrupt .pxc header")
+        count = struct.unpack_from("<H", data, offset)[0]
+        raw = bytes(data[offset + 2:offset + 2 + 3 * count])
+        if len(raw) < 3 * count:
+            raise PixcodecError("truncated or corrupt .pxc header")
+        palette, offset = tuple(tuple(raw[k:k + 3]) for k in range(0, len(raw), 3)), offset + 2 + 3 * count
+        if not _palette_ok(palette):
+            raise PixcodecError("corrupt .pxc header: a palette that is empty, unsorted or repeats a colour")
     sharpness = b""
     if flags & FLAG_SHARPNESS:
         size = tile_count(height, width, tile) * coded_channels
@@ -235,7 +262,7 @@ def parse(data: bytes) -> tuple[Header, list[bytes], bytes]:
         raise PixcodecError("corrupt .pxc header: a channel with no values")
     lengths = list(struct.unpack_from(f"<{n}I", data, offset))
     header = Header(MODES[mode][0], model_id, height, width, tile, group, pixel_crc, lengths, stored,
-                    bool(flags & FLAG_LATENT), values, bool(flags & FLAG_GRAY), sharpness)
+                    bool(flags & FLAG_LATENT), values, bool(flags & FLAG_GRAY), sharpness, palette)
     expected = header.size + sum(lengths) + header.stored_bytes()
     if len(data) != expected:
         raise PixcodecError(f".pxc file is {len(data)} bytes but its header promises {expected}: truncated or padded")

@@ -69,6 +69,17 @@ def test_a_gray_rgb_picture_in_few_levels_through_the_cli(work):
     assert np.array_equal(pixels(work / "back.png")[1], pixels(work / "levels.png")[1])
 
 
+def test_a_picture_in_few_colours_is_coded_through_its_palette(work):
+    colors = np.array([[10, 200, 30], [10, 200, 90], [120, 40, 60], [250, 250, 250], [3, 7, 11]], dtype=np.uint8)
+    i, j = np.meshgrid(np.arange(30), np.arange(26), indexing="ij")
+    Image.fromarray(colors[(i // 5 + j // 7) % 5]).save(work / "few.png")
+    assert run("compress", work / "few.png", "--verify").exit_code == 0
+    info = json.loads(run("info", work / "few.pxc", "--json").stdout)
+    assert info["format_version"] == 4 and info["palette_colors"] == 5 and info["value_set_sizes"] is None
+    assert run("decompress", work / "few.pxc", "-o", work / "back.png").exit_code == 0
+    assert np.array_equal(pixels(work / "back.png")[1], pixels(work / "few.png")[1])
+
+
 def test_gray_and_one_bit_images_keep_their_mode(work):
     for name in ("gray", "bits"):
         assert run("compress", work / f"{name}.png", "-m", work / "gray.pt").exit_code == 0

@@ -24,12 +24,22 @@ def golden_levels_image() -> torch.Tensor:
     return (((i * 7 + j * 5) % 16) * 16).to(torch.uint8)[None].expand(3, -1, -1).contiguous()
 
 
+def golden_palette_image() -> torch.Tensor:
+    """A 9x11 RGB picture in 6 colours, two of them sharing red and green: a version-4 file with
+    a palette (G coded given R, B given R and G where it is not known)."""
+    colors = torch.tensor([[10, 200, 30], [10, 200, 90], [10, 40, 60], [120, 40, 60], [250, 250, 250], [0, 0, 0]])
+    i, j = torch.meshgrid(torch.arange(9), torch.arange(11), indexing="ij")
+    return colors[(i // 3 + j // 4 + i * j % 2) % 6].permute(2, 0, 1).to(torch.uint8).contiguous()
+
+
 def golden_flat_image() -> torch.Tensor:
     """A flat 12x10 gray RGB picture: the untrained model is unsure there, so the encoder
     sharpens it (a version-4 file with the gray flag and the sharpness bytes)."""
     return torch.full((3, 12, 10), 77, dtype=torch.uint8)
 
 
+GOLDEN = ("golden.pxc", "golden_stored.pxc", "golden_two_part.pxc", "golden_values.pxc", "golden_sharp.pxc",
+          "golden_palette.pxc")
 TINY_AE = dict(levels=4, factor=2, encoder_hidden=8, spatial=4, hidden=6, layers=1, out_hidden=6,
                prior_hidden=6, prior_layers=1)
 
@@ -38,19 +48,22 @@ def golden_codec(name: str):
     """golden.pxc: version 1, every tile coded; golden_stored.pxc: version 2, some tiles stored;
     golden_two_part.pxc: version 3, a tiny untrained auto-encoder's latent and pixel streams;
     golden_values.pxc: version 4, ``golden_levels_image`` coded as gray among its 16 values;
-    golden_sharp.pxc: version 4, ``golden_flat_image`` with a sharpness per tile and channel.
+    golden_sharp.pxc: version 4, ``golden_flat_image`` with a sharpness per tile and channel;
+    golden_palette.pxc: version 4, ``golden_palette_image`` coded through its palette.
     Each codec has the options its file was made with (later encoder options off)."""
     if name == "golden_two_part.pxc":
         from pixcodec.two_part import TwoPartCodec
         return TwoPartCodec(checkpoint.load_model(HERE / "golden_ae.pt"), tile=4, group=2, fallback=False, adapt=False)
     model = checkpoint.load_model(HERE / "golden_model.pt")
     if name == "golden.pxc":
-        return Codec(model, tile=4, group=2, fallback=False, value_sets=False, sharpness=False)
+        return Codec(model, tile=4, group=2, fallback=False, value_sets=False, sharpness=False, palette=False)
     if name == "golden_values.pxc":
-        return Codec(model, tile=8, group=2, fallback=False, sharpness=False)
+        return Codec(model, tile=8, group=2, fallback=False, sharpness=False, palette=False)
     if name == "golden_sharp.pxc":
-        return Codec(model, tile=4, group=2, fallback=False, value_sets=False)
-    return Codec(model, tile=2, group=2, value_sets=False, sharpness=False)
+        return Codec(model, tile=4, group=2, fallback=False, value_sets=False, palette=False)
+    if name == "golden_palette.pxc":
+        return Codec(model, tile=8, group=2, fallback=False, sharpness=False)
+    return Codec(model, tile=2, group=2, value_sets=False, sharpness=False, palette=False)
 
 
 if __name__ == "__main__":
@@ -60,8 +73,9 @@ if __name__ == "__main__":
     if not (HERE / "golden_ae.pt").exists():
         torch.manual_seed(0)
         checkpoint.save(HERE / "golden_ae.pt", models.build("pixelcnn_ae", 3, **TINY_AE))
-    for name in ("golden.pxc", "golden_stored.pxc", "golden_two_part.pxc", "golden_values.pxc", "golden_sharp.pxc"):
+    for name in GOLDEN:
         if not (HERE / name).exists():
-            image = {"golden_values.pxc": golden_levels_image, "golden_sharp.pxc": golden_flat_image}.get(name, golden_image)()
+            image = {"golden_values.pxc": golden_levels_image, "golden_sharp.pxc": golden_flat_image,
+                     "golden_palette.pxc": golden_palette_image}.get(name, golden_image)()
             (HERE / name).write_bytes(golden_codec(name).compress(image, "RGB").data)
             print("wrote", HERE / name)
