@@ -14,7 +14,8 @@ and for a second pass. The decoder just reads them from the header (FORMAT.md, v
   of the value sets, so it never costs more bits per symbol than they do; the file lists the
   colours, 3 bytes each.
 - **Sharpness**: per tile and channel, every logit scaled by k/16 (a temperature), k chosen
-  from ``CANDIDATES`` by the first pass on every ``MEASURE_EVERY``-th wavefront step. A photo
+  from ``CANDIDATES`` by the first pass on every ``MEASURE_EVERY``-th wavefront step (every
+  step of an image of at most ``MEASURE_ALL`` subpixels, where a sample is too small). A photo
   model trained on one kind of photo is too sure on noisy tiles and too unsure on clean ones:
   on Set14 the best k per tile saves about 5 % of the bits.
 """
@@ -34,6 +35,9 @@ GAIN = 0.01                    # what an adaptation must save to be worth a seco
 CANDIDATES = torch.tensor([4, 5, 6, 8, 10, 12, 14, 16, 18, 20, 23, 26, 30, 36, 44, 54, 64, 80, 96, 128, 160, 200, 255])
 PLAIN = int((CANDIDATES == SHARPNESS_ONE).nonzero())
 MEASURE_EVERY = 8              # wavefront steps: sharpness costs are measured on one in eight
+# A sample of a small image chooses sharpness badly (a 16x24 picture grew 13 %); all of it is cheap.
+MEASURE_ALL = 3 * 128 * 128
+CODER_BITS = 24                # constriction's Categorical precision (coder.py)
 
 
 class Options(NamedTuple):
@@ -174,6 +178,7 @@ class Measure:
         self.palette_saving = torch.zeros(tiles, dtype=torch.float64)
         self.costs = torch.zeros(tiles, channels, len(CANDIDATES), dtype=torch.float64) if sharpness else None
         self.taus = CANDIDATES.float() / SHARPNESS_ONE
+        self.every = 1 if image.numel() <= MEASURE_ALL else MEASURE_EVERY
 
     def add(self, index: torch.Tensor, ch: int, step: int, logits: torch.Tensor, weights: torch.Tensor,
             symbols: torch.Tensor, earlier: list[torch.Tensor]) -> None:
@@ -185,32 +190,47 @@ class Measure:
         if self.palette is not None:
             kept = self.palette.at(ch, earlier).weights(weights).sum(1)
             self.palette_saving.index_add_(0, index, per_tile(torch.log2(weights.sum(1) / kept)))
-        if self.costs is not None and step % MEASURE_EVERY == 0:
+        if self.costs is not None and step % self.every == 0:
             s = (logits - logits.amax(1, keepdim=True)).float()[None] * self.taus[:, None, None]   # (T, N, 256)
             picked = s.gather(2, symbols.view(1, -1, 1).expand(len(self.taus), -1, 1))[..., 0]
-            bits = (torch.logsumexp(s, 2) - picked).double() / math.log(2)                        # (T, N)
+            # the coder gives every symbol at least 2^-24: a confidently wrong guess costs no more
+            bits = ((torch.logsumexp(s, 2) - picked).double() / math.log(2)).clamp_(max=CODER_BITS)  # (T, N)
             self.costs[index, ch] += bits.view(len(self.taus), len(index), -1).sum(2).t()
 
     def decide(self, tile_bits: dict, subpixels: dict, fallback: bool) -> Choices:
-        """tile_bits, subpixels: per tile index, the model's exact bits and the tile's subpixels."""
-        stored = frozenset(k for k, bits in tile_bits.items() if fallback and bits >= 8 * subpixels[k])
+        """tile_bits, subpixels: per tile index, the model's exact bits and the tile's subpixels.
+
+        A tile goes raw when the model would spend 8 bits a subpixel on it even with the value
+        sets or palette that pay (their savings are exact; sharpness's, sampled, are not used):
+        a palette takes a dithered tile far below 8 bits. Which pay depends on which tiles are
+        coded, so the choice is made twice, from the plain costs and again."""
+        def raw(saved):
+            return frozenset(k for k, bits in tile_bits.items() if fallback and bits - saved[k] >= 8 * subpixels[k])
+        stored = raw(torch.zeros(len(self.set_saving), dtype=torch.float64))
+        values, palette, sharpness, saved = self._adapt(tile_bits, stored)
+        values, palette, sharpness, saved = self._adapt(tile_bits, raw(saved))
+        stored = raw(saved)
+        if sharpness is not None:
+            sharpness[list(stored)] = SHARPNESS_ONE
+        return Choices(stored, values, sharpness, palette)
+
+    def _adapt(self, tile_bits: dict, stored: frozenset):
+        """(value sets, palette, sharpness, per-tile bits the sets save) that pay on the coded tiles."""
         coded = torch.tensor([k for k in tile_bits if k not in stored], dtype=torch.long)
-        channels = 1 if self.costs is None else self.costs.shape[1]
+        saved = torch.zeros(len(self.set_saving), dtype=torch.float64)
         budget = GAIN * sum(bits for k, bits in tile_bits.items() if k not in stored)
         values, palette, best = None, None, 0.0          # the one that saves the most, net of its bytes
         if self.sets is not None:
             saving, cost = float(self.set_saving[coded].sum()), 8 * VALUE_SET_BYTES * len(self.sets.values)
             if saving > max(cost, budget):
-                values, best = self.sets, saving - cost
+                values, best, saved = self.sets, saving - cost, self.set_saving.clone()
         if self.palette is not None:
             saving, cost = float(self.palette_saving[coded].sum()), 8 * (2 + 3 * len(self.palette.colors))
             if saving > max(cost, budget) and saving - cost > best:
-                values, palette = None, self.palette
+                values, palette, saved = None, self.palette, self.palette_saving.clone()
         sharpness = None
         if self.costs is not None and len(coded):
-            best = self.costs.argmin(2)                                                        # (tiles, C)
-            gain = MEASURE_EVERY * float((self.costs[:, :, PLAIN] - self.costs.amin(2))[coded].sum())
-            if gain > max(8 * self.costs.shape[0] * channels, budget):
-                sharpness = CANDIDATES[best]
-                sharpness[list(stored)] = SHARPNESS_ONE
-        return Choices(stored, values, sharpness, palette)
+            per_tile = self.every * (self.costs[:, :, PLAIN] - self.costs.amin(2)).sum(1)       # (tiles,)
+            if float(per_tile[coded].sum()) > max(8 * self.costs.shape[0] * self.costs.shape[1], budget):
+                sharpness = CANDIDATES[self.costs.argmin(2)]
+        return values, palette, sharpness, saved

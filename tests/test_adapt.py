@@ -69,18 +69,19 @@ def test_a_channel_the_palette_settles_is_not_coded():
     assert parse(data)[0].palette and torch.equal(decode_alone((model, 8), data), img)
 
 
-def test_palette_and_stored_tiles_mix():
-    """Through the trained model: smooth colour blocks coded with the palette, a tile of random
-    palette colours stored raw."""
+def test_a_tile_the_palette_brings_under_8_bits_is_coded_not_stored():
+    """Through the trained model: a tile of randomly placed palette colours costs it more than
+    8 bits a subpixel, so plainly coded it is stored raw; through the palette it is coded, smaller."""
     from pixcodec import bundled
     model = bundled.load("photo-rgb")
     img = paletted(16, 24, scatter=0.0)
     img[:, 8:, 16:] = COLORS[torch.randint(0, len(COLORS), (8, 8), generator=torch.Generator().manual_seed(5))
-                             ].permute(2, 0, 1) ^ torch.tensor([1, 2, 4], dtype=torch.uint8)[:, None, None]
-    compressed = Codec(model, tile=8).compress(img)
-    header = parse(compressed.data)[0]
-    assert header.palette and header.stored and len(header.palette) > len(COLORS)
-    assert torch.equal(Codec(model, tile=8, group=1).decompress(compressed.data)[0], img)
+                             ].permute(2, 0, 1)
+    with_palette, without = Codec(model, tile=8).compress(img), Codec(model, tile=8, palette=False, value_sets=False).compress(img)
+    header = parse(with_palette.data)[0]
+    assert parse(without.data)[0].stored == {5} and not header.stored and header.palette
+    assert len(with_palette.data) < len(without.data)
+    assert torch.equal(Codec(model, tile=8, group=1).decompress(with_palette.data)[0], img)
 
 
 def test_too_many_colours_make_no_palette():
