@@ -29,7 +29,7 @@ import torch
 from .numerics import SHARPNESS_ONE
 
 VALUE_SET_BYTES = 32           # a channel's value set in the header: one bit per value
-MAX_COLORS = 4096              # a palette larger than this is not worth its 3 bytes a colour
+MAX_COLORS = 4096              # palettes the encoder tries (photos have far more colours)
 GAIN = 0.01                    # what an adaptation must save to be worth a second pass
 # k: logits times k/16, from a quarter to 16 times as sharp (flat synthetic areas want the top)
 CANDIDATES = torch.tensor([4, 5, 6, 8, 10, 12, 14, 16, 18, 20, 23, 26, 30, 36, 44, 54, 64, 80, 96, 128, 160, 200, 255])
@@ -72,7 +72,8 @@ class ValueSets:
         self.options = []
         for v in values:
             col = torch.tensor(v, dtype=torch.long)
-            self.options.append(Options(col, None, torch.zeros(256, dtype=torch.long).index_copy_(0, col, torch.arange(len(col)))))
+            index_of = torch.zeros(256, dtype=torch.long).index_copy_(0, col, torch.arange(len(col)))
+            self.options.append(Options(col, None, index_of))
         self.mask = [torch.zeros(256, dtype=torch.float64).index_fill_(0, o.values, 1.0) for o in self.options]
 
     @classmethod
