@@ -156,8 +156,7 @@ class Codec:
                 if measure is not None:
                     measure.add(index, ch, steps[0], logits, weights, coded, earlier[:ch])
                     steps[0] += ch == c - 1
-                del earlier[ch:]
-                earlier.append(coded)
+                earlier[ch:] = [coded]
                 if sets is not None:
                     if sets.known(ch):       # one value: nothing to code
                         return symbols
@@ -216,8 +215,7 @@ class Codec:
                     symbols = options.value(torch.zeros(len(weights), dtype=torch.long))
                 else:
                     symbols = options.value(decoder.decode(options.weights(weights)).long())
-                del earlier[ch:]
-                earlier.append(symbols.long())
+                earlier[ch:] = [symbols.long()]
                 return symbols
 
             out = engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width, choose,
