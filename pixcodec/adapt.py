@@ -74,7 +74,6 @@ class ValueSets:
             col = torch.tensor(v, dtype=torch.long)
             index_of = torch.zeros(256, dtype=torch.long).index_copy_(0, col, torch.arange(len(col)))
             self.options.append(Options(col, None, index_of))
-        self.mask = [torch.zeros(256, dtype=torch.float64).index_fill_(0, o.values, 1.0) for o in self.options]
 
     @classmethod
     def of(cls, image: torch.Tensor) -> "ValueSets":
@@ -185,12 +184,15 @@ class Measure:
             symbols: torch.Tensor, earlier: list[torch.Tensor]) -> None:
         """One engine step's channel ch: logits and exact weights (N, 256), symbols (N,), N = tiles x P;
         earlier: the step's symbols of channels 0..ch-1."""
-        per_tile = lambda v: v.view(len(index), -1).sum(1)                       # noqa: E731 (batch-major rows)
+        total = weights.sum(1)
+
+        def count(saving, sets):     # bits that renormalising over sets' options saves, per tile (batch-major rows)
+            kept = sets.at(ch, earlier).weights(weights).sum(1)
+            saving.index_add_(0, index, torch.log2(total / kept).view(len(index), -1).sum(1))
         if self.sets is not None and self.partial[ch]:
-            self.set_saving.index_add_(0, index, per_tile(torch.log2(weights.sum(1) / (weights @ self.sets.mask[ch]))))
+            count(self.set_saving, self.sets)
         if self.palette is not None:
-            kept = self.palette.at(ch, earlier).weights(weights).sum(1)
-            self.palette_saving.index_add_(0, index, per_tile(torch.log2(weights.sum(1) / kept)))
+            count(self.palette_saving, self.palette)
         if self.costs is not None and step % self.every == 0:
             s = (logits - logits.amax(1, keepdim=True)).float()[None] * self.taus[:, None, None]   # (T, N, 256)
             picked = s.gather(2, symbols.view(1, -1, 1).expand(len(self.taus), -1, 1))[..., 0]
