@@ -187,6 +187,7 @@ def info(file, as_json):
               "stored_tiles": len(header.stored), "coded_as_gray": header.gray,
               "value_set_sizes": [len(v) for v in header.values] if header.values else None,
               "palette_colors": len(header.palette) or None,
+              "tuned_head_deltas": len(header.tuned) or None,
               "header_bytes": header.size,
               "payload_bytes": sum(header.stream_lengths) + len(stored),
               "total_bytes": len(data), "pixel_crc32": f"{header.pixel_crc:08x}",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from .numerics import SHARPNESS_ONE
@@ -145,6 +146,7 @@ class Choices(NamedTuple):
     values: ValueSets | None = None
     sharpness: torch.Tensor | None = None         # (tiles, channels) long k, raster order
     palette: Palette | None = None                # never with value sets
+    tuned: torch.Tensor | None = None             # int8 last-layer deltas (tune.py)
 
     @property
     def sets(self) -> "ValueSets | Palette | None":
@@ -158,8 +160,9 @@ class Choices(NamedTuple):
     def of_header(cls, header) -> "Choices":
         sharpness = (torch.tensor(list(header.sharpness), dtype=torch.long).view(-1, header.coded_channels)
                      if header.sharpness else None)
+        tuned = torch.from_numpy(np.frombuffer(header.tuned, np.int8).copy()) if header.tuned else None
         return cls(header.stored, ValueSets(header.values) if header.values else None, sharpness,
-                   Palette(header.palette) if header.palette else None)
+                   Palette(header.palette) if header.palette else None, tuned)
 
     @property
     def second_pass(self) -> bool:

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from . import engine
+from . import engine, tune
 from .coder import SymbolDecoder, SymbolEncoder
-from .adapt import Choices, Measure
+from .adapt import MEASURE_ALL, Choices, Measure
 from .container import (MAX_PIXELS, MAX_SIDE, MAX_TILES, Header, all_tiles, parse, stored_tiles, tile_count,
                         tiling_plan)
 from .errors import PixcodecError
@@ -64,12 +64,12 @@ class Compressed:
 class Codec:
     """fallback: store a tile raw when the model would spend more than 8 bits a subpixel on it, so
     no image grows past its raw size (plus the header); off, every tile goes through the model.
-    value_sets, sharpness, palette: adapt the coding to the image when that pays (adapt.py); off
-    for streams whose header has no room for them, like a two-part file's latent."""
+    value_sets, sharpness, palette, tuning: adapt the coding to the image when that pays (adapt.py,
+    tune.py); off for streams whose header has no room for them, like a two-part file's latent."""
 
     def __init__(self, model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP,
                  fallback: bool = True, exact: ExactNumerics | None = None, value_sets: bool = True,
-                 sharpness: bool = True, palette: bool = True):
+                 sharpness: bool = True, palette: bool = True, tuning: bool = True):
         """exact: arithmetic built over a module holding ``model`` and what computes its condition
         (the auto-encoder's decoder), so the model id covers both."""
         if not 1 <= tile < 1 << 16 or not 1 <= group < 1 << 16:
@@ -79,6 +79,7 @@ class Codec:
         self.id = model_id(model, self.exact)
         self.tile, self.group, self.fallback = tile, group, fallback
         self.value_sets, self.sharpness, self.palette = value_sets, sharpness, palette
+        self.tuning = tuning and tune.tunable(model)
 
     def _gray_as_rgb(self, channels: int) -> bool:
         """An RGB model codes a gray image as R = G = B, coding only R: one model serves both."""
@@ -113,31 +114,60 @@ class Codec:
         return Header(mode, model_id or self.id, image.shape[1], image.shape[2], self.tile, self.group, pixel_crc(image),
                       [len(s) for s in streams], choices.stored, values=choices.values.values if choices.values else (),
                       sharpness=choices.sharpness_bytes(), palette=choices.palette.colors if choices.palette else (),
-                      **more)
+                      tuned=b"" if choices.tuned is None else choices.tuned.numpy().tobytes(), **more)
 
     def encode_pixels(self, image: torch.Tensor, on_row=None, cond: torch.Tensor | None = None):
         """(streams, Choices, the model's NLL in bits) for image (C, H, W); cond is a (1, F, H, W)
         condition map over the whole image, cut per tile like the pixels.
 
-        One pass codes every tile with the model's plain distributions and measures what stored
-        tiles, value sets and per-tile sharpness would save (adapt.py); a second pass, only when
-        some pay, codes with them. The NLL is that of the distributions the streams code."""
+        The model's last layer is first refitted to the image when that pays (tune.py). One pass
+        then codes every tile and measures what stored tiles, value sets and per-tile sharpness
+        would save (adapt.py); a second pass, only when some pay, codes with them. The NLL is
+        that of the distributions the streams code."""
         c, height, width = image.shape
         if tile_count(height, width, self.tile) > MAX_TILES:
             raise PixcodecError(f"{self.tile}x{self.tile} tiles cut a {width}x{height} image into more than "
                                 f"{MAX_TILES} tiles: use larger tiles")
+        tuned = tune.fit(self.model, image, self.tile, self.sharpness) if self.tuning and cond is None else None
+        result = self._encode_adapted(image, tuned, on_row, cond)
+        # tune.fit judges on a sample and knows nothing of value sets and palettes: where those
+        # are used, or where a check is cheap, the untuned coding is tried too and the smaller kept
+        if tuned is not None and (image.numel() <= MEASURE_ALL or result[1].sets is not None):
+            plain = self._encode_adapted(image, None, None, cond)
+            if self._size(image, *plain[:2]) <= self._size(image, *result[:2]):
+                result = plain
+        return result
+
+    def _encode_adapted(self, image: torch.Tensor, tuned: torch.Tensor | None, on_row, cond):
+        """``encode_pixels`` with the last layer tuned by these deltas (or not): both passes."""
+        c, height, width = image.shape
         measure = Measure(image, tile_count(height, width, self.tile), self.value_sets, self.sharpness, self.palette)
-        streams, nll, tile_bits = self._encode(image, Choices(), on_row, cond, measure)
+        streams, nll, tile_bits = self._encode(image, Choices(tuned=tuned), on_row, cond, measure)
         subpixels = {t.index: c * t.height * t.width for t in all_tiles(height, width, self.tile)}
-        choices = measure.decide(tile_bits, subpixels, self.fallback)
+        choices = measure.decide(tile_bits, subpixels, self.fallback)._replace(tuned=tuned)
         if choices.second_pass:     # the streams change; stored tiles still count at the model's cost
             streams, coded_nll, _ = self._encode(image, choices, None, cond)
             nll = coded_nll + sum(bits for k, bits in tile_bits.items() if k in choices.stored)
         return streams, choices, nll
 
+    def _size(self, image: torch.Tensor, streams: list[bytes], choices: Choices) -> int:
+        """Bytes of the pixel part of a file: header, streams and stored tiles."""
+        header = self.header("RGB" if image.shape[0] == 3 else "L", image, streams, choices)
+        return header.size + sum(map(len, streams)) + header.stored_bytes()
+
+    def _exact(self, choices: Choices):
+        """The arithmetic a file's choices code with: the model's, or with its last layer tuned."""
+        if choices.tuned is None:
+            return self.exact
+        try:
+            return tune.apply(self.exact, self.model, choices.tuned)
+        except ValueError as e:
+            raise PixcodecError(f"corrupt .pxc header: head deltas that do not fit this model ({e})") from None
+
     def _encode(self, image: torch.Tensor, choices: Choices, on_row, cond, measure: Measure | None = None):
         """Streams of the tiles not stored, their total NLL in bits, and each tile's bits."""
         c, height, width = image.shape
+        exact = self._exact(choices)
         sets, sharpness = choices.sets, choices.sharpness
         streams, nll, tile_bits = [], 0.0, {}
         for tiles in tiling_plan(height, width, self.tile, self.group, choices.stored):
@@ -167,7 +197,7 @@ class Codec:
                 bits.sub_(torch.log2(p).view(len(tiles), -1).sum(1))       # rows are batch-major
                 return symbols
 
-            engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width, choose,
+            engine.run(self.model, exact, len(tiles), tiles[0].height, tiles[0].width, choose,
                        cond=cut(cond, tiles), on_row=on_row, coded=c)   # gray via an RGB model: G = B = R, not coded
             streams.append(encoder.finish())
             nll += float(bits.sum())
@@ -199,7 +229,7 @@ class Codec:
         image = torch.zeros(channels, header.height, header.width, dtype=torch.uint8)
         plan = tiling_plan(header.height, header.width, header.tile, header.group, header.stored)
         choices = Choices.of_header(header)
-        sets, sharpness = choices.sets, choices.sharpness
+        sets, sharpness, exact = choices.sets, choices.sharpness, self._exact(choices)
         for tiles, stream in zip(plan, streams):
             decoder = SymbolDecoder(stream)
             index = torch.tensor([t.index for t in tiles])
@@ -218,7 +248,7 @@ class Codec:
                 earlier[ch:] = [symbols.long()]
                 return symbols
 
-            out = engine.run(self.model, self.exact, len(tiles), tiles[0].height, tiles[0].width, choose,
+            out = engine.run(self.model, exact, len(tiles), tiles[0].height, tiles[0].width, choose,
                              cond=cut(cond, tiles), on_row=on_row, coded=channels)[:, :channels]
             for t, pixels in zip(tiles, out):
                 image[:, t.rows, t.cols] = pixels

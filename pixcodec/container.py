@@ -1,19 +1,21 @@
-"""The ``.pxc`` container, versions 1 to 4 (FORMAT.md documents it byte by byte).
+"""The ``.pxc`` container, versions 1 to 5 (FORMAT.md documents it byte by byte).
 
     offset  size  field
     0       4     magic b"\\x89PXC"
     4       1     format version: 1; 2 when some tiles are stored raw; 3 for two-part files;
-                  4 with value sets or a gray RGB image
+                  4 with value sets or a gray RGB image; 5 with a tuned head
     5       1     image mode: 0 = L (gray), 1 = RGB, 2 = 1-bit (coded as L with values 0/255)
     6       16    model id: SHA-256 prefix of the model's name, hyperparameters and exact weights
     22      4     height (u32)           26  4  width (u32)
     30      2     tile size (u16)        32  2  tiles per stream, at most (u16)
     34      4     CRC32 of the decoded pixels (C, H, W order, uint8)
-    38      f     version 4: one flags byte (1 two-part, 2 value sets, 4 gray RGB, 8 sharpness, 16 palette)
+    38      f     versions 4, 5: one flags byte (1 two-part, 2 value sets, 4 gray RGB, 8 sharpness,
+                  16 palette, 32 tuned head: version 5)
     38+f    m     versions 2 to 4: one bit per tile in raster order, set when the tile is stored
     38+f+m  v     version 4 with value sets: 32 bytes per coded channel, bit k set when value k occurs
     ...     p     version 4 with a palette: its colour count n (u16), then n RGB triples, ascending
     ...     t     version 4 with sharpness: one byte k per tile and coded channel (logits times k/16)
+    ...     h     version 5: the count n (u16) of the model's last-layer deltas, then n int8 (tune.py)
     ...     4*n   byte length of each of the n streams (u32); n follows from the size, tiling and bits
                   (two-part: one more, the latent stream, first)
     ...     4     CRC32 of every header byte before it
@@ -36,11 +38,12 @@ import numpy as np
 from .errors import PixcodecError
 
 MAGIC = b"\x89PXC"
-VERSION = 4                    # the newest this code reads; a file names the oldest that reads it
+VERSION = 5                    # the newest this code reads; a file names the oldest that reads it
 MODES = {0: ("L", 1), 1: ("RGB", 3), 2: ("1", 1)}
 MODE_CODES = {name: code for code, (name, _) in MODES.items()}
-FLAG_LATENT, FLAG_VALUES, FLAG_GRAY, FLAG_SHARPNESS, FLAG_PALETTE = 1, 2, 4, 8, 16   # version 4's flags byte
+FLAG_LATENT, FLAG_VALUES, FLAG_GRAY, FLAG_SHARPNESS, FLAG_PALETTE, FLAG_TUNED = 1, 2, 4, 8, 16, 32  # flags byte
 NEW_IN_4 = FLAG_VALUES | FLAG_GRAY | FLAG_SHARPNESS | FLAG_PALETTE
+NEW_IN_5 = FLAG_TUNED
 _FIXED = struct.Struct("<4sBB16sIIHHI")            # up to and including the pixel CRC
 MAX_SIDE = 1 << 20
 MAX_PIXELS = 1 << 30           # a forged header must not make the decoder allocate terabytes
@@ -80,6 +83,7 @@ class Header:
     gray: bool = False         # an RGB image with R = G = B everywhere, coded as its one gray channel
     sharpness: bytes = b""     # per tile (raster order), per coded channel: logits scaled by k / 16
     palette: tuple[tuple[int, int, int], ...] = ()   # an RGB image's colours, ascending; () = any
+    tuned: bytes = b""         # the model's last-layer deltas, int8 each (tune.py); b"" = none
 
     @property
     def channels(self) -> int:
@@ -93,13 +97,14 @@ class Header:
     @property
     def version(self) -> int:
         """The oldest version that reads the file."""
-        return (4 if self.values or self.gray or self.sharpness or self.palette else 3 if self.latent
-                else 2 if self.stored else 1)
+        return (5 if self.tuned else 4 if self.values or self.gray or self.sharpness or self.palette
+                else 3 if self.latent else 2 if self.stored else 1)
 
     @property
     def flags(self) -> int:
         return (self.latent * FLAG_LATENT + bool(self.values) * FLAG_VALUES + self.gray * FLAG_GRAY
-                + bool(self.sharpness) * FLAG_SHARPNESS + bool(self.palette) * FLAG_PALETTE)
+                + bool(self.sharpness) * FLAG_SHARPNESS + bool(self.palette) * FLAG_PALETTE
+                + bool(self.tuned) * FLAG_TUNED)
 
     def bitmap(self) -> bytes:
         if self.version == 1:
@@ -119,6 +124,9 @@ class Header:
             return b""
         return struct.pack("<H", len(self.palette)) + bytes(v for color in self.palette for v in color)
 
+    def tuned_bytes(self) -> bytes:
+        return struct.pack("<H", len(self.tuned)) + self.tuned if self.tuned else b""
+
     def pack(self) -> bytes:
         if self.values and len(self.values) != self.coded_channels:
             raise ValueError("a value set per coded channel")
@@ -126,18 +134,20 @@ class Header:
             raise ValueError("a sharpness byte, 1 to 255, per tile and coded channel")
         if self.palette and (self.values or self.gray or not _palette_ok(self.palette)):
             raise ValueError("a palette: 1 to 65535 distinct RGB colours, ascending, without value sets")
+        if self.tuned and not 0 < len(self.tuned) < 1 << 16:
+            raise ValueError("tuned head: 1 to 65535 int8 deltas")
         fixed = _FIXED.pack(MAGIC, self.version, MODE_CODES[self.mode], self.model_id, self.height, self.width,
                             self.tile, self.group, self.pixel_crc)
         flags = bytes([self.flags]) if self.version >= 4 else b""
         body = (fixed + flags + self.bitmap() + self.value_bits() + self.palette_bytes() + self.sharpness
-                + struct.pack(f"<{len(self.stream_lengths)}I", *self.stream_lengths))
+                + self.tuned_bytes() + struct.pack(f"<{len(self.stream_lengths)}I", *self.stream_lengths))
         return body + struct.pack("<I", zlib.crc32(body))
 
     @property
     def size(self) -> int:
         bitmap = -(-tile_count(self.height, self.width, self.tile) // 8) if self.version > 1 else 0
         return (_FIXED.size + (self.version >= 4) + bitmap + 32 * len(self.values) + len(self.palette_bytes())
-                + len(self.sharpness)
+                + len(self.sharpness) + len(self.tuned_bytes())
                 + 4 * len(self.stream_lengths) + 4)
 
     @property
@@ -213,7 +223,9 @@ def parse(data: bytes) -> tuple[Header, list[bytes], bytes]:
         flags, offset = data[offset], offset + 1
         gray_ok = MODES[mode][0] == "RGB" or not flags & FLAG_GRAY
         palette_ok = not flags & FLAG_PALETTE or (MODES[mode][0] == "RGB" and not flags & (FLAG_GRAY | FLAG_VALUES))
-        if flags & ~(FLAG_LATENT | NEW_IN_4) or not flags & NEW_IN_4 or not gray_ok or not palette_ok:
+        known = FLAG_LATENT | NEW_IN_4 | (NEW_IN_5 if version >= 5 else 0)
+        newest = NEW_IN_5 if version >= 5 else NEW_IN_4     # a file names the oldest version that reads it
+        if flags & ~known or not flags & newest or not gray_ok or not palette_ok:
             raise PixcodecError("corrupt .pxc header (flags)")
     coded_channels = 1 if flags & FLAG_GRAY else MODES[mode][1]
     if version >= 2:
@@ -249,6 +261,14 @@ def parse(data: bytes) -> tuple[Header, list[bytes], bytes]:
             raise PixcodecError("truncated or corrupt .pxc header")
         if 0 in sharpness:
             raise PixcodecError("corrupt .pxc header: a sharpness of 0")
+    tuned = b""
+    if flags & FLAG_TUNED:
+        if len(data) < offset + 2:
+            raise PixcodecError("truncated or corrupt .pxc header")
+        count = struct.unpack_from("<H", data, offset)[0]
+        tuned, offset = bytes(data[offset + 2:offset + 2 + count]), offset + 2 + count
+        if len(tuned) < count or count == 0:
+            raise PixcodecError("truncated or corrupt .pxc header")
     n = stream_count(height, width, tile, group, stored_bits) + bool(flags & FLAG_LATENT)
     end = offset + 4 * n
     if len(data) < end + 4:
@@ -262,7 +282,7 @@ def parse(data: bytes) -> tuple[Header, list[bytes], bytes]:
         raise PixcodecError("corrupt .pxc header: a channel with no values")
     lengths = list(struct.unpack_from(f"<{n}I", data, offset))
     header = Header(MODES[mode][0], model_id, height, width, tile, group, pixel_crc, lengths, stored,
-                    bool(flags & FLAG_LATENT), values, bool(flags & FLAG_GRAY), sharpness, palette)
+                    bool(flags & FLAG_LATENT), values, bool(flags & FLAG_GRAY), sharpness, palette, tuned)
     expected = header.size + sum(lengths) + header.stored_bytes()
     if len(data) != expected:
         raise PixcodecError(f".pxc file is {len(data)} bytes but its header promises {expected}: truncated or padded")

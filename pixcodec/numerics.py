@@ -143,6 +143,21 @@ class ExactNumerics:
                     self._convs[id(module)] = (w.t().contiguous(), b, pad)
         self.tables = exact_tables()
 
+    def replaced(self, module: nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> "ExactNumerics":
+        """A copy computing ``module`` with this weight (out, Cin*kh*kw) and bias (out,), float64
+        on the weight and bias grids; the model id still names the original (see tune.py)."""
+        w_t, b, pad = self._convs[id(module)]
+        if weight.shape != w_t.t().shape or bias.shape != b.shape:
+            raise ValueError("a replacement must keep the layer's shape")
+        if not (torch.equal(_grid(weight, WEIGHT_BITS), weight) and torch.equal(_grid(bias, ACT_BITS + WEIGHT_BITS), bias)):
+            raise ValueError("replacement weights must lie on the exact grids")
+        if float(weight.abs().sum(1).max()) * ACT_LIMIT + float(bias.abs().max()) >= 2.0 ** 26:
+            raise ValueError("weights too large for exact arithmetic")
+        copy = object.__new__(ExactNumerics)
+        copy.__dict__.update(self.__dict__)
+        copy._convs = {**self._convs, id(module): (weight.t().contiguous(), bias, pad)}
+        return copy
+
     def quantized(self) -> list[tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]]]:
         """Every conv's (weight, bias, padding) on the grids, in the model's module order."""
         return [(w_t.t(), b, pad) for w_t, b, pad in self._convs.values()]

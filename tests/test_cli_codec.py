@@ -69,6 +69,21 @@ def test_a_gray_rgb_picture_in_few_levels_through_the_cli(work):
     assert np.array_equal(pixels(work / "back.png")[1], pixels(work / "levels.png")[1])
 
 
+def test_a_tuned_head_shows_in_info_and_decodes(work):
+    """The golden predictive model refits its last layer to the tuned golden picture (version 5)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("make_golden", GOLDEN_MODEL.parent / "make_golden.py")
+    golden = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(golden)
+    model = GOLDEN_MODEL.parent / "golden_predictive.pt"
+    Image.fromarray(golden.golden_tuned_image().permute(1, 2, 0).numpy()).save(work / "tuned.png")
+    assert run("compress", work / "tuned.png", "-m", model, "--verify").exit_code == 0
+    info = json.loads(run("info", work / "tuned.pxc", "--json").stdout)
+    assert info["format_version"] == 5 and info["tuned_head_deltas"] == 60
+    assert run("decompress", work / "tuned.pxc", "-m", model, "-o", work / "back.png").exit_code == 0
+    assert np.array_equal(pixels(work / "back.png")[1], pixels(work / "tuned.png")[1])
+
+
 def test_a_picture_in_few_colours_is_coded_through_its_palette(work):
     colors = np.array([[10, 200, 30], [10, 200, 90], [120, 40, 60], [250, 250, 250], [3, 7, 11]], dtype=np.uint8)
     i, j = np.meshgrid(np.arange(30), np.arange(26), indexing="ij")

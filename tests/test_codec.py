@@ -68,13 +68,15 @@ def golden_module():
                                                    ("golden_stored.pxc", 2, {2, 3, 5, 6, 7, 8, 9, 10, 11}),
                                                    ("golden_values.pxc", 4, set()),
                                                    ("golden_sharp.pxc", 4, set()),
-                                                   ("golden_palette.pxc", 4, set())])
+                                                   ("golden_palette.pxc", 4, set()),
+                                                   ("golden_tuned.pxc", 5, set())])
 def test_golden_file_decodes_and_re_encodes_byte_for_byte(name, version, stored):
     """golden.pxc (version 1) is every tile through the model; golden_stored.pxc (version 2) stores
     the tiles the untrained model would spend more than 8 bits a subpixel on; golden_values.pxc
     (version 4) is a gray RGB picture in 16 levels, coded as one channel among those levels;
     golden_sharp.pxc (version 4) carries a sharpness per tile and channel; golden_palette.pxc
-    (version 4) codes a 6-colour picture through its palette."""
+    (version 4) codes a 6-colour picture through its palette; golden_tuned.pxc (version 5) carries
+    the deltas of a predictive head's refitted last layer."""
     golden = golden_module()
     codec = golden.golden_codec(name)
     data = (DATA / name).read_bytes()
@@ -82,13 +84,16 @@ def test_golden_file_decodes_and_re_encodes_byte_for_byte(name, version, stored)
     assert header.version == version and header.stored == stored
     picture = {"golden_values.pxc": golden.golden_levels_image,
                "golden_sharp.pxc": golden.golden_flat_image,
-               "golden_palette.pxc": golden.golden_palette_image}.get(name, golden.golden_image)()
+               "golden_palette.pxc": golden.golden_palette_image,
+               "golden_tuned.pxc": golden.golden_tuned_image}.get(name, golden.golden_image)()
     if name == "golden_values.pxc":
         assert header.gray and header.values == (tuple(range(0, 256, 16)),) and not header.sharpness
     if name == "golden_sharp.pxc":
         assert header.gray and not header.values and len(header.sharpness) == 9 and set(header.sharpness) != {16}
     if name == "golden_palette.pxc":
         assert not header.gray and not header.values and len(header.palette) == 6
+    if name == "golden_tuned.pxc":
+        assert len(header.tuned) == 60 and not header.palette
     out, mode = codec.decompress(data)
     assert torch.equal(out, picture) and mode == "RGB"
     assert codec.compress(picture).data == data

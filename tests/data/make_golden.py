@@ -38,8 +38,16 @@ def golden_flat_image() -> torch.Tensor:
     return torch.full((3, 12, 10), 77, dtype=torch.uint8)
 
 
+def golden_tuned_image() -> torch.Tensor:
+    """A 20x24 ramp whose G and B follow R's noise (G = R + 20, B = 230 - R): the untrained
+    predictive model couples them loosely, and refitting its last layer pays (a version-5 file)."""
+    i, j = torch.meshgrid(torch.arange(20), torch.arange(24), indexing="ij")
+    base = 60 + i * 3 + j * 2 + (i * j * 7 + i * 3 + j) % 13 - 6
+    return torch.stack([base, base + 20, 230 - base]).to(torch.uint8)
+
+
 GOLDEN = ("golden.pxc", "golden_stored.pxc", "golden_two_part.pxc", "golden_values.pxc", "golden_sharp.pxc",
-          "golden_palette.pxc")
+          "golden_palette.pxc", "golden_tuned.pxc")
 TINY_AE = dict(levels=4, factor=2, encoder_hidden=8, spatial=4, hidden=6, layers=1, out_hidden=6,
                prior_hidden=6, prior_layers=1)
 
@@ -49,11 +57,15 @@ def golden_codec(name: str):
     golden_two_part.pxc: version 3, a tiny untrained auto-encoder's latent and pixel streams;
     golden_values.pxc: version 4, ``golden_levels_image`` coded as gray among its 16 values;
     golden_sharp.pxc: version 4, ``golden_flat_image`` with a sharpness per tile and channel;
-    golden_palette.pxc: version 4, ``golden_palette_image`` coded through its palette.
+    golden_palette.pxc: version 4, ``golden_palette_image`` coded through its palette;
+    golden_tuned.pxc: version 5, ``golden_tuned_image`` through a tiny predictive-head model
+    whose last layer the encoder refitted.
     Each codec has the options its file was made with (later encoder options off)."""
     if name == "golden_two_part.pxc":
         from pixcodec.two_part import TwoPartCodec
         return TwoPartCodec(checkpoint.load_model(HERE / "golden_ae.pt"), tile=4, group=2, fallback=False, adapt=False)
+    if name == "golden_tuned.pxc":
+        return Codec(checkpoint.load_model(HERE / "golden_predictive.pt"), tile=8, group=2)
     model = checkpoint.load_model(HERE / "golden_model.pt")
     if name == "golden.pxc":
         return Codec(model, tile=4, group=2, fallback=False, value_sets=False, sharpness=False, palette=False)
@@ -73,9 +85,14 @@ if __name__ == "__main__":
     if not (HERE / "golden_ae.pt").exists():
         torch.manual_seed(0)
         checkpoint.save(HERE / "golden_ae.pt", models.build("pixelcnn_ae", 3, **TINY_AE))
+    if not (HERE / "golden_predictive.pt").exists():
+        torch.manual_seed(0)
+        checkpoint.save(HERE / "golden_predictive.pt",
+                        models.build("pixelcnn", 3, hidden=6, layers=1, out_hidden=6, head="predictive"))
     for name in GOLDEN:
         if not (HERE / name).exists():
             image = {"golden_values.pxc": golden_levels_image, "golden_sharp.pxc": golden_flat_image,
-                     "golden_palette.pxc": golden_palette_image}.get(name, golden_image)()
+                     "golden_palette.pxc": golden_palette_image,
+                     "golden_tuned.pxc": golden_tuned_image}.get(name, golden_image)()
             (HERE / name).write_bytes(golden_codec(name).compress(image, "RGB").data)
             print("wrote", HERE / name)

@@ -1,0 +1,193 @@
+"""Head tuning: the encoder refits the model's last layer to the image; the file carries the change.
+
+A photo model is trained on the average crop, and an image is not average: Set14's pepper
+is noisy, and a model trained on cleaner photos follows the noise, paying 5.62 bits a
+subpixel where the plain average of the west and north neighbours would pay 5.10. The last
+layer of a predictive head (heads.py) maps the trunk's features to each channel's
+correction mu', sharpness beta and channel couplings alpha: a few hundred numbers that
+decide how much to trust which feature. Refitting just them to the image (the trunk's
+features stay as they are) takes pepper to 5.09 and flowers from 5.20 to 4.53 in float.
+
+The encoder fits additive deltas to that layer's unmasked weights and biases on a sample of
+the image's pixels, seen as the codec sees them (tile by tile), and keeps them when a
+held-out part of the sample says they save more than twice their header bytes. Deltas are
+multiples of 2^-7, one signed byte each (FORMAT.md, version 5), so the tuned layer lies on the
+exact grids: encoder and decoder build the same ``ExactNumerics.replaced`` from them, and
+every probability stays bit-exact. The file still names the untuned model's id.
+
+The fit uses the discrete Laplace's normaliser in closed form (two geometric series), not a
+256-way softmax, so it costs a float forward pass over the image and a few seconds.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn as nn
+
+from .container import tiling_plan
+from .models.heads import LAPLACE_SCALE, LogitsHead
+from .numerics import FLOAT, ExactNumerics, conv_weight
+
+STEP_BITS = 7             # deltas are integers times 2^-7: on the weight (2^-14) and bias grids;
+LIMIT = 127               # int8 (finer steps, tried to 2^-12, gain under 0.1 % and cost twice the bytes)
+SAMPLE = 1 << 16          # pixels the fit sees at most; a quarter more are held out to judge it
+STEPS, LR = 200, 0.003    # Adam, full batch
+CHUNK = 16                # tiles per float forward pass, to bound memory on large images
+
+
+def tunable(model: nn.Module) -> bool:
+    """Only the predictive head's last layer is small enough (4 outputs a channel) to carry."""
+    head = getattr(model, "head", None)
+    return isinstance(head, LogitsHead) and head.kind == "predictive"
+
+
+def _mask(model: nn.Module) -> torch.Tensor:
+    """(out, in) bool: the last layer's weights a delta may change (its causal mask's ones)."""
+    out = model.head.out
+    return (out.mask if hasattr(out, "mask") else torch.ones_like(out.weight)).flatten(1).bool()
+
+
+def parameter_count(model: nn.Module) -> int:
+    return int(_mask(model).sum()) + model.head.out.conv.bias.numel()
+
+
+def apply(exact: ExactNumerics, model: nn.Module, deltas: torch.Tensor) -> ExactNumerics:
+    """The exact arithmetic of ``model`` with its last layer moved by int deltas (weights, then biases)."""
+    if not tunable(model):
+        raise ValueError("only a predictive head's last layer can be tuned")
+    if deltas.numel() != parameter_count(model):
+        raise ValueError(f"{deltas.numel()} head deltas for a layer with {parameter_count(model)} parameters")
+    weight, bias = exact.parts(model.head.out)
+    weight, bias = weight.flatten(1).clone(), bias.clone()
+    mask, step = _mask(model), 2.0 ** -STEP_BITS
+    n = int(mask.sum())
+    weight[mask] += deltas[:n].double() * step
+    bias += deltas[n:].double() * step
+    return exact.replaced(model.head.out, weight, bias)
+
+
+class _Sample(NamedTuple):
+    """Per sampled pixel: the last layer's input features, v(P), v(x), x and the pixel's tile."""
+    features: torch.Tensor       # (N, F)
+    predicted: torch.Tensor      # (N, C)
+    seen: torch.Tensor           # (N, C)
+    target: torch.Tensor         # (N, C) long
+    tile: torch.Tensor           # (N,) long, raster index
+
+    def split(self, k: int) -> tuple["_Sample", "_Sample"]:
+        return _Sample(*[t[:k] for t in self]), _Sample(*[t[k:] for t in self])
+
+
+@torch.no_grad()
+def _sample(model: nn.Module, image: torch.Tensor, tile: int, generator) -> _Sample | None:
+    """Features of a random SAMPLE * 5/4 of the coded tiles' pixels, each tile run on its own as
+    the codec runs it (a tile's context stops at its edges)."""
+    c, height, width = image.shape
+    head, captured = model.head, {}
+    hook = head.register_forward_pre_hook(
+        lambda _, args, kwargs: captured.update(h=args[0]), with_kwargs=True)
+    total = sum(len(g) * g[0].height * g[0].width for g in tiling_plan(height, width, tile, 1 << 16))
+    keep = min(1.0, SAMPLE * 5 / 4 / max(total, 1))
+    parts = []
+    try:
+        for group in tiling_plan(height, width, tile, CHUNK):
+            x = torch.stack([image[:, t.rows, t.cols] for t in group])                  # (B, C, h, w)
+            b, _, h, w = x.shape
+            chosen = torch.rand(b * h * w, generator=generator) < keep
+            if not chosen.any():
+                continue
+            model(x)
+            hidden = FLOAT.relu(FLOAT.conv(head.hidden, FLOAT.relu(captured["h"])))      # (B, F, h, w)
+            features = hidden.permute(0, 2, 3, 1).reshape(b * h * w, -1)                 # batch-major
+            rows, cols = torch.arange(h).repeat_interleave(w), torch.arange(w).repeat(h)
+            predicted, seen = head.context(FLOAT, x, rows, cols)                         # (B*h*w, C) each
+            target = x.permute(0, 2, 3, 1).reshape(b * h * w, c).long()
+            tile_of = torch.tensor([t.index for t in group]).repeat_interleave(h * w)
+            parts.append([t[chosen] for t in (features, predicted, seen, target, tile_of)])
+    finally:
+        hook.remove()
+    if not parts:
+        return None
+    return _Sample(*[torch.cat([p[k] for p in parts]) for k in range(5)])
+
+
+def bits(raw: torch.Tensor, s: _Sample, block: int, sharpness: torch.Tensor | None = None) -> torch.Tensor:
+    """Total -log2 p of the sample's subpixels under the last layer's outputs raw (N, C*block):
+    the head's discrete Laplace over 0..255 (heads.py), its normaliser summed in closed form.
+    sharpness: (N, C) factors on the logits, as the codec's per-tile sharpness scales them."""
+    n, c = s.target.shape
+    raw = raw.view(n, c, block)
+    mu = s.predicted + raw[..., 0]                                                      # (N, C)
+    surprise = s.seen - s.predicted
+    mu = torch.stack([mu[:, 0]] + [mu[:, ch] + (raw[:, ch, 2:2 + ch] * surprise[:, :ch]).sum(1)
+                                   for ch in range(1, c)], 1)
+    m = (mu + 1.0) * 127.5                                         # mu in value units: v(k) = 2k/255 - 1
+    slope = torch.relu(raw[..., 1]) * (LAPLACE_SCALE * 2.0 / 255.0)                      # per value step
+    slope = (slope if sharpness is None else slope * sharpness).clamp(min=1e-4)
+    j = torch.floor(m).clamp(-1, 255).detach()
+    low_n, up_n = j + 1, 255 - j                                   # values at or below m, above it
+
+    def run(start, count):     # log of a geometric series exp(-slope*start) * sum_{i<count} exp(-slope*i)
+        safe = count.clamp(min=1)
+        term = -slope * start + torch.log(-torch.expm1(-slope * safe)) - torch.log(-torch.expm1(-slope))
+        return torch.where(count > 0, term, torch.full_like(term, -math.inf))
+    log_z = torch.logaddexp(run(m - j, low_n), run(j + 1 - m, up_n))
+    return (slope * (s.target - m).abs() + log_z).double().sum() / math.log(2)
+
+
+def _minimise(loss, params: list[torch.Tensor], lr: float, steps: int) -> None:
+    optimizer = torch.optim.Adam(params, lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            optimizer.zero_grad()
+            loss().backward()
+            optimizer.step()
+
+
+def fit(model: nn.Module, image: torch.Tensor, tile: int, sharpness: bool = True) -> torch.Tensor | None:
+    """int8 deltas for the last layer (weights under the mask, then biases) that pay for their
+    header bytes on ``image`` (C, H, W), or None. Deterministic for a given image.
+
+    sharpness: the codec will also scale each tile's logits (adapt.py), which captures part of
+    what tuning gains; the saving is then judged with a free temperature per tile and channel
+    fitted on both sides, so the deltas are kept only for what they add beyond it."""
+    if not tunable(model) or image.shape[0] != model.in_channels:
+        return None
+    generator = torch.Generator().manual_seed(0)
+    sample = _sample(model, image, tile, generator)
+    if sample is None or len(sample.target) < 64:
+        return None
+    order = torch.randperm(len(sample.target), generator=generator)
+    part, check = _Sample(*[t[order] for t in sample]).split(len(order) * 4 // 5)
+    weight, bias, _ = conv_weight(model.head.out)
+    weight, bias = weight.detach().flatten(1).float(), bias.detach().float()
+    mask, block = _mask(model), model.head.block
+    d_w = torch.zeros_like(weight, requires_grad=True)
+    d_b = torch.zeros_like(bias, requires_grad=True)
+    _minimise(lambda: bits(part.features @ (weight + d_w * mask).t() + bias + d_b, part, block) / part.target.numel(),
+              [d_w, d_b], LR, STEPS)
+    scale, n = float(1 << STEP_BITS), int(mask.sum())
+    deltas = torch.cat([(d_w.detach() * scale).round()[mask], (d_b.detach() * scale).round()]).clamp(-LIMIT, LIMIT)
+    tuned_w, tuned_b = weight.clone(), bias + deltas[n:] / scale
+    tuned_w[mask] += deltas[:n] / scale
+    with torch.no_grad():
+        before = _judged(part, check, part.features @ weight.t() + bias, check.features @ weight.t() + bias,
+                         block, image.shape[0], sharpness)
+        after = _judged(part, check, part.features @ tuned_w.t() + tuned_b, check.features @ tuned_w.t() + tuned_b,
+                        block, image.shape[0], sharpness)
+    coded = image.shape[1] * image.shape[2]
+    saving = (before - after) * coded / len(check.target)
+    return deltas.to(torch.int8) if saving > 2 * 8 * (2 + deltas.numel()) else None
+
+
+def _judged(part: _Sample, check: _Sample, raw_part, raw_check, block: int, channels: int, sharpness: bool) -> float:
+    """The check sample's bits under raw outputs, after the per-tile temperatures that best fit
+    ``part`` when the codec will adapt sharpness (the check's tiles use theirs; unseen tiles 1)."""
+    if not sharpness:
+        return float(bits(raw_check, check, block))
+    tiles = int(max(part.tile.max(), check.tile.max())) + 1
+    log_k = torch.zeros(tiles, channels, requires_grad=True)
+    _minimise(lambda: bits(raw_part, part, block, log_k.exp()[part.tile]) / part.target.numel(), [log_k], 0.05, 100)
+    return float(bits(raw_check, check, block, log_k.detach().exp()[check.tile]))
