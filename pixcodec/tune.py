@@ -34,6 +34,7 @@ STEP_BITS = 7             # deltas are integers times 2^-7: on the weight (2^-14
 LIMIT = 127               # int8 (finer steps, tried to 2^-12, gain under 0.1 % and cost twice the bytes)
 SAMPLE = 1 << 16          # pixels the fit sees at most; a quarter more are held out to judge it
 STEPS, LR = 200, 0.003    # Adam, full batch
+MAX_GAIN = 1.0            # bits a subpixel tuning might save at most, to skip hopeless fits (CIFAR)
 CHUNK = 16                # tiles per float forward pass, to bound memory on large images
 
 
@@ -45,8 +46,7 @@ def tunable(model: nn.Module) -> bool:
 
 def _mask(model: nn.Module) -> torch.Tensor:
     """(out, in) bool: the last layer's weights a delta may change (its causal mask's ones)."""
-    out = model.head.out
-    return (out.mask if hasattr(out, "mask") else torch.ones_like(out.weight)).flatten(1).bool()
+    return model.head.out.mask.flatten(1).bool()
 
 
 def parameter_count(model: nn.Module) -> int:
@@ -154,6 +154,8 @@ def fit(model: nn.Module, image: torch.Tensor, tile: int, sharpness: bool = True
     what tuning gains; the saving is then judged with a free temperature per tile and channel
     fitted on both sides, so the deltas are kept only for what they add beyond it."""
     if not tunable(model) or image.shape[0] != model.in_channels:
+        return None
+    if image.numel() * MAX_GAIN < 2 * 8 * (2 + parameter_count(model)):   # cannot pay: skip the fit
         return None
     generator = torch.Generator().manual_seed(0)
     sample = _sample(model, image, tile, generator)

@@ -49,3 +49,22 @@ def test_classic_codecs_mnist_writes_json(tmp_path):
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["mnist"]["images"] == 5 and report["mnist"]["png_bits_per_subpixel"] > 0
+
+
+def test_train_test_overlap_finds_a_cropped_copy(tmp_path):
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    (tmp_path / "train").mkdir(), (tmp_path / "test").mkdir()
+    photo = rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(tmp_path / "train" / "big.png")
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "train" / "other.png")
+    Image.fromarray(photo[10:50, 23:70]).save(tmp_path / "test" / "crop.png")
+    Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(tmp_path / "test" / "new.png")
+    out = tmp_path / "o.json"
+    result = CliRunner().invoke(load("train_test_overlap").main, [str(tmp_path / "train"), str(tmp_path / "test"),
+                                                                   "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    copies = json.loads(out.read_text())["copies"]
+    assert [(h["train"], h["top"], h["left"]) for h in copies["crop.png"]] == [("big.png", 10, 23)]
+    assert copies["new.png"] == []
