@@ -11,7 +11,7 @@
     34      4     CRC32 of the decoded pixels (C, H, W order, uint8)
     38      f     versions 4, 5: one flags byte (1 two-part, 2 value sets, 4 gray RGB, 8 sharpness,
                   16 palette, 32 tuned head: version 5)
-    38+f    m     versions 2 to 4: one bit per tile in raster order, set when the tile is stored
+    38+f    m     versions 2 to 5: one bit per tile in raster order, set when the tile is stored
     38+f+m  v     version 4 with value sets: 32 bytes per coded channel, bit k set when value k occurs
     ...     p     version 4 with a palette: its colour count n (u16), then n RGB triples, ascending
     ...     t     version 4 with sharpness: one byte k per tile and coded channel (logits times k/16)

@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from .container import tiling_plan
-from .models.heads import LAPLACE_SCALE, LogitsHead
+from .models.heads import LogitsHead
 from .numerics import FLOAT, ExactNumerics, conv_weight
 
 STEP_BITS = 7             # deltas are integers times 2^-7: on the weight (2^-14) and bias grids;
@@ -113,18 +113,15 @@ def _sample(model: nn.Module, image: torch.Tensor, tile: int, generator) -> _Sam
     return _Sample(*[torch.cat([p[k] for p in parts]) for k in range(5)])
 
 
-def bits(raw: torch.Tensor, s: _Sample, block: int, sharpness: torch.Tensor | None = None) -> torch.Tensor:
+def bits(raw: torch.Tensor, s: _Sample, head: LogitsHead, sharpness: torch.Tensor | None = None) -> torch.Tensor:
     """Total -log2 p of the sample's subpixels under the last layer's outputs raw (N, C*block):
-    the head's discrete Laplace over 0..255 (heads.py), its normaliser summed in closed form.
-    sharpness: (N, C) factors on the logits, as the codec's per-tile sharpness scales them."""
+    the head's discrete Laplace over 0..255 (``LogitsHead.peak``), its normaliser summed in closed
+    form. sharpness: (N, C) factors on the logits, as the codec's per-tile sharpness scales them."""
     n, c = s.target.shape
-    raw = raw.view(n, c, block)
-    mu = s.predicted + raw[..., 0]                                                      # (N, C)
-    surprise = s.seen - s.predicted
-    mu = torch.stack([mu[:, 0]] + [mu[:, ch] + (raw[:, ch, 2:2 + ch] * surprise[:, :ch]).sum(1)
-                                   for ch in range(1, c)], 1)
-    m = (mu + 1.0) * 127.5                                         # mu in value units: v(k) = 2k/255 - 1
-    slope = torch.relu(raw[..., 1]) * (LAPLACE_SCALE * 2.0 / 255.0)                      # per value step
+    raw = raw.view(n, c, head.block)
+    peaks = [head.peak(raw[:, ch], FLOAT, ch, (s.predicted, s.seen)) for ch in range(c)]
+    m = (torch.cat([mu for mu, _ in peaks], 1) + 1.0) * 127.5        # mu in value units: v(k) = 2k/255 - 1
+    slope = torch.cat([k for _, k in peaks], 1) * (2.0 / 255.0)                           # per value step
     slope = (slope if sharpness is None else slope * sharpness).clamp(min=1e-4)
     j = torch.floor(m).clamp(-1, 255).detach()
     low_n, up_n = j + 1, 255 - j                                   # values at or below m, above it
@@ -165,10 +162,10 @@ def fit(model: nn.Module, image: torch.Tensor, tile: int, sharpness: bool = True
     part, check = _Sample(*[t[order] for t in sample]).split(len(order) * 4 // 5)
     weight, bias, _ = conv_weight(model.head.out)
     weight, bias = weight.detach().flatten(1).float(), bias.detach().float()
-    mask, block = _mask(model), model.head.block
+    mask, head = _mask(model), model.head
     d_w = torch.zeros_like(weight, requires_grad=True)
     d_b = torch.zeros_like(bias, requires_grad=True)
-    _minimise(lambda: bits(part.features @ (weight + d_w * mask).t() + bias + d_b, part, block) / part.target.numel(),
+    _minimise(lambda: bits(part.features @ (weight + d_w * mask).t() + bias + d_b, part, head) / part.target.numel(),
               [d_w, d_b], LR, STEPS)
     scale, n = float(1 << STEP_BITS), int(mask.sum())
     deltas = torch.cat([(d_w.detach() * scale).round()[mask], (d_b.detach() * scale).round()]).clamp(-LIMIT, LIMIT)
@@ -176,20 +173,21 @@ def fit(model: nn.Module, image: torch.Tensor, tile: int, sharpness: bool = True
     tuned_w[mask] += deltas[:n] / scale
     with torch.no_grad():
         before = _judged(part, check, part.features @ weight.t() + bias, check.features @ weight.t() + bias,
-                         block, image.shape[0], sharpness)
+                         head, image.shape[0], sharpness)
         after = _judged(part, check, part.features @ tuned_w.t() + tuned_b, check.features @ tuned_w.t() + tuned_b,
-                        block, image.shape[0], sharpness)
+                        head, image.shape[0], sharpness)
     coded = image.shape[1] * image.shape[2]
     saving = (before - after) * coded / len(check.target)
     return deltas.to(torch.int8) if saving > 2 * 8 * (2 + deltas.numel()) else None
 
 
-def _judged(part: _Sample, check: _Sample, raw_part, raw_check, block: int, channels: int, sharpness: bool) -> float:
+def _judged(part: _Sample, check: _Sample, raw_part, raw_check, head: LogitsHead, channels: int,
+            sharpness: bool) -> float:
     """The check sample's bits under raw outputs, after the per-tile temperatures that best fit
     ``part`` when the codec will adapt sharpness (the check's tiles use theirs; unseen tiles 1)."""
     if not sharpness:
-        return float(bits(raw_check, check, block))
+        return float(bits(raw_check, check, head))
     tiles = int(max(part.tile.max(), check.tile.max())) + 1
     log_k = torch.zeros(tiles, channels, requires_grad=True)
-    _minimise(lambda: bits(raw_part, part, block, log_k.exp()[part.tile]) / part.target.numel(), [log_k], 0.05, 100)
-    return float(bits(raw_check, check, block, log_k.detach().exp()[check.tile]))
+    _minimise(lambda: bits(raw_part, part, head, log_k.exp()[part.tile]) / part.target.numel(), [log_k], 0.05, 100)
+    return float(bits(raw_check, check, head, log_k.detach().exp()[check.tile]))

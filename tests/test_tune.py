@@ -35,7 +35,7 @@ def test_the_closed_form_normaliser_equals_the_models_softmax():
     assert len(sample.target) == 11 * 13
     weight, bias, _ = conv_weight(model.head.out)
     with torch.no_grad():
-        closed = float(tune.bits(sample.features @ weight.flatten(1).t() + bias, sample, model.head.block))
+        closed = float(tune.bits(sample.features @ weight.flatten(1).t() + bias, sample, model.head))
         softmax = float(nll_bits(model(image[None]), image[None]))
     assert closed == pytest.approx(softmax, rel=1e-5)
 

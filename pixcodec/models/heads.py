@@ -100,12 +100,18 @@ class LogitsHead(nn.Module):
         if self.kind == "laplace":
             free, mu, beta = raw[..., :256], raw[..., 256:257], raw[..., 257:258]
             return num.add(free, -num.mul(num.relu(beta) * LAPLACE_SCALE, (values - mu).abs()))
+        mu, sharpness = self.peak(raw, num, c, context)
+        return -num.mul(sharpness, (values - mu).abs())
+
+    def peak(self, raw: torch.Tensor, num, c: int, context) -> tuple[torch.Tensor, torch.Tensor]:
+        """The predictive head's (mu, 64 relu(beta)), each (..., 1), from channel c's raw block:
+        logit[k] = -64 relu(beta) |v(k) - mu|. tune.py sums these Laplaces in closed form."""
         predicted, seen = context
         mu = num.add(predicted[..., c:c + 1], raw[..., 0:1])
         for e in range(c):     # in channel order in every caller: clamping makes order matter
             surprise = seen[..., e:e + 1] - predicted[..., e:e + 1]
             mu = num.add(mu, num.mul(raw[..., 2 + e:3 + e], surprise))
-        return -num.mul(num.relu(raw[..., 1:2]) * LAPLACE_SCALE, (values - mu).abs())
+        return mu, num.relu(raw[..., 1:2]) * LAPLACE_SCALE
 
 
 def med_context(image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
