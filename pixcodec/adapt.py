@@ -229,11 +229,11 @@ class Measure:
         if self.sets is not None:
             saving, cost = float(self.set_saving[coded].sum()), 8 * VALUE_SET_BYTES * len(self.sets.values)
             if saving > max(cost, budget):
-                values, best, saved = self.sets, saving - cost, self.set_saving.clone()
+                values, best, saved = self.sets, saving - cost, self.set_saving
         if self.palette is not None:
             saving, cost = float(self.palette_saving[coded].sum()), 8 * (2 + 3 * len(self.palette.colors))
             if saving > max(cost, budget) and saving - cost > best:
-                values, palette, saved = None, self.palette, self.palette_saving.clone()
+                values, palette, saved = None, self.palette, self.palette_saving
         sharpness = None
         if self.costs is not None and len(coded):
             per_tile = self.every * (self.costs[:, :, PLAIN] - self.costs.amin(2)).sum(1)       # (tiles,)

@@ -88,8 +88,7 @@ def _sample(model: nn.Module, image: torch.Tensor, tile: int, generator) -> _Sam
     head, captured = model.head, {}
     hook = head.register_forward_pre_hook(
         lambda _, args, kwargs: captured.update(h=args[0]), with_kwargs=True)
-    total = sum(len(g) * g[0].height * g[0].width for g in tiling_plan(height, width, tile, 1 << 16))
-    keep = min(1.0, SAMPLE * 5 / 4 / max(total, 1))
+    keep = min(1.0, SAMPLE * 5 / 4 / (height * width))
     parts = []
     try:
         for group in tiling_plan(height, width, tile, CHUNK):
