@@ -2,7 +2,10 @@
 
 Every registered model is measured at each size on gray 28x28 (MNIST-like) and
 RGB 32x32 (CIFAR-like) batches, on the CPU and, where present, on CUDA with the
-same bf16 autocast that `pixcodec train` uses. Each figure is the median of
+same bf16 autocast that `pixcodec train` uses, with its loss (``model(x, nats=True)``).
+For models with the predictive head (size "photo", the bundled photo model's shape) the
+same steps are also timed with the loss read off 256 logits a subpixel, and the ratio of
+the two is reported: what the closed-form normaliser buys. Each figure is the median of
 --repeats timed steps after --warmup untimed ones. Results go to JSON.
 
     python benchmarks/train_throughput.py --out benchmarks/results/train_throughput.json
@@ -25,6 +28,7 @@ SIZES = {
     # the size the issue-3 CPU runs used, and the registry defaults (paper-sized)
     "small": {"hidden": 48, "layers": 8, "out_hidden": 96},
     "default": {},
+    "photo": {"hidden": 96, "layers": 8, "out_hidden": 64, "head": "predictive"},   # bundled photo model v4
 }
 SHAPES = {"gray28": (1, 28, 28), "rgb32": (3, 32, 32)}
 
@@ -34,7 +38,8 @@ def sized(name: str, size: str) -> dict:
     return {k: v for k, v in SIZES[size].items() if k in known}
 
 
-def time_steps(model, x, device, warmup: int, repeats: int) -> list[float]:
+def time_steps(model, x, device, warmup: int, repeats: int, logits: bool = False) -> list[float]:
+    """logits=False: training's loss; True: cross-entropy over the 256 logits, the old way."""
     opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     times = []
     for i in range(warmup + repeats):
@@ -42,8 +47,8 @@ def time_steps(model, x, device, warmup: int, repeats: int) -> list[float]:
             torch.cuda.synchronize()
         start = time.perf_counter()
         with torch.autocast(device.type, torch.bfloat16, enabled=device.type == "cuda"):
-            logits = model(x)
-        loss = F.cross_entropy(logits.float(), x.long())
+            out = model(x) if logits else model(x, nats=True)
+        loss = F.cross_entropy(out.float(), x.long()) if logits else out.float().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -80,9 +85,15 @@ def main(out, batch_size, repeats, warmup, threads, only, sizes):
                            "parameters": sum(p.numel() for p in model.parameters()), "shape": shape_name,
                            "batch_size": batch_size, "median_step_s": median,
                            "images_per_s": batch_size / median, "step_times_s": times}
+                    note = ""
+                    if model.hparams.get("head") == "predictive":
+                        row["logits_step_times_s"] = time_steps(model, x, device, warmup, repeats, logits=True)
+                        row["logits_median_step_s"] = statistics.median(row["logits_step_times_s"])
+                        row["closed_form_speedup"] = row["logits_median_step_s"] / median
+                        note = f"  ({row['closed_form_speedup']:.1f}x the 256-logit loss)"
                     rows.append(row)
                     click.echo(f"{device.type:4} {name:16} {size:8} {shape_name:6} "
-                               f"{row['parameters']:>9,} params  {row['images_per_s']:8.1f} img/s", err=True)
+                               f"{row['parameters']:>9,} params  {row['images_per_s']:8.1f} img/s{note}", err=True)
     report = {"benchmark": "train_throughput", "torch": torch.__version__, "threads": torch.get_num_threads(),
               "machine": platform.machine(), "processor": platform.processor(),
               "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "results": rows}

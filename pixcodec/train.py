@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-import torch.nn.functional as F
 
 from . import checkpoint, models
 from .conditioning import ClassCondition
@@ -52,6 +51,7 @@ class TrainConfig:
     workers: int = 0
     condition: str = "none"          # or "class": a class-conditional model, h = one-hot label
     latent_warmup: int = 0           # auto-encoders: steps over which bits(z)'s weight rises 0 -> 1
+    exclude: list[str] = field(default_factory=list)   # glob patterns of folder images never used
 
 
 class CroppedItems(torch.utils.data.Dataset):
@@ -110,8 +110,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
     if resume and state is None and dist.is_main:
         echo(f"no checkpoint at {out} yet: starting a new run")
 
-    train_set = open_dataset(config.data, config.data_dir, "train", config.channels, config.download)
-    eval_set = open_dataset(config.data, config.data_dir, "test", train_set.channels)
+    train_set = open_dataset(config.data, config.data_dir, "train", config.channels, config.download, config.exclude)
+    eval_set = open_dataset(config.data, config.data_dir, "test", train_set.channels, exclude=config.exclude)
     crop = config.crop if config.crop or not hasattr(train_set, "files") else DEFAULT_FOLDER_CROP
     eligible = _eligible(train_set, crop)
     if config.batch_size % dist.world or config.batch_size < dist.world:
@@ -174,9 +174,9 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
                     loss = (bits_x + weight * bits_z).float().sum() * (LN2 / x.numel())
                 else:
                     cond = condition.one_hot(labels).to(dist.device) if condition else None
-                    logits = net(x) if cond is None else net(x, cond)      # (b, 256, C, H, W)
+                    nats = net(x, cond, nats=True)                         # (b, C, H, W)
             if not two_part:
-                loss = F.cross_entropy(logits.float(), x.long())           # nats per subpixel
+                loss = nats.float().mean()                                 # nats per subpixel
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip:

@@ -27,7 +27,7 @@ import torch
 import torch.nn as nn
 
 from .container import tiling_plan
-from .models.heads import LogitsHead
+from .models.heads import LogitsHead, laplace_nats
 from .numerics import FLOAT, ExactNumerics, conv_weight
 
 STEP_BITS = 7             # deltas are integers times 2^-7: on the weight (2^-14) and bias grids;
@@ -115,22 +115,13 @@ def _sample(model: nn.Module, image: torch.Tensor, tile: int, generator) -> _Sam
 def bits(raw: torch.Tensor, s: _Sample, head: LogitsHead, sharpness: torch.Tensor | None = None) -> torch.Tensor:
     """Total -log2 p of the sample's subpixels under the last layer's outputs raw (N, C*block):
     the head's discrete Laplace over 0..255 (``LogitsHead.peak``), its normaliser summed in closed
-    form. sharpness: (N, C) factors on the logits, as the codec's per-tile sharpness scales them."""
+    form (``laplace_nats``). sharpness: (N, C) factors on the logits, as the codec's per-tile
+    sharpness scales them."""
     n, c = s.target.shape
     raw = raw.view(n, c, head.block)
     peaks = [head.peak(raw[:, ch], FLOAT, ch, (s.predicted, s.seen)) for ch in range(c)]
-    m = (torch.cat([mu for mu, _ in peaks], 1) + 1.0) * 127.5        # mu in value units: v(k) = 2k/255 - 1
-    slope = torch.cat([k for _, k in peaks], 1) * (2.0 / 255.0)                           # per value step
-    slope = (slope if sharpness is None else slope * sharpness).clamp(min=1e-4)
-    j = torch.floor(m).clamp(-1, 255).detach()
-    low_n, up_n = j + 1, 255 - j                                   # values at or below m, above it
-
-    def run(start, count):     # log of a geometric series exp(-slope*start) * sum_{i<count} exp(-slope*i)
-        safe = count.clamp(min=1)
-        term = -slope * start + torch.log(-torch.expm1(-slope * safe)) - torch.log(-torch.expm1(-slope))
-        return torch.where(count > 0, term, torch.full_like(term, -math.inf))
-    log_z = torch.logaddexp(run(m - j, low_n), run(j + 1 - m, up_n))
-    return (slope * (s.target - m).abs() + log_z).double().sum() / math.log(2)
+    mu, k = (torch.cat(p, 1) for p in zip(*peaks))                                   # (N, C) each
+    return laplace_nats(mu, k if sharpness is None else k * sharpness, s.target).double().sum() / math.log(2)
 
 
 def _minimise(loss, params: list[torch.Tensor], lr: float, steps: int) -> None:

@@ -27,6 +27,16 @@ def test_train_throughput_writes_json(tmp_path):
     assert all(r["images_per_s"] > 0 and r["device"] == "cpu" for r in rows)
 
 
+def test_train_throughput_compares_the_closed_form_loss(tmp_path):
+    out = tmp_path / "t.json"
+    result = CliRunner().invoke(load("train_throughput").main, [
+        "--out", str(out), "--size", "photo", "--repeats", "1", "--warmup", "0", "--batch-size", "1",
+        "--model", "pixelcnn"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["results"]
+    assert len(rows) == 2 and all(r["hparams"]["head"] == "predictive" and r["closed_form_speedup"] > 0 for r in rows)
+
+
 def test_codec_speed_writes_json(tmp_path):
     out = tmp_path / "c.json"
     result = CliRunner().invoke(load("codec_speed").main, [

@@ -45,6 +45,32 @@ def test_forward_contract(model_name, channels):
         assert F.cross_entropy(logits, x.long()).item() > 0
 
 
+@pytest.mark.parametrize("channels, head", [(1, "softmax"), (3, "laplace"), (1, "predictive"), (3, "predictive")])
+def test_nats_equal_the_logits_softmax_and_its_gradient(model_name, channels, head):
+    """Training reads -ln p(x) through nats=True (the predictive head's normaliser in closed
+    form): values and gradients must be the 256-way softmax's, also at the ends of the range."""
+    model = tiny_model(model_name, channels, head=head)
+    x = torch.cat([image(channels, 6, 5, seed=1), torch.zeros(1, channels, 6, 5, dtype=torch.uint8),
+                   torch.full((1, channels, 6, 5), 255, dtype=torch.uint8)])
+    with torch.no_grad():   # push some peaks beyond 0..255 and make some flat, as training meets them
+        for p in model.head.out.conv.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(2)))
+    grads = []
+    for nats in (False, True):
+        model.zero_grad()
+        if nats:
+            cost = model(x, nats=True)                                                  # (B, C, H, W)
+        else:
+            cost = -torch.log_softmax(model(x).double(), 1).gather(1, x.long()[:, None])[:, 0]
+        assert cost.shape == x.shape
+        cost.sum().backward()
+        grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
+        if not nats:
+            reference = cost.detach()
+    assert torch.allclose(cost.double(), reference, rtol=1e-5, atol=1e-4)
+    assert torch.allclose(grads[1], grads[0].to(grads[1].dtype), rtol=1e-3, atol=1e-3 * grads[0].abs().max().item())
+
+
 @pytest.mark.parametrize("channels, head", [(1, "softmax"), (3, "softmax"), (3, "laplace"), (1, "predictive"), (3, "predictive")])
 def test_causality_battery(model_name, channels, head):
     """Changing subpixels at or after p never moves p's logits; changing those before p does."""

@@ -150,9 +150,11 @@ class PixelCNNAutoencoder(nn.Module):
             # straight-through clamp let the rate drive codes to -1e7, both dead latents.
             latent = raw + (raw.clamp(0, self.levels - 1).round() - raw).detach()
         cond = self.decoder.condition(latent, height, width)
-        logits = self.decoder.pixelcnn(x, cond)                               # (B, 256, C, H, W)
-        logp = F.log_softmax(logits.double() if not self.training else logits, dim=1)
-        bits_x = -logp.gather(1, x.long()[:, None])[:, 0].flatten(1).sum(1) / LN2
+        if self.training:   # the closed form where the decoder's head has one (heads.py)
+            bits_x = self.decoder.pixelcnn(x, cond, nats=True).flatten(1).sum(1) / LN2
+        else:
+            logp = F.log_softmax(self.decoder.pixelcnn(x, cond).double(), dim=1)   # (B, 256, C, H, W)
+            bits_x = -logp.gather(1, x.long()[:, None])[:, 0].flatten(1).sum(1) / LN2
         if self.latent == "vector":
             return bits_x, torch.zeros_like(bits_x)
         return bits_x, self._latent_bits(raw.clamp(0, self.levels - 1))

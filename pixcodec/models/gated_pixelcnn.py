@@ -93,8 +93,10 @@ class GatedPixelCNN(nn.Module):
         # the vertical stack grows k//2 rows a layer; the shift into h adds one.
         self.context_rows = first_kernel // 2 + (layers - 1) * (kernel // 2) + 1
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, num=FLOAT) -> torch.Tensor:
-        """``num`` picks the arithmetic: float for training, exact for coding (numerics.py)."""
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, num=FLOAT,
+                nats: bool = False) -> torch.Tensor:
+        """``num`` picks the arithmetic: float for training, exact for coding (numerics.py);
+        nats=True gives -ln p(x) per subpixel (B, C, H, W) instead of logits (heads.py)."""
         v = h = num.input(check_image(x))                      # (B, C, H, W)
         if cond is not None:
             if self.cond_channels == 0:
@@ -102,7 +104,7 @@ class GatedPixelCNN(nn.Module):
             cond = cond_map(num, cond)                          # (B, D, 1|H, 1|W)
         for layer in self.layers:
             v, h = layer(v, h, cond, num)                      # (B, p, H, W) each
-        return self.head(h, num, x)                            # (B, 256, C, H, W)
+        return self.head(h, num, x, nats)   # (B, 256, C, H, W) logits or (B, C, H, W) nats
 
     def incremental(self, num, batch: int, height: int, width: int, cond=None) -> "GatedState":
         return GatedState(self, num, batch, height, width, cond)

