@@ -15,7 +15,7 @@ from pixcodec.train import TrainConfig, train
 from .options import data_dir_option, download_option, hparam_option, model_option
 
 # What defines a run: --resume refuses to change these.
-RUN_DEFINING = ("model", "hparams", "data", "channels", "crop", "batch_size", "lr", "lr_schedule", "seed", "condition")
+RUN_DEFINING = ("model", "hparams", "data", "exclude", "channels", "crop", "batch_size", "lr", "lr_schedule", "seed", "condition")
 
 
 @click.command("train")
@@ -25,6 +25,9 @@ RUN_DEFINING = ("model", "hparams", "data", "channels", "crop", "batch_size", "l
               help="mnist, fashion-mnist, cifar10, cifar10-npz:PATH or a folder of images.")
 @data_dir_option
 @download_option
+@click.option("--exclude", multiple=True, metavar="PATTERN",
+              help="Leave out a folder's images whose name or relative path matches this glob "
+                   "(repeatable), e.g. copies of the photos you will test on.")
 @click.option("--channels", type=click.Choice(["1", "3"]), default=None,
               help="Force gray (1) or RGB (3) for folders; default: RGB if any image is colour.")
 @click.option("--crop", type=click.IntRange(1), default=None,
@@ -60,6 +63,7 @@ def command(ctx, out, resume, force, quiet, as_json, **options):
     if options["steps"] is not None and options["epochs"] is not None:
         raise click.UsageError("give --steps or --epochs, not both")
     options["channels"] = int(options["channels"]) if options["channels"] else None
+    options["exclude"] = list(options["exclude"])
     config = TrainConfig(**options)
     if resume and Path(out).exists():
         config = _resumed(ctx, checkpoint.load(out), config)

@@ -13,6 +13,8 @@ Every dataset item is ``(image, label)``: a uint8 (C, H, W) tensor and an int
 """
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -112,16 +114,20 @@ class FolderImages(torch.utils.data.Dataset):
 
 
 def open_dataset(spec: str, data_dir: str | Path = "data", split: str = "train",
-                 channels: int | None = None, download: bool = False) -> torch.utils.data.Dataset:
-    """The ``split`` ('train' or 'test') of the dataset named by ``spec``."""
+                 channels: int | None = None, download: bool = False,
+                 exclude: Sequence[str] = ()) -> torch.utils.data.Dataset:
+    """The ``split`` ('train' or 'test') of the dataset named by ``spec``; ``exclude``: glob
+    patterns naming a folder's images to leave out of both splits (say, copies of test photos)."""
     if split not in ("train", "test"):
         raise PixcodecError(f"split must be 'train' or 'test', not {split!r}")
+    if exclude and not Path(spec).is_dir():
+        raise PixcodecError(f"--exclude picks files of an image folder, and {spec} is not one")
     if spec in NAMED:
         ds = _torchvision(spec, Path(data_dir), split, download)
     elif spec.startswith("cifar10-npz:"):
         ds = _npz(Path(spec.split(":", 1)[1]), split)
     elif Path(spec).is_dir():
-        return _folder(Path(spec), split, channels)
+        return _folder(Path(spec), split, channels, tuple(exclude))
     else:
         raise PixcodecError(f"unknown data {spec!r}: use mnist, fashion-mnist, cifar10, "
                             "cifar10-npz:PATH or a folder of images")
@@ -164,14 +170,24 @@ def _npz(path: Path, split: str) -> TensorImages:
     return TensorImages(images, labels, {"spec": f"cifar10-npz:{path}", "split": split}, classes)
 
 
-def _folder(root: Path, split: str, channels: int | None) -> FolderImages:
+def _folder(root: Path, split: str, channels: int | None, exclude: tuple[str, ...] = ()) -> FolderImages:
     """Labelled when every image sits in a subfolder (one per class, named in sorted order); a
-    folder without train/ and test/ then holds out the last tenth of each class, else of all."""
+    folder without train/ and test/ then holds out the last tenth of each class, else of all.
+    Excluded images (a pattern matches the file's name or its path under ``root``) are
+    dropped before that split, and a pattern that matches nothing is an error: a typo
+    must not leave a test photo in the training data unnoticed."""
     def images_under(d: Path) -> list[Path]:
         return sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
+    def excluded(f: Path, pattern: str) -> bool:
+        return fnmatch.fnmatchcase(f.name, pattern) or fnmatch.fnmatchcase(f.relative_to(root).as_posix(), pattern)
+
     base = root / split if (root / "train").is_dir() and (root / "test").is_dir() else root
     every = images_under(base)
+    for pattern in exclude:
+        if not any(excluded(f, pattern) for f in images_under(root)):
+            raise PixcodecError(f"--exclude {pattern!r} matches no image under {root}")
+    every = [f for f in every if not any(excluded(f, pattern) for pattern in exclude)]
     classes = sorted({f.relative_to(base).parts[0] for f in every}) if every and all(
         len(f.relative_to(base).parts) > 1 for f in every) else None
     if base != root:
@@ -188,7 +204,8 @@ def _folder(root: Path, split: str, channels: int | None) -> FolderImages:
     if channels is None:
         channels = 3 if any(_mode_of(f) not in GRAY_MODES for f in files) else 1
     labels = [classes.index(f.relative_to(base).parts[0]) for f in files] if classes else None
-    return FolderImages(files, channels, {"spec": str(root), "split": split}, labels, classes)
+    description = {"spec": str(root), "split": split, **({"excluded": list(exclude)} if exclude else {})}
+    return FolderImages(files, channels, description, labels, classes)
 
 
 def _mode_of(path: Path) -> str:

@@ -76,6 +76,30 @@ def test_resume_continues_and_refuses_changes(trained, tmp_path):
     assert_clean_error(run("train", "--out", copy, "--model", "pixelcnn", "--resume"), "model")
 
 
+def test_train_on_a_folder_excludes_named_images_and_records_them(tmp_path):
+    from PIL import Image
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    g = torch.Generator().manual_seed(0)
+    for i in range(12):
+        pixels = torch.randint(0, 256, (16, 16, 3), generator=g, dtype=torch.uint8).numpy()
+        Image.fromarray(pixels).save(photos / f"p{i:02d}.png")
+    out = tmp_path / "m.pt"
+    args = ["train", "--model", "pixelcnn", *hparam_args("pixelcnn"), "-H", "head=predictive", "--data", photos,
+            "--crop", 8, "--batch-size", 2, "--eval-images", 1, "--quiet", "--out", out]
+    result = run(*args, "--exclude", "p0[01].png", "--exclude", "p05.png", "--steps", 2)
+    assert result.exit_code == 0, result.output + result.stderr
+    state = torch.load(out, weights_only=True)
+    assert state["config"]["exclude"] == ["p0[01].png", "p05.png"]
+    assert state["data"]["train"]["excluded"] == ["p0[01].png", "p05.png"]
+    assert state["data"]["train"]["images"] == 8            # 12 - 3 excluded, less the held-out tenth
+    resumed = run("train", "--out", out, "--resume", "--steps", 3, "--quiet")
+    assert resumed.exit_code == 0 and torch.load(out, weights_only=True)["step"] == 3
+    assert_clean_error(run("train", "--out", out, "--resume", "--exclude", "p05.png"), "--resume", "exclude")
+    assert_clean_error(run(*args[:-1], tmp_path / "n.pt", "--exclude", "pepper.png"), "pepper.png", "matches no image")
+    assert not (tmp_path / "n.pt").exists()
+
+
 def test_train_refuses_to_overwrite_without_force(trained, tiny_npz):
     before = trained.read_bytes()
     assert_clean_error(run("train", "--data", f"cifar10-npz:{tiny_npz}", "--out", trained), "exists", "--force")

@@ -75,6 +75,24 @@ def test_folder_with_train_and_test_subfolders(tmp_path):
     assert len(test) == 2 and test.channels == 1
 
 
+def test_exclude_drops_matching_images_before_the_split(tmp_path):
+    (tmp_path / "set").mkdir()
+    for i in range(12):
+        Image.new("L", (4, 4), i).save(tmp_path / f"{i:02d}.png")
+    Image.new("L", (4, 4), 99).save(tmp_path / "set" / "copy.png")
+    train, test = open_dataset(str(tmp_path)), open_dataset(str(tmp_path), split="test")
+    assert len(train) == 12 and len(test) == 1        # 13 images: the last tenth (1) held out
+    kept = open_dataset(str(tmp_path), exclude=["0[01].png", "set/copy.png"])
+    held = open_dataset(str(tmp_path), split="test", exclude=["0[01].png", "set/copy.png"])
+    names = {f.name for f in kept.files + held.files}
+    assert names == {f"{i:02d}.png" for i in range(2, 12)} and len(held) == 1
+    assert kept.description["excluded"] == ["0[01].png", "set/copy.png"]
+    with pytest.raises(PixcodecError, match="matches no image"):
+        open_dataset(str(tmp_path), exclude=["sipi-4.2.07.png"])      # a typo must not pass silently
+    with pytest.raises(PixcodecError, match="image folder"):
+        open_dataset("mnist", tmp_path, exclude=["x"])
+
+
 def test_16_bit_images_are_refused(tmp_path):
     Image.fromarray(np.full((4, 4), 40000, np.uint16)).save(tmp_path / "deep.png")
     with pytest.raises(PixcodecError, match="16-bit"):
