@@ -26,7 +26,7 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 
-from .container import tiling_plan
+from .container import all_tiles, tiling_plan
 from .models.heads import LogitsHead, laplace_nats
 from .numerics import FLOAT, ExactNumerics, conv_weight
 
@@ -36,6 +36,7 @@ SAMPLE = 1 << 16          # pixels the fit sees at most; a quarter more are held
 STEPS, LR = 200, 0.003    # Adam, full batch
 MAX_GAIN = 1.0            # bits a subpixel tuning might save at most, to skip hopeless fits (CIFAR)
 CHUNK = 16                # tiles per float forward pass, to bound memory on large images
+SPREAD = 4                # large images: run 4x the sample's pixels' worth of random tiles
 
 
 def tunable(model: nn.Module) -> bool:
@@ -82,16 +83,24 @@ class _Sample(NamedTuple):
 
 @torch.no_grad()
 def _sample(model: nn.Module, image: torch.Tensor, tile: int, generator) -> _Sample | None:
-    """Features of a random SAMPLE * 5/4 of the coded tiles' pixels, each tile run on its own as
-    the codec runs it (a tile's context stops at its edges)."""
+    """Features of a random SAMPLE * 5/4 of the image's pixels, each tile run on its own as
+    the codec runs it (a tile's context stops at its edges). On a large image only a random
+    SPREAD times that many pixels' worth of tiles is run: the float pass is the fit's cost."""
     c, height, width = image.shape
     head, captured = model.head, {}
     hook = head.register_forward_pre_hook(
         lambda _, args, kwargs: captured.update(h=args[0]), with_kwargs=True)
-    keep = min(1.0, SAMPLE * 5 / 4 / (height * width))
+    wanted = SAMPLE * 5 / 4
+    spread = min(1.0, SPREAD * wanted / (height * width))      # the share of tiles run
+    skipped = frozenset()
+    if spread < 1.0:
+        tiles = all_tiles(height, width, tile)
+        run = (torch.rand(len(tiles), generator=generator) < spread).tolist()
+        skipped = frozenset(t.index for t, r in zip(tiles, run) if not r)
+    keep = min(1.0, wanted / (spread * height * width))
     parts = []
     try:
-        for group in tiling_plan(height, width, tile, CHUNK):
+        for group in tiling_plan(height, width, tile, CHUNK, skipped):
             x = torch.stack([image[:, t.rows, t.cols] for t in group])                  # (B, C, h, w)
             b, _, h, w = x.shape
             chosen = torch.rand(b * h * w, generator=generator) < keep

@@ -40,6 +40,18 @@ def test_the_closed_form_normaliser_equals_the_models_softmax():
     assert closed == pytest.approx(softmax, rel=1e-5)
 
 
+def test_a_large_image_runs_only_a_random_share_of_its_tiles(monkeypatch):
+    """The float pass is the fit's cost: past SPREAD times the sample, only some tiles run."""
+    monkeypatch.setattr(tune, "SAMPLE", 64)                          # 80 pixels wanted; 320 pixels' worth of tiles
+    model = predictive()
+    image = torch.from_numpy(structured_images(1, 3, 64, 64)[0]).permute(2, 0, 1).contiguous()
+    sample = tune._sample(model, image, 8, torch.Generator().manual_seed(0))       # 64 tiles of 64 pixels
+    ran = set(sample.tile.tolist())
+    assert 1 <= len(ran) <= 12 and 40 <= len(sample.target) <= 130
+    monkeypatch.setattr(tune, "SAMPLE", 4096)                        # a small image: every tile runs
+    assert len(set(tune._sample(model, image, 8, torch.Generator().manual_seed(0)).tile.tolist())) == 64
+
+
 def test_a_tuned_file_decodes_exactly_in_any_grouping_and_thread_count():
     golden = golden_module()
     image, model = golden.golden_tuned_image(), checkpoint.load_model(DATA / "golden_predictive.pt")
