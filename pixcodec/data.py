@@ -184,8 +184,9 @@ def _folder(root: Path, split: str, channels: int | None, exclude: tuple[str, ..
 
     base = root / split if (root / "train").is_dir() and (root / "test").is_dir() else root
     every = images_under(base)
+    everywhere = images_under(root) if exclude else []
     for pattern in exclude:
-        if not any(excluded(f, pattern) for f in images_under(root)):
+        if not any(excluded(f, pattern) for f in everywhere):
             raise PixcodecError(f"--exclude {pattern!r} matches no image under {root}")
     every = [f for f in every if not any(excluded(f, pattern) for pattern in exclude)]
     classes = sorted({f.relative_to(base).parts[0] for f in every}) if every and all(
