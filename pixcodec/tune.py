@@ -127,9 +127,7 @@ def bits(raw: torch.Tensor, s: _Sample, head: LogitsHead, sharpness: torch.Tenso
     form (``laplace_nats``). sharpness: (N, C) factors on the logits, as the codec's per-tile
     sharpness scales them."""
     n, c = s.target.shape
-    raw = raw.view(n, c, head.block)
-    peaks = [head.peak(raw[:, ch], FLOAT, ch, (s.predicted, s.seen)) for ch in range(c)]
-    mu, k = (torch.cat(p, 1) for p in zip(*peaks))                                   # (N, C) each
+    mu, k = head.peaks(raw.view(n, c, head.block), FLOAT, (s.predicted, s.seen))    # (N, C) each
     return laplace_nats(mu, k if sharpness is None else k * sharpness, s.target).double().sum() / math.log(2)
 
 

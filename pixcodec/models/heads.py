@@ -76,8 +76,7 @@ class LogitsHead(nn.Module):
             cols = torch.arange(width, device=h.device).repeat(height)
             context = [t.view(b, height, width, -1) for t in self.context(num, x, rows, cols)]
             if nats:
-                peaks = [self.peak(raw[:, c], num, c, context) for c in range(self.channels)]
-                mu, sharpness = (torch.cat(p, -1).permute(0, 3, 1, 2) for p in zip(*peaks))  # (B, C, H, W)
+                mu, sharpness = (t.permute(0, 3, 1, 2) for t in self.peaks(raw, num, context))  # (B, C, H, W)
                 return laplace_nats(mu, sharpness, x)
         logits = torch.stack([self.shape(raw[:, c], num, c, context) for c in range(self.channels)], 1
                              ).permute(0, 4, 1, 2, 3)                                # (B, 256, C, H, W)
@@ -124,6 +123,12 @@ class LogitsHead(nn.Module):
             surprise = seen[..., e:e + 1] - predicted[..., e:e + 1]
             mu = num.add(mu, num.mul(raw[..., 2 + e:3 + e], surprise))
         return mu, num.relu(raw[..., 1:2]) * LAPLACE_SCALE
+
+    def peaks(self, raw: torch.Tensor, num, context) -> tuple[torch.Tensor, torch.Tensor]:
+        """``peak`` for every channel: raw (B, C, ..., block) -> (mu, sharpness), each (B, ..., C)."""
+        found = [self.peak(raw[:, c], num, c, context) for c in range(self.channels)]
+        mu, sharpness = (torch.cat(p, -1) for p in zip(*found))
+        return mu, sharpness
 
 
 def laplace_nats(mu: torch.Tensor, sharpness: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
