@@ -44,6 +44,8 @@ RUN_DEFINING = ("model", "hparams", "data", "exclude", "channels", "crop", "batc
 @click.option("--eval-images", type=click.IntRange(0), default=1000, show_default=True, help="Held-out test images per evaluation.")
 @click.option("--save-every", type=click.IntRange(0), default=500, show_default=True, help="Steps between checkpoints (0: only at the end).")
 @click.option("--minutes", type=click.FloatRange(0, min_open=True), default=None, help="Stop (and save) once the run has trained this many minutes in all (a resumed run counts its earlier time).")
+@click.option("--precision", type=click.Choice(["auto", "fp32"]), default="auto", show_default=True,
+              help="auto: bf16 autocast on CUDA, float32 on CPU; fp32: float32 on CUDA too (no TF32).")
 @click.option("--workers", type=click.IntRange(0), default=0, show_default=True, help="DataLoader worker processes.")
 @click.option("--condition", type=click.Choice(["none", "class"]), default="none", show_default=True,
               help="class: a class-conditional model (labelled data; the labels' one-hot vector biases "

@@ -52,6 +52,7 @@ class TrainConfig:
     condition: str = "none"          # or "class": a class-conditional model, h = one-hot label
     latent_warmup: int = 0           # auto-encoders: steps over which bits(z)'s weight rises 0 -> 1
     exclude: list[str] = field(default_factory=list)   # glob patterns of folder images never used
+    precision: str = "auto"          # or "fp32": no bf16 autocast and no TF32 on CUDA
 
 
 class CroppedItems(torch.utils.data.Dataset):
@@ -160,13 +161,14 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
         dist.barrier()
         return result
 
+    autocast = _autocast(config.precision, dist.device)
     window, window_n, started = 0.0, 0, time.monotonic() - seconds
     bar = _progress(len(sampler), progress and dist.is_main, lambda: window / max(window_n, 1))
     net.train()
     with bar:
         for x, labels in loader:
             x = x.to(dist.device, non_blocking=True)                       # (b, C, H, W) uint8
-            with torch.autocast(dist.device.type, torch.bfloat16, enabled=dist.device.type == "cuda"):
+            with autocast():
                 if two_part:
                     bits_x, bits_z = net(x)                                # bits(x | z), bits(z): (b,) each
                     weight = min(1.0, (step + 1) / config.latent_warmup) if config.latent_warmup else 1.0
@@ -200,6 +202,20 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
     save()
     dist.close()
     return history[-1]
+
+
+def _autocast(precision: str, device: torch.device) -> Callable[[], Any]:
+    """The forward pass's numeric context. ``auto`` runs bf16 autocast on CUDA (fp32 on CPU);
+    ``fp32`` keeps full float32 on CUDA too, TF32 off: a run begun on a CPU continues in the
+    arithmetic it began in (bundled v5 did so on an H100)."""
+    if precision not in ("auto", "fp32"):
+        raise PixcodecError(f"unknown precision {precision!r} (auto or fp32)")
+    if device.type != "cuda":
+        return lambda: torch.autocast(device.type, enabled=False)
+    if precision == "fp32":
+        torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+        return lambda: torch.autocast("cuda", enabled=False)
+    return lambda: torch.autocast("cuda", torch.bfloat16)
 
 
 def _condition(config: TrainConfig, train_set, state) -> ClassCondition | None:

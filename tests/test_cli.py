@@ -69,9 +69,11 @@ def test_train_then_eval_json(trained, tiny_npz):
 def test_resume_continues_and_refuses_changes(trained, tmp_path):
     copy = tmp_path / "m.pt"
     copy.write_bytes(trained.read_bytes())
-    result = run("train", "--out", copy, "--resume", "--steps", 6, "--quiet")
+    result = run("train", "--out", copy, "--resume", "--steps", 6, "--quiet", "--precision", "fp32")
     assert result.exit_code == 0, result.stderr
-    assert torch.load(copy, weights_only=True)["step"] == 6
+    state = torch.load(copy, weights_only=True)
+    assert state["step"] == 6
+    assert state["config"]["precision"] == "fp32", "precision is hardware's choice, not the run's: resume may change it"
     assert_clean_error(run("train", "--out", copy, "--resume", "--lr", "0.5"), "--resume", "lr")
     assert_clean_error(run("train", "--out", copy, "--model", "pixelcnn", "--resume"), "model")
 
@@ -112,6 +114,7 @@ def test_train_refuses_to_overwrite_without_force(trained, tiny_npz):
     (["train", "-H", "width=3", "--data", "DATA", "--out", "x.pt"], ["no hyperparameter width"]),
     (["train", "--steps", "0", "--out", "x.pt"], ["--steps"]),
     (["train", "--steps", "2", "--epochs", "1", "--out", "x.pt"], ["not both"]),
+    (["train", "--precision", "fp16", "--out", "x.pt"], ["--precision"]),
     (["train", "--data", "imagenet", "--out", "x.pt"], ["unknown data"]),
     (["train", "--data", "mnist", "--data-dir", "NOWHERE", "--out", "x.pt"], ["MNIST/raw"]),
     (["train", "--data", "DATA", "--batch-size", "64", "--out", "x.pt"], ["fewer than --batch-size"]),

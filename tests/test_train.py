@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from pixcodec import checkpoint
-from pixcodec.train import StepBatches, TrainConfig, train
+from pixcodec.errors import PixcodecError
+from pixcodec.train import StepBatches, TrainConfig, _autocast, train
 
 from conftest import tiny_hparams
 
@@ -49,6 +50,28 @@ def test_resume_reaches_the_same_state_as_an_uninterrupted_run(tiny_npz, tmp_pat
         assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
     for k, v in a["optimizer"]["state"].items():
         assert torch.equal(v["exp_avg_sq"], b["optimizer"]["state"][k]["exp_avg_sq"])
+
+
+def test_precision_fp32_turns_autocast_and_tf32_off_on_cuda():
+    """--precision fp32 trains on a GPU in the float32 the CPU uses; auto keeps bf16 autocast there.
+    Built for a CUDA device without one: only the context and the backend flags are checked."""
+    flags = torch.backends.cudnn, torch.backends.cuda.matmul
+    saved = [f.allow_tf32 for f in flags]
+    try:
+        for f in flags:
+            f.allow_tf32 = True
+        with _autocast("auto", torch.device("cpu"))():
+            assert not torch.is_autocast_enabled("cpu")
+        assert all(f.allow_tf32 for f in flags), "auto must leave the CUDA flags alone"
+        context = _autocast("fp32", torch.device("cuda"))
+        assert not any(f.allow_tf32 for f in flags)
+        with context():
+            assert not torch.is_autocast_enabled("cuda")
+        with pytest.raises(PixcodecError, match="precision"):
+            _autocast("fp16", torch.device("cpu"))
+    finally:
+        for f, value in zip(flags, saved):
+            f.allow_tf32 = value
 
 
 def test_step_batches_shard_each_global_batch_across_ranks():
