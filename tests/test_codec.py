@@ -241,11 +241,12 @@ def test_a_header_with_bad_flags_an_empty_value_set_or_a_zero_sharpness_is_refus
 
 
 def test_sharpness_per_tile_is_chosen_when_it_pays_and_decodes_exactly():
-    """A smooth gradient beside a noisy one through the trained model: the encoder flattens the
+    """A smooth gradient beside a noisy one through a trained model: the encoder flattens the
     noisy tiles and sharpens some channel of each smooth one, the file is smaller than without,
-    and it decodes exactly with another grouping and thread count."""
+    and it decodes exactly with another grouping and thread count. The model is pinned to v4,
+    which stays in the package: the better calibrated v5 gains only 0.3 % here, as it should."""
     from pixcodec import bundled
-    model = bundled.load("photo-rgb")
+    model = bundled.load("photo-rgb-v4")
     i, j = torch.meshgrid(torch.arange(24), torch.arange(40), indexing="ij")
     img = torch.stack([i * 3 + j * 2, i * 3 + j * 2 + 5, i * 2 + j * 3]).to(torch.uint8)
     img[:, :, 20:] = (img[:, :, 20:].long() + image(3, 24, 20, seed=2) % 9 - 4).clamp(0, 255).to(torch.uint8)
