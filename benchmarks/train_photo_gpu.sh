@@ -32,7 +32,7 @@ run() {   # spec steps minutes checkpoint [extra...]
             --steps "$steps" --minutes "$minutes" --force --out "$ckpt" "${common[@]}" "$@"
     fi
 }
-field() { python3 -c "import torch; print(torch.load('$1', weights_only=False)['$2'])"; }
+field() { python3 -c "import torch; print(torch.load('$1', weights_only=True, map_location='cpu')['$2'])"; }
 start() { [[ $1 == @* ]] && cp "${1#@}" "$2"; true; }
 
 declare -A specs
@@ -46,7 +46,7 @@ done
 wait
 left=$((seconds - SECONDS))
 for name in "${!specs[@]}"; do
-    per_step=$(python3 -c "import torch; h = torch.load('/tmp/cal_$name.pt', weights_only=False)['history'][-3:]; print((h[-1]['seconds'] - h[0]['seconds']) / (h[-1]['step'] - h[0]['step']))")
+    per_step=$(python3 -c "import torch; h = torch.load('/tmp/cal_$name.pt', weights_only=True, map_location='cpu')['history'][-3:]; print((h[-1]['seconds'] - h[0]['seconds']) / (h[-1]['step'] - h[0]['step']))")
     steps=$(python3 -c "print(int(($left - 60) * 0.5 / $per_step))")
     echo "$name: ${per_step}s/step while sharing the GPU -> $steps steps in ${left}s"
     start "${specs[$name]}" "$out/$name.pt"

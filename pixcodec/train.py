@@ -107,6 +107,7 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
         raise PixcodecError(f"{config.model} takes no conditioning input: use gated_pixelcnn, row_lstm "
                             "or diagonal_bilstm")
     dist = Distributed.from_environment()
+    autocast = _autocast(config.precision, dist.device)
     state = checkpoint.load(out) if resume and Path(out).exists() else None
     if resume and state is None and dist.is_main:
         echo(f"no checkpoint at {out} yet: starting a new run")
@@ -161,7 +162,6 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
         dist.barrier()
         return result
 
-    autocast = _autocast(config.precision, dist.device)
     window, window_n, started = 0.0, 0, time.monotonic() - seconds
     bar = _progress(len(sampler), progress and dist.is_main, lambda: window / max(window_n, 1))
     net.train()
