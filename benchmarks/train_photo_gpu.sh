@@ -10,9 +10,10 @@
 # Each run first trains 60 steps to time itself (all runs at once, as they will run; steps
 # 20-60 count, after warm-up); the real run's --steps is then set so that its cosine schedule
 # ends inside SECONDS. The 60 steps overstate the pace: on an H100 two runs calibrated at
-# 0.013-0.015 s/step but sustained 0.021-0.025 with evaluations and each other's load, so
-# only half the time left is planned for; a run cut short by --minutes resumes with --resume. New runs use v4's recipe: the three test-photo copies excluded,
-# predictive head, Adam with cosine decay. Env: BATCH CROP LR WORKERS PRECISION EVAL_IMAGES.
+# 0.013-0.015 s/step but sustained 0.021-0.025 with evaluations and each other's load, so only
+# half the time left is planned for; a run cut short by --minutes continues with --resume.
+# New runs use v4's recipe: the three test-photo copies excluded, predictive head, Adam with
+# cosine decay. Env: BATCH CROP LR WORKERS PRECISION EVAL_IMAGES.
 set -euo pipefail
 data=$1; out=$2; seconds=$3; shift 3
 batch=${BATCH:-16}; crop=${CROP:-64}; lr=${LR:-2e-3}; workers=${WORKERS:-2}; precision=${PRECISION:-fp32}
