@@ -78,9 +78,9 @@ class FloatNumerics:
         weight, bias, _ = conv_weight(module)
         return weight.detach(), (torch.zeros(weight.shape[0]) if bias is None else bias.detach())
 
-    def mac(self, acc: torch.Tensor, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """acc + v @ w: a partial conv sum (see sheared.py)."""
-        return torch.addmm(acc, v, w)
+    def mac(self, acc: torch.Tensor, w: torch.Tensor, v: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """acc + w @ v: a partial conv sum, features x pixels (see sheared.py); ``out`` may be acc."""
+        return torch.addmm(acc, w, v, out=out)
 
     def finish(self, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
         """A completed conv sum as a layer output (``relu``: rectified too)."""
@@ -107,6 +107,9 @@ class FloatNumerics:
 
     def relu(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x)
+
+    def relu_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return torch.clamp_min(x, 0.0, out=out)
 
     def mul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return a * b
@@ -183,9 +186,9 @@ class ExactNumerics:
         conv = module.conv if hasattr(module, "mask") else module
         return w_t.t().reshape(conv.weight.shape), b
 
-    def mac(self, acc: torch.Tensor, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """acc + v @ w, exact: partial sums stay within the bound of a whole conv's."""
-        return torch.addmm(acc, v.double(), w)
+    def mac(self, acc: torch.Tensor, w: torch.Tensor, v: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """acc + w @ v, exact: partial sums stay within the bound of a whole conv's."""
+        return torch.addmm(acc, w, v, out=out)
 
     def finish(self, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
         """A completed conv sum (bias and every tap), fresh, onto the grid in place and clamped as
@@ -220,6 +223,9 @@ class ExactNumerics:
     def relu(self, x: torch.Tensor) -> torch.Tensor:
         return x.clamp_min(0.0)
 
+    def relu_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return torch.clamp_min(x, 0.0, out=out)
+
     def mul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """An elementwise product of grid values (exact in float64), floored back onto the grid."""
         return _grid_(a.double() * b.double()).clamp_(-ACT_LIMIT, ACT_LIMIT)
@@ -250,8 +256,9 @@ class ExactNumerics:
             d.mul_(1 << ACT_BITS)
         else:
             d.mul_(sharpness.view(-1, *[1] * (d.dim() - 1)).double() * (1 << (ACT_BITS - SHARPNESS_BITS))).floor_()
-        d = d.clamp_max_(EXP_RANGE << ACT_BITS).long()
-        # index_select on the flat index is several times faster than advanced indexing
+        # int32, not int64: doubles convert to it several times faster on the decoding hot path;
+        # and index_select on the flat index is several times faster than advanced indexing
+        d = d.clamp_max_(EXP_RANGE << ACT_BITS).int()
         return torch.index_select(self.tables["exp"].to(logits.device), 0, d.reshape(-1)).view(d.shape)
 
 

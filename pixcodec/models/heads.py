@@ -110,9 +110,9 @@ class LogitsHead(nn.Module):
         values = _values(num, raw)                                                     # v(k) on the grid
         if self.kind == "laplace":
             free, mu, beta = raw[..., :256], raw[..., 256:257], raw[..., 257:258]
-            return num.add(free, -num.mul(num.relu(beta) * LAPLACE_SCALE, (values - mu).abs()))
+            return num.add(free, num.mul(num.relu(beta) * LAPLACE_SCALE, (values - mu).abs_()).neg_())
         mu, sharpness = self.peak(raw, num, c, context)
-        return -num.mul(sharpness, (values - mu).abs())
+        return num.mul(sharpness, (values - mu).abs_()).neg_()     # in place: decoding makes one a pass
 
     def peak(self, raw: torch.Tensor, num, c: int, context) -> tuple[torch.Tensor, torch.Tensor]:
         """The predictive head's (mu, 64 relu(beta)), each (..., 1), from channel c's raw block:

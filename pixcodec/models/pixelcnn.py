@@ -90,11 +90,12 @@ class PixelCNNState:
     """Cached wavefront decoding with sheared ring canvases (see ``sheared.py``).
 
     Only the 7x7 input conv and the 3x3 convs look beyond the current pixel, so only
-    their inputs are kept, as canvases. Each step computes their past taps once;
-    then channel pass c computes just group c of every layer at the pixels being
-    decoded (group c reads groups <= c there), so an RGB pixel costs one trunk
-    evaluation, not three. The 7x7 window reaches 3 columns right in the row
-    above, hence skew 4."""
+    their inputs are kept, as canvases; each 3x3 conv's input (its block's down conv
+    output) is written straight into its canvas. Each step computes their past taps
+    once; then channel pass c computes just group c of every layer at the pixels
+    being decoded (group c reads groups <= c there), so an RGB pixel costs one trunk
+    evaluation, not three. Features are (features, N), pixel-major, like the
+    canvases. The 7x7 window reaches 3 columns right in the row above, hence skew 4."""
 
     def __init__(self, model: PixelCNN, num, batch: int, height: int, width: int):
         self.model, self.num, self.batch = model, num, batch
@@ -133,50 +134,62 @@ class PixelCNNState:
         if c == 0:   # past taps are the same for every channel pass
             for canvas in [self.image] + self.inner:
                 canvas.begin(t, first, last)
-            self.acc_input = self.input.past_part(num, self.image, t, first, last)                 # (N, h)
+            self.acc_input = self.input.past_part(num, self.image, t, first, last)                 # (h, N)
             self.acc_conv = [conv.past_part(num, cv, t, first, last) for conv, cv in zip(self.convs, self.inner)]
-            self.v = self._views(self.acc_input.shape[0])
-            self.predicted = model.head.predictions(num, image, rows, cols)                      # (N, C) or None
-        x = pixel_inputs(num, image, rows, cols)                                                  # (N, C)
+            self.pixels = self.image.column(t, first, last)                                       # (C, N)
+            self.d = [cv.column(t, first, last) for cv in self.inner]                             # (h/2, N) each
+            self.v = self._views(self.acc_input.shape[1])
+            self.predicted = model.head.predictions(num, image, rows, cols)                      # (B*P, C) or None
+        else:        # channel c - 1 was decoded since the last pass: it joins the pixels' inputs
+            self.pixels[c - 1] = _pixel_major(num, image[:, c - 1, rows, cols]) * num.unit
         v = self.v[c]
-        p.input(num, x[:, :c] * num.unit, v.h0, acc=self.acc_input)
-        for (down, conv, up), (h_reads, h_writes, d_half, d_reads, i_half, i_reads, h_next), canvas, acc in zip(
-                p.blocks, v.blocks, self.inner, self.acc_conv):
-            down(num, num.relu(h_reads), d_half, relu=True)
-            canvas.write(t, first, last, d_half, p.half)
-            conv(num, d_reads, i_half, acc=acc, relu=True)
-            num.add_into(h_writes, up(num, i_reads, h_next), h_next)                              # (N, h)
+        num.relu_into(p.input(num, self.pixels[:c], v.h0, acc=self.acc_input), v.r0)
+        for (down, conv, up), (r_reads, h_writes, i_half, i_reads, h_next, r_next), d, acc in zip(
+                p.blocks, v.blocks, self.d, self.acc_conv):
+            down(num, r_reads, d[p.half], relu=True)
+            conv(num, d[p.half_reads], i_half, acc=acc, relu=True)
+            num.relu_into(num.add_into(h_writes, up(num, i_reads, h_next), h_next), r_next)       # (h, N)
         if not head:        # only a suffix of channels is ever skipped, so no later head needs group c
             return None
-        p.hidden(num, num.relu(v.h_last), v.hid, relu=True)
-        raw = p.head(num, v.hid_reads, v.raw)
-        context = None if self.predicted is None else (self.predicted, x)     # x: this pass's view of the pixel
-        return model.head.shape(raw / num.unit, num, c, context)                                 # (N, 256)
+        p.hidden(num, v.r_last, v.hid, relu=True)
+        raw = p.head(num, v.hid_reads, v.raw)                                                     # (block, N)
+        raw = raw.view(raw.shape[0], len(rows), self.batch).permute(2, 1, 0).reshape(-1, raw.shape[0])  # (B*P, block)
+        context = None
+        if self.predicted is not None:      # this pass's view of the pixel: channels >= c read as 0
+            context = (self.predicted, pixel_inputs(num, image, rows, cols))
+        return model.head.shape(raw / num.unit, num, c, context)                                 # (B*P, 256)
 
     def _views(self, n: int) -> list["_Views"]:
-        """Per channel pass, the slices of n pixels' features that it reads and writes, cut once
+        """Per channel pass, the rows of n pixels' features that it reads and writes, cut once
         per pixel count (a decode meets only a few). The buffers need no clearing between steps:
-        a pass reads groups <= c, all written earlier in the same step."""
+        a pass reads groups <= c, all written earlier in the same step. The residual stream is
+        kept rectified too (r), as every layer that reads it does, so each group is rectified
+        once rather than by every later pass."""
         if n not in self.view_cache:
             num, model = self.num, self.model
             width, half = model.input.conv.out_channels, model.blocks[0].conv.conv.in_channels if model.blocks else 0
-            h = [torch.empty(n, width, dtype=num.dtype) for _ in range(len(self.convs) + 1)]    # residual stream per block
-            d = [torch.empty(n, half, dtype=num.dtype) for _ in self.convs]
-            i = [torch.empty(n, half, dtype=num.dtype) for _ in self.convs]
-            hid = torch.empty(n, self.hidden.bias.shape[0], dtype=num.dtype)
-            raw = torch.empty(n, model.head.block, dtype=num.dtype)
+            empty = lambda features: torch.empty(features, n, dtype=num.dtype)  # noqa: E731
+            h = [empty(width) for _ in range(len(self.convs) + 1)]    # residual stream per block
+            r = [empty(width) for _ in range(len(self.convs) + 1)]    # and its ReLU
+            i = [empty(half) for _ in self.convs]
+            hid, raw = empty(self.hidden.bias.shape[0]), empty(model.head.block)
             self.view_cache[n] = [_Views(
-                h[0][:, p.writes],
-                [(h[k][:, p.reads], h[k][:, p.writes], d[k][:, p.half], d[k][:, p.half_reads], i[k][:, p.half],
-                  i[k][:, p.half_reads], h[k + 1][:, p.writes]) for k in range(len(self.convs))],
-                h[-1][:, p.reads], hid[:, p.hid], hid[:, p.hid_reads], raw) for p in self.passes]
+                h[0][p.writes], r[0][p.writes],
+                [(r[k][p.reads], h[k][p.writes], i[k][p.half], i[k][p.half_reads], h[k + 1][p.writes],
+                  r[k + 1][p.writes]) for k in range(len(self.convs))],
+                r[-1][p.reads], hid[p.hid], hid[p.hid_reads], raw) for p in self.passes]
         return self.view_cache[n]
 
     def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         # Later pixels read these pixels' full values. Their activations are already final:
         # no channel group of a pixel reads the pixel's last channel.
-        t, first, last = int(cols[0]) + self.skew * int(rows[0]), int(rows[0]), int(rows[-1])
-        self.image.write(t, first, last, pixel_inputs(self.num, image, rows, cols) * self.num.unit)
+        c = self.model.in_channels - 1
+        self.pixels[c] = _pixel_major(self.num, image[:, c, rows, cols]) * self.num.unit
+
+
+def _pixel_major(num, values: torch.Tensor) -> torch.Tensor:
+    """One channel's uint8 values (B, P) as model inputs in pixel-major order (N,)."""
+    return num.input(values.t().reshape(-1))
 
 
 class _Pass(NamedTuple):
@@ -194,8 +207,9 @@ class _Pass(NamedTuple):
 
 class _Views(NamedTuple):
     h0: torch.Tensor         # group c of the input conv's output
-    blocks: list             # per block: h[reads], h[writes], d[half], d[half_reads], i[half], i[half_reads], h_next[writes]
-    h_last: torch.Tensor     # the trunk's output, groups <= c
+    r0: torch.Tensor         # and its ReLU
+    blocks: list             # per block: r[reads], h[writes], i[half], i[half_reads], h_next[writes], r_next[writes]
+    r_last: torch.Tensor     # the trunk's rectified output, groups <= c
     hid: torch.Tensor
     hid_reads: torch.Tensor
     raw: torch.Tensor
