@@ -105,11 +105,11 @@ class PixelCNNState:
         self.down = [SplitConv(num, b.down) for b in model.blocks]
         self.up = [SplitConv(num, b.up) for b in model.blocks]
         self.hidden, self.out = SplitConv(num, model.head.hidden), SplitConv(num, model.head.out)
-        ring = max(c.lookback(skew) for c in [self.input] + self.convs) + 1
         margin = model.input.conv.kernel_size[0] // 2
-        canvas = lambda ch: ShearedCanvas(batch, ch, height, ring, margin, skew, num.dtype)  # noqa: E731
-        self.image = canvas(model.in_channels)
-        self.inner = [canvas(b.conv.conv.in_channels) for b in model.blocks]
+        canvas = lambda conv, ch: ShearedCanvas(batch, ch, height, conv.lookback(skew) + 1, margin, skew,  # noqa: E731
+                                                num.dtype)     # each ring as deep as its conv looks back
+        self.image = canvas(self.input, model.in_channels)
+        self.inner = [canvas(conv, b.conv.conv.in_channels) for conv, b in zip(self.convs, model.blocks)]
         self.passes = [self._pass(c) for c in range(model.in_channels)]
         self.view_cache: dict[int, list[_Views]] = {}
 
