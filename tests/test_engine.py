@@ -44,6 +44,20 @@ def test_engine_matches_the_full_pass_with_the_parametric_heads(model_name, chan
         assert torch.allclose(engine_logits(model, FLOAT, x), model(x).double(), atol=1e-4)
 
 
+def test_pixelcnn_engine_is_exact_with_stacked_and_per_tap_past_parts():
+    """The sheared engine stacks the taps of thin convs and multiplies wide ones tap by tap;
+    the battery's tiny pixelcnn is thin everywhere, the shipped one wide in its 3x3 convs."""
+    layouts = set()
+    for hidden in (24, 48):
+        model = tiny_model("pixelcnn", 3, hidden=hidden, head="predictive")
+        exact = ExactNumerics(model)
+        layouts.add(model.incremental(exact, 1, 2, 2).convs[0].stacked)
+        x = torch.randint(0, 256, (3, 3, 9, 29), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+        with torch.no_grad():
+            assert torch.equal(engine_logits(model, exact, x), model(x, num=exact))
+    assert layouts == {True, False}
+
+
 CONDITIONAL = [n for n in models.names() if "cond_channels" in models.hyperparameters(n)]
 
 
