@@ -54,7 +54,20 @@ def conv_weight(module: nn.Module) -> tuple[torch.Tensor, torch.Tensor | None, t
     return module.weight, module.bias, getattr(module, "pad", (0, 0, 0, 0))
 
 
-class FloatNumerics:
+class _SharedVerbs:
+    """Verbs written the same for both arithmetics: the sheared decoder's (sheared.py). In exact
+    arithmetic their inputs are already on the grids, so they round nothing: a partial conv sum
+    stays within the bound of a whole conv's, and a ReLU of a grid value is one."""
+
+    def mac(self, acc: torch.Tensor, w: torch.Tensor, v: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """acc + w @ v: a partial conv sum, features x pixels; ``out`` may be acc."""
+        return torch.addmm(acc, w, v, out=out)
+
+    def relu_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return torch.clamp_min(x, 0.0, out=out)
+
+
+class FloatNumerics(_SharedVerbs):
     """Ordinary float32 arithmetic: what training and evaluation use."""
 
     exact = False
@@ -77,10 +90,6 @@ class FloatNumerics:
         """(masked weight (out, Cin, kh, kw), bias (out,)) as this arithmetic computes with them."""
         weight, bias, _ = conv_weight(module)
         return weight.detach(), (torch.zeros(weight.shape[0]) if bias is None else bias.detach())
-
-    def mac(self, acc: torch.Tensor, w: torch.Tensor, v: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """acc + w @ v: a partial conv sum, features x pixels (see sheared.py); ``out`` may be acc."""
-        return torch.addmm(acc, w, v, out=out)
 
     def finish(self, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
         """A completed conv sum as a layer output (``relu``: rectified too)."""
@@ -108,9 +117,6 @@ class FloatNumerics:
     def relu(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x)
 
-    def relu_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return torch.clamp_min(x, 0.0, out=out)
-
     def mul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return a * b
 
@@ -124,7 +130,7 @@ class FloatNumerics:
 FLOAT = FloatNumerics()
 
 
-class ExactNumerics:
+class ExactNumerics(_SharedVerbs):
     """Order-independent arithmetic for coding; build one per model (it quantizes the weights)."""
 
     exact = True
@@ -186,10 +192,6 @@ class ExactNumerics:
         conv = module.conv if hasattr(module, "mask") else module
         return w_t.t().reshape(conv.weight.shape), b
 
-    def mac(self, acc: torch.Tensor, w: torch.Tensor, v: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """acc + w @ v, exact: partial sums stay within the bound of a whole conv's."""
-        return torch.addmm(acc, w, v, out=out)
-
     def finish(self, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
         """A completed conv sum (bias and every tap), fresh, onto the grid in place and clamped as
         ``dense`` does; ``relu`` folds the following ReLU into the clamp."""
@@ -222,9 +224,6 @@ class ExactNumerics:
 
     def relu(self, x: torch.Tensor) -> torch.Tensor:
         return x.clamp_min(0.0)
-
-    def relu_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return torch.clamp_min(x, 0.0, out=out)
 
     def mul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """An elementwise product of grid values (exact in float64), floored back onto the grid."""
