@@ -15,7 +15,8 @@ from pixcodec.train import TrainConfig, train
 from .options import data_dir_option, download_option, hparam_option, model_option
 
 # What defines a run: --resume refuses to change these.
-RUN_DEFINING = ("model", "hparams", "data", "exclude", "channels", "crop", "batch_size", "lr", "lr_schedule", "seed", "condition")
+RUN_DEFINING = ("model", "hparams", "data", "exclude", "channels", "crop", "batch_size", "lr", "lr_schedule", "seed",
+                "condition", "augment", "init")
 
 
 @click.command("train")
@@ -32,6 +33,12 @@ RUN_DEFINING = ("model", "hparams", "data", "exclude", "channels", "crop", "batc
               help="Force gray (1) or RGB (3) for folders; default: RGB if any image is colour.")
 @click.option("--crop", type=click.IntRange(1), default=None,
               help="Train on random square crops of this size (folders default to 64).")
+@click.option("--augment", type=click.Choice(["none", "flip", "dihedral"]), default="none", show_default=True,
+              help="Random symmetries of each training image, drawn from its crop's seed: flip mirrors "
+                   "left-right; dihedral also mirrors top-bottom and turns a quarter (8 in all).")
+@click.option("--init", type=click.Path(dir_okay=False), default=None,
+              help="Start a new run from this checkpoint's weights (fine-tuning); --model and -H "
+                   "default to its own. Its optimizer state and step count are not carried over.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Optimizer steps in all [default: 1 epoch].")
 @click.option("--epochs", type=click.FloatRange(0, min_open=True), default=None, help="Epochs in all (instead of --steps).")
 @click.option("--batch-size", type=click.IntRange(1), default=32, show_default=True,
@@ -66,6 +73,8 @@ def command(ctx, out, resume, force, quiet, as_json, **options):
         raise click.UsageError("give --steps or --epochs, not both")
     options["channels"] = int(options["channels"]) if options["channels"] else None
     options["exclude"] = list(options["exclude"])
+    if options["init"] and not resume:
+        _architecture_of_init(ctx, options)
     config = TrainConfig(**options)
     if resume and Path(out).exists():
         config = _resumed(ctx, checkpoint.load(out), config)
@@ -74,6 +83,15 @@ def command(ctx, out, resume, force, quiet, as_json, **options):
     result = train(config, out, resume=resume, echo=click.echo, progress=not quiet)
     if as_json and "eval_bpd" in result:
         click.echo(json.dumps({"checkpoint": str(out), **result}))
+
+
+def _architecture_of_init(ctx: click.Context, options: dict) -> None:
+    """--model and -H default to the --init checkpoint's; cond_channels is the run's own business."""
+    state = checkpoint.load(options["init"])
+    if ctx.get_parameter_source("model") != ParameterSource.COMMANDLINE:
+        options["model"] = state["model"]
+    if ctx.get_parameter_source("hparams") != ParameterSource.COMMANDLINE:
+        options["hparams"] = {k: v for k, v in state["hparams"].items() if k != "cond_channels"}
 
 
 def _resumed(ctx: click.Context, state: dict, given: TrainConfig) -> TrainConfig:

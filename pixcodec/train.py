@@ -9,6 +9,7 @@ its slice of each global batch (the data is sharded) and only rank 0 writes.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -53,23 +54,45 @@ class TrainConfig:
     latent_warmup: int = 0           # auto-encoders: steps over which bits(z)'s weight rises 0 -> 1
     exclude: list[str] = field(default_factory=list)   # glob patterns of folder images never used
     precision: str = "auto"          # or "fp32": no bf16 autocast and no TF32 on CUDA
+    augment: str = "none"            # or "flip", "dihedral": random symmetries of each crop
+    init: str | None = None          # a checkpoint whose weights a new run starts from
+
+
+AUGMENTS = {"none": 1, "flip": 2, "dihedral": 8}    # how many symmetries each draws from
 
 
 class CroppedItems(torch.utils.data.Dataset):
-    """Indexed by (image index, crop seed): the crop is decided by the seed alone."""
+    """Indexed by (image index, crop seed): the crop and its symmetry are decided by the seed alone.
 
-    def __init__(self, dataset, crop: int | None):
-        self.dataset, self.crop = dataset, crop
+    The symmetry is drawn after the crop offsets, so ``augment="none"`` sees exactly the
+    crops that runs made before augmentation existed. Symmetry k of the dihedral group:
+    bit 0 mirrors left-right, bit 1 top-bottom, bit 2 transposes (crops are square).
+    """
+
+    def __init__(self, dataset, crop: int | None, augment: str = "none"):
+        if augment not in AUGMENTS:
+            raise PixcodecError(f"unknown augmentation {augment!r} (none, flip or dihedral)")
+        self.dataset, self.crop, self.symmetries = dataset, crop, AUGMENTS[augment]
 
     def __getitem__(self, item):
         index, crop_seed = item
         img, label = self.dataset[index]
-        if self.crop is None:
-            return img, label
         g = torch.Generator().manual_seed(crop_seed)
-        top = int(torch.randint(0, img.shape[1] - self.crop + 1, (), generator=g))
-        left = int(torch.randint(0, img.shape[2] - self.crop + 1, (), generator=g))
-        return img[:, top:top + self.crop, left:left + self.crop], label
+        if self.crop is not None:
+            top = int(torch.randint(0, img.shape[1] - self.crop + 1, (), generator=g))
+            left = int(torch.randint(0, img.shape[2] - self.crop + 1, (), generator=g))
+            img = img[:, top:top + self.crop, left:left + self.crop]
+        if self.symmetries > 1:
+            img = symmetry(img, int(torch.randint(0, self.symmetries, (), generator=g)))
+        return img, label
+
+
+def symmetry(img: torch.Tensor, k: int) -> torch.Tensor:
+    """Element k (0..7) of the square's symmetry group applied to a (C, H, W) image."""
+    if k & 4:
+        img = img.transpose(1, 2)
+    dims = [d for bit, d in ((1, 2), (2, 1)) if k & bit]
+    return (img.flip(dims) if dims else img).contiguous()
 
 
 class StepBatches(torch.utils.data.Sampler):
@@ -116,6 +139,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
     eval_set = open_dataset(config.data, config.data_dir, "test", train_set.channels, exclude=config.exclude)
     crop = config.crop if config.crop or not hasattr(train_set, "files") else DEFAULT_FOLDER_CROP
     eligible = _eligible(train_set, crop)
+    if config.augment == "dihedral" and crop is None and len(set(train_set.size(0))) > 1:
+        raise PixcodecError("--augment dihedral turns images a quarter turn, so they must be square: set --crop")
     if config.batch_size % dist.world or config.batch_size < dist.world:
         raise PixcodecError(f"--batch-size {config.batch_size} must be a multiple of the {dist.world} processes")
     if len(eligible) < config.batch_size:
@@ -133,17 +158,21 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
     if state is not None:
         model.load_state_dict(state["state_dict"])
         step, seconds, history = state["step"], state.get("seconds", 0.0), list(state.get("history", []))
+    elif config.init:
+        init = _initial_weights(config.init, model, condition)
     model.to(dist.device)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])   # after .to(): Adam state follows the params
     net = dist.wrap(model)
 
     sampler = StepBatches(eligible, config.batch_size, config.seed, step, max(step, total), dist.rank, dist.world)
-    loader = torch.utils.data.DataLoader(CroppedItems(train_set, crop), batch_sampler=sampler,
+    loader = torch.utils.data.DataLoader(CroppedItems(train_set, crop, config.augment), batch_sampler=sampler,
                                          num_workers=config.workers)
     eval_items = [eval_set[i] if condition else eval_set[i][0] for i in range(min(len(eval_set), config.eval_images))]
     description = {"train": {**train_set.description, "images": len(eligible), "crop": crop},
                    "eval": {**eval_set.description, "images": len(eval_items)}}
+    if config.init:     # a resumed run keeps the record its first session wrote
+        description["init"] = state["data"].get("init") if state is not None else init
 
     def save():
         if dist.is_main:
@@ -216,6 +245,23 @@ def _autocast(precision: str, device: torch.device) -> Callable[[], Any]:
         torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
         return lambda: torch.autocast("cuda", enabled=False)
     return lambda: torch.autocast("cuda", torch.bfloat16)
+
+
+def _initial_weights(path: str, model: torch.nn.Module, condition) -> dict[str, Any]:
+    """Load another run's weights into ``model`` (same architecture) and describe where they came from.
+
+    Only the weights come along: the new run has its own optimizer, schedule and step count."""
+    state = checkpoint.load(path)
+    found = (state["model"], state["in_channels"], dict(state["hparams"]))
+    wanted = (model.registry_name, model.in_channels, dict(model.hparams))
+    if found != wanted:
+        raise PixcodecError(f"--init {path} holds {found[0]} with {found[1]} channels and {found[2]}, "
+                            f"but this run builds {wanted[0]} with {wanted[1]} channels and {wanted[2]}")
+    if condition is not None and ClassCondition.of_checkpoint(state) != condition:
+        raise PixcodecError(f"--init {path} was trained with other classes")
+    model.load_state_dict(state["state_dict"])
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return {"path": str(path), "sha256": digest, "step": state.get("step")}
 
 
 def _condition(config: TrainConfig, train_set, state) -> ClassCondition | None:

@@ -102,6 +102,24 @@ def test_train_on_a_folder_excludes_named_images_and_records_them(tmp_path):
     assert not (tmp_path / "n.pt").exists()
 
 
+def test_train_init_takes_the_checkpoints_architecture_and_refuses_another(tiny_npz, tmp_path):
+    base = tmp_path / "base.pt"
+    args = ["--data", f"cifar10-npz:{tiny_npz}", "--steps", 1, "--batch-size", 4, "--eval-images", 1, "--quiet"]
+    assert run("train", "--model", "pixelcnn", *hparam_args("pixelcnn"), *args, "--out", base).exit_code == 0
+    tuned = tmp_path / "tuned.pt"
+    result = run("train", "--init", base, "--augment", "flip", *args, "--out", tuned)
+    assert result.exit_code == 0, result.output + result.stderr
+    state, source = torch.load(tuned, weights_only=True), torch.load(base, weights_only=True)
+    assert state["model"] == "pixelcnn" and state["hparams"] == source["hparams"]
+    assert state["config"]["augment"] == "flip" and state["data"]["init"]["path"] == str(base)
+    assert_clean_error(run("train", "--out", tuned, "--resume", "--augment", "none"), "--resume", "augment")
+    assert_clean_error(run("train", "--init", base, "--model", "gated_pixelcnn", *args, "--out", tmp_path / "x.pt"),
+                       "--init", "pixelcnn")
+    assert_clean_error(run("train", "--init", tmp_path / "none.pt", *args, "--out", tmp_path / "x.pt"),
+                       "no such checkpoint")
+    assert not (tmp_path / "x.pt").exists()
+
+
 def test_train_refuses_to_overwrite_without_force(trained, tiny_npz):
     before = trained.read_bytes()
     assert_clean_error(run("train", "--data", f"cifar10-npz:{tiny_npz}", "--out", trained), "exists", "--force")

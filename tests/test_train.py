@@ -8,7 +8,7 @@ import torch
 
 from pixcodec import checkpoint
 from pixcodec.errors import PixcodecError
-from pixcodec.train import StepBatches, TrainConfig, _autocast, train
+from pixcodec.train import CroppedItems, StepBatches, TrainConfig, _autocast, symmetry, train
 
 from conftest import tiny_hparams
 
@@ -50,6 +50,70 @@ def test_resume_reaches_the_same_state_as_an_uninterrupted_run(tiny_npz, tmp_pat
         assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
     for k, v in a["optimizer"]["state"].items():
         assert torch.equal(v["exp_avg_sq"], b["optimizer"]["state"][k]["exp_avg_sq"])
+
+
+def test_symmetry_is_the_eight_element_group_of_the_square():
+    img = torch.arange(2 * 4 * 4).reshape(2, 4, 4)
+    images = [symmetry(img, k) for k in range(8)]
+    assert len({tuple(x.flatten().tolist()) for x in images}) == 8
+    assert torch.equal(images[0], img) and torch.equal(images[1], img.flip(2)) and torch.equal(images[4], img.mT)
+    for x in images:                 # a symmetry moves pixels within their channel, never across
+        assert [sorted(x[c].flatten().tolist()) for c in range(2)] == [list(range(16)), list(range(16, 32))]
+
+
+def test_augmentation_keeps_the_crop_and_draws_every_symmetry_from_the_seed(tiny_npz):
+    """--augment none must give exactly the crops runs got before augmentation existed, and
+    dihedral one of the 8 symmetries of that same crop, decided by the seed alone."""
+    from pixcodec.data import open_dataset
+    data = open_dataset(f"cifar10-npz:{tiny_npz}")
+    plain, turned, flipped = (CroppedItems(data, 5, a) for a in ("none", "dihedral", "flip"))
+    seen, mirrors = set(), set()
+    for seed in range(64):
+        g = torch.Generator().manual_seed(seed)
+        top, left = (int(torch.randint(0, 8 - 5 + 1, (), generator=g)) for _ in range(2))
+        crop = plain[3, seed][0]
+        assert torch.equal(crop, data[3][0][:, top:top + 5, left:left + 5])
+        x = turned[3, seed][0]
+        matches = [k for k in range(8) if torch.equal(x, symmetry(crop, k))]
+        assert matches and torch.equal(turned[3, seed][0], x)
+        seen.add(matches[0])
+        mirrors.update(k for k in range(2) if torch.equal(flipped[3, seed][0], symmetry(crop, k)))
+    assert seen == set(range(8)) and mirrors == {0, 1}
+    with pytest.raises(PixcodecError, match="augmentation"):
+        CroppedItems(data, 5, "rotate")
+
+
+def test_dihedral_augmentation_refuses_uncropped_oblong_images(tmp_path):
+    import numpy as np
+    path = tmp_path / "oblong.npz"
+    np.savez(path, x_train=np.zeros((8, 4, 6, 3), np.uint8), x_test=np.zeros((2, 4, 6, 3), np.uint8))
+    with pytest.raises(PixcodecError, match="square"):
+        train(TrainConfig(data=f"cifar10-npz:{path}", batch_size=4, steps=1, augment="dihedral"),
+              tmp_path / "m.pt", progress=False)
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_init_starts_a_new_run_from_another_runs_weights(tiny_npz, tmp_path):
+    trained = train(config(tiny_npz, steps=30, lr=1e-2), tmp_path / "a.pt", progress=False)
+    train(config(tiny_npz, steps=2, lr=1e-12, init=str(tmp_path / "a.pt"), augment="dihedral"),
+          tmp_path / "b.pt", progress=False)
+    a, b = checkpoint.load(tmp_path / "a.pt"), checkpoint.load(tmp_path / "b.pt")
+    assert b["step"] == 2 and len(b["optimizer"]["state"]) > 0
+    for k in a["state_dict"]:
+        assert torch.allclose(a["state_dict"][k], b["state_dict"][k], atol=1e-9), k
+    import hashlib
+    assert b["data"]["init"] == {"path": str(tmp_path / "a.pt"), "step": 30,
+                                 "sha256": hashlib.sha256((tmp_path / "a.pt").read_bytes()).hexdigest()}
+    fresh = train(config(tiny_npz, steps=2, lr=1e-12), tmp_path / "c.pt", progress=False)
+    assert b["history"][-1]["eval_bpd"] == pytest.approx(trained["eval_bpd"], abs=1e-4)
+    assert fresh["eval_bpd"] > trained["eval_bpd"] + 0.3, (fresh, trained)
+    train(config(tiny_npz, steps=4, lr=1e-12, init=str(tmp_path / "a.pt"), augment="dihedral"),
+          tmp_path / "b.pt", resume=True, progress=False)
+    assert checkpoint.load(tmp_path / "b.pt")["data"]["init"] == b["data"]["init"]
+    wider = {**config(tiny_npz).hparams, "hidden": config(tiny_npz).hparams["hidden"] + 4}
+    with pytest.raises(PixcodecError, match="--init"):
+        train(config(tiny_npz, steps=1, hparams=wider, init=str(tmp_path / "a.pt")), tmp_path / "d.pt",
+              progress=False)
 
 
 def test_precision_fp32_turns_autocast_and_tf32_off_on_cuda():
