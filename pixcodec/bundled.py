@@ -33,7 +33,8 @@ class Bundled:
 # A model that once was a default stays here, decode-only, so the files it wrote still decode
 # without -m: a file names its model by identity, and retiring the weights would strand them.
 BUNDLED = (
-    Bundled("photo-rgb", "photo_rgb_v5.pt", "4c9b1c32efeb29813d0ff1e0845853d333583ed794f134c3d66b59f22d29da32", ("RGB", "L", "1")),
+    Bundled("photo-rgb", "photo_rgb_v6.pt", "7540654bfd75a12bb93913a28c16c57fcda27322354e1ce1a9b3c6e094f8709d", ("RGB", "L", "1")),
+    Bundled("photo-rgb-v5", "photo_rgb_v5.pt", "4c9b1c32efeb29813d0ff1e0845853d333583ed794f134c3d66b59f22d29da32", ()),
     Bundled("photo-rgb-v4", "photo_rgb_v4.pt", "eb752066448d7be5c2dd3a9e910fe048fd2d22fac9412f41510efd695d9780ce", ()),
     Bundled("photo-rgb-v3", "photo_rgb_v3.pt", "f0eb91e873043bfef348434fa92cee2ed618bd2c053125cffe382d4eb2d02b93", ()),
     Bundled("photo-rgb-v2", "photo_rgb_v2.pt", "059c9df3841ccab5531ad0266ebc6cf37d6d8cc29c29f2091abc2b1e62a49bbe", ()),

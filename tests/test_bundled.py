@@ -90,9 +90,9 @@ def test_the_shipped_models_load_and_the_demo_round_trips(tmp_path):
 
 
 @pytest.mark.parametrize("version, file", [(1, "photo_rgb.pt"), (2, "photo_rgb_v2.pt"), (3, "photo_rgb_v3.pt"),
-                                           (4, "photo_rgb_v4.pt")])
+                                           (4, "photo_rgb_v4.pt"), (5, "photo_rgb_v5.pt")])
 def test_files_written_by_a_retired_default_still_decode_without_a_model(tmp_path, version, file):
-    """golden_photo_rgb_v1.pxc to _v4.pxc were written by the first four bundled defaults
+    """golden_photo_rgb_v1.pxc to _v5.pxc were written by the first five bundled defaults
     (now decode-only), from golden_photo_rgb_v1.png."""
     data = Path(__file__).parent / "data"
     assert all(b.modes == () or b.file != file for b in bundled.BUNDLED)   # it is retired
