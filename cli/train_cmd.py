@@ -73,7 +73,7 @@ def command(ctx, out, resume, force, quiet, as_json, **options):
         raise click.UsageError("give --steps or --epochs, not both")
     options["channels"] = int(options["channels"]) if options["channels"] else None
     options["exclude"] = list(options["exclude"])
-    if options["init"] and not resume:
+    if options["init"] and not (resume and Path(out).exists()):    # --resume may also start a run
         _architecture_of_init(ctx, options)
     config = TrainConfig(**options)
     if resume and Path(out).exists():

@@ -113,6 +113,9 @@ def test_train_init_takes_the_checkpoints_architecture_and_refuses_another(tiny_
     assert state["model"] == "pixelcnn" and state["hparams"] == source["hparams"]
     assert state["config"]["augment"] == "flip" and state["data"]["init"]["path"] == str(base)
     assert_clean_error(run("train", "--out", tuned, "--resume", "--augment", "none"), "--resume", "augment")
+    started = run("train", "--init", base, *args, "--out", tmp_path / "started.pt", "--resume")
+    assert started.exit_code == 0, started.stderr                  # --resume with nothing to resume yet
+    assert torch.load(tmp_path / "started.pt", weights_only=True)["model"] == "pixelcnn"
     assert_clean_error(run("train", "--init", base, "--model", "gated_pixelcnn", *args, "--out", tmp_path / "x.pt"),
                        "--init", "pixelcnn")
     assert_clean_error(run("train", "--init", tmp_path / "none.pt", *args, "--out", tmp_path / "x.pt"),
