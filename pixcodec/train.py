@@ -259,7 +259,7 @@ def _initial_weights(path: str, model: torch.nn.Module, condition) -> dict[str, 
                             f"but this run builds {wanted[0]} with {wanted[1]} channels and {wanted[2]}")
     if condition is not None and ClassCondition.of_checkpoint(state) != condition:
         raise PixcodecError(f"--init {path} was trained with other classes")
-    model.load_state_dict(state["state_dict"])
+    model.load_state_dict(checkpoint.build_model(state).state_dict())   # weights that do not fit: one clean line
     digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return {"path": str(path), "sha256": digest, "step": state.get("step")}
 
