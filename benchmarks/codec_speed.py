@@ -24,7 +24,7 @@ import torch
 from pixcodec import checkpoint, engine, models
 from pixcodec.bench import median_time
 from pixcodec.codec import Codec
-from pixcodec.container import parse
+from pixcodec.pxc import parse
 from pixcodec.cli.options import parse_value
 from pixcodec.imageio import read_image
 

@@ -11,11 +11,11 @@ import click
 
 from pixcodec import bundled, checkpoint
 from pixcodec.codec import DEFAULT_GROUP, DEFAULT_TILE, Codec
-from pixcodec.container import parse
 from pixcodec.data import IMAGE_SUFFIXES
 from pixcodec.errors import PixcodecError
 from pixcodec.imageio import expand_inputs, png_bytes, read_image, refuse_existing, write_new
 from pixcodec.likelihood import two_part_split
+from pixcodec.pxc import parse
 from pixcodec.two_part import TwoPartCodec
 
 model_option = click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
@@ -183,11 +183,7 @@ def info(file, as_json):
     header, streams, stored = parse(data)
     fields = {"file": file, "format_version": header.version, "model_id": header.model_id.hex(), "width": header.width,
               "height": header.height, "mode": header.mode, "tile": header.tile, "group": header.group,
-              "streams": len(streams), "latent_stream_bytes": header.stream_lengths[0] if header.latent else 0,
-              "stored_tiles": len(header.stored), "coded_as_gray": header.gray,
-              "value_set_sizes": [len(v) for v in header.values] if header.values else None,
-              "palette_colors": len(header.palette) or None,
-              "tuned_head_deltas": len(header.tuned) or None,
+              "streams": len(streams), **header.describe(),
               "header_bytes": header.size,
               "payload_bytes": sum(header.stream_lengths) + len(stored),
               "total_bytes": len(data), "pixel_crc32": f"{header.pixel_crc:08x}",

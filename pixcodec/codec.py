@@ -1,8 +1,11 @@
 """Lossless image coding with any registered model: ``Codec(model).compress`` / ``.decompress``.
 
 The encoder runs the decoder's own incremental computation (engine.run), teacher-forced,
-in exact arithmetic, so both sides see the same probabilities bit for bit whatever the
+in exact arithmetic, and both sides turn its logits into the coder's distributions through
+one rule (``pxc.CodingStep``), so they see the same probabilities bit for bit whatever the
 batching, thread count or machine. Tiles of one shape are coded in lockstep as one batch.
+This module orchestrates: what a file means is ``pxc``'s, what the encoder chooses is
+adapt.py's and tune.py's.
 """
 from __future__ import annotations
 
@@ -15,11 +18,11 @@ import torch
 import torch.nn as nn
 
 from . import engine, tune
+from .adapt import MEASURE_ALL, Measure
 from .coder import SymbolDecoder, SymbolEncoder
-from .adapt import MEASURE_ALL, Choices, Measure
-from .container import (MAX_PIXELS, MAX_SIDE, MAX_TILES, Header, all_tiles, parse, stored_tiles, tile_count,
-                        tiling_plan)
 from .errors import PixcodecError
+from .pxc import (MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, GrayRGB, Header, SideInfo, TunedHead, all_tiles, parse,
+                  tile_count, tiling_plan)
 from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables
 
 DEFAULT_TILE = 64
@@ -79,7 +82,7 @@ class Codec:
         self.id = model_id(model, self.exact)
         self.tile, self.group, self.fallback = tile, group, fallback
         self.value_sets, self.sharpness, self.palette = value_sets, sharpness, palette
-        self.tuning = tuning and tune.tunable(model)
+        self.tuning = tuning and TunedHead.tunable(model)
 
     def _gray_as_rgb(self, channels: int) -> bool:
         """An RGB model codes a gray image as R = G = B, coding only R: one model serves both."""
@@ -103,21 +106,19 @@ class Codec:
             raise PixcodecError(f"a {width}x{height} image is beyond the format's limits "
                                 f"({MAX_SIDE} a side, {MAX_PIXELS} pixels)")
         coded = image[:1] if gray else image
-        streams, choices, nll = self.encode_pixels(coded, on_row)
-        header = self.header(mode, image, streams, choices, gray=gray)
-        return Compressed(header.pack() + b"".join(streams) + stored_bytes(coded, header), nll, image.numel(),
-                          len(choices.stored))
+        streams, side, nll = self.encode_pixels(coded, on_row)
+        header = self.header(mode, image, streams, side.replace(gray=GrayRGB() if gray else None))
+        return Compressed(header.pack() + b"".join(streams) + stored_payload(coded, header), nll, image.numel(),
+                          stored_count(side))
 
-    def header(self, mode: str, image: torch.Tensor, streams: list[bytes], choices: Choices,
-               model_id: bytes | None = None, **more) -> Header:
-        """The header of a file of ``image`` coded as ``streams`` with ``choices``."""
-        return Header(mode, model_id or self.id, image.shape[1], image.shape[2], self.tile, self.group, pixel_crc(image),
-                      [len(s) for s in streams], choices.stored, values=choices.values.values if choices.values else (),
-                      sharpness=choices.sharpness_bytes(), palette=choices.palette.colors if choices.palette else (),
-                      tuned=b"" if choices.tuned is None else choices.tuned.numpy().tobytes(), **more)
+    def header(self, mode: str, image: torch.Tensor, streams: list[bytes], side: SideInfo,
+               model_id: bytes | None = None) -> Header:
+        """The header of a file of ``image`` coded as ``streams`` with ``side``."""
+        return Header(mode, model_id or self.id, image.shape[1], image.shape[2], self.tile, self.group,
+                      pixel_crc(image), [len(s) for s in streams], side)
 
     def encode_pixels(self, image: torch.Tensor, on_row=None, cond: torch.Tensor | None = None):
-        """(streams, Choices, the model's NLL in bits) for image (C, H, W); cond is a (1, F, H, W)
+        """(streams, SideInfo, the model's NLL in bits) for image (C, H, W); cond is a (1, F, H, W)
         condition map over the whole image, cut per tile like the pixels.
 
         The model's last layer is first refitted to the image when that pays (tune.py). One pass
@@ -132,70 +133,60 @@ class Codec:
         result = self._encode_adapted(image, tuned, on_row, cond)
         # tune.fit judges on a sample and knows nothing of value sets and palettes: where those
         # are used, or where a check is cheap, the untuned coding is tried too and the smaller kept
-        if tuned is not None and (image.numel() <= MEASURE_ALL or result[1].sets is not None):
+        if tuned is not None and (image.numel() <= MEASURE_ALL or result[1].restriction is not None):
             plain = self._encode_adapted(image, None, None, cond)
             if self._size(image, *plain[:2]) <= self._size(image, *result[:2]):
                 result = plain
         return result
 
-    def _encode_adapted(self, image: torch.Tensor, tuned: torch.Tensor | None, on_row, cond):
+    def _encode_adapted(self, image: torch.Tensor, tuned: TunedHead | None, on_row, cond):
         """``encode_pixels`` with the last layer tuned by these deltas (or not): both passes."""
         c, height, width = image.shape
         measure = Measure(image, tile_count(height, width, self.tile), self.value_sets, self.sharpness, self.palette)
-        streams, nll, tile_bits = self._encode(image, Choices(tuned=tuned), on_row, cond, measure)
+        streams, nll, tile_bits = self._encode(image, SideInfo(tuned=tuned), on_row, cond, measure)
         subpixels = {t.index: c * t.height * t.width for t in all_tiles(height, width, self.tile)}
-        choices = measure.decide(tile_bits, subpixels, self.fallback)._replace(tuned=tuned)
-        if choices.second_pass:     # the streams change; stored tiles still count at the model's cost
-            streams, coded_nll, _ = self._encode(image, choices, None, cond)
-            nll = coded_nll + sum(bits for k, bits in tile_bits.items() if k in choices.stored)
-        return streams, choices, nll
+        side = measure.decide(tile_bits, subpixels, self.fallback).replace(tuned=tuned)
+        if side.stored is not None or side.restriction is not None or side.sharpness is not None:
+            # the streams change; stored tiles still count at the model's cost
+            streams, coded_nll, _ = self._encode(image, side, None, cond)
+            nll = coded_nll + sum(bits for k, bits in tile_bits.items() if side.stored is not None and side.stored.bits[k])
+        return streams, side, nll
 
-    def _size(self, image: torch.Tensor, streams: list[bytes], choices: Choices) -> int:
+    def _size(self, image: torch.Tensor, streams: list[bytes], side: SideInfo) -> int:
         """Bytes of the pixel part of a file: header, streams and stored tiles."""
-        header = self.header("RGB" if image.shape[0] == 3 else "L", image, streams, choices)
-        return header.size + sum(map(len, streams)) + header.stored_bytes()
+        header = self.header("RGB" if image.shape[0] == 3 else "L", image, streams, side)
+        return header.size + sum(map(len, streams)) + header.payload_size()
 
-    def _exact(self, choices: Choices):
-        """The arithmetic a file's choices code with: the model's, or with its last layer tuned."""
-        if choices.tuned is None:
+    def _exact(self, side: SideInfo):
+        """The arithmetic a file's side information codes with: the model's, or with its head tuned."""
+        if side.tuned is None:
             return self.exact
         try:
-            return tune.apply(self.exact, self.model, choices.tuned)
+            return side.tuned.numerics(self.exact, self.model)
         except ValueError as e:
             raise PixcodecError(f"corrupt .pxc header: head deltas that do not fit this model ({e})") from None
 
-    def _encode(self, image: torch.Tensor, choices: Choices, on_row, cond, measure: Measure | None = None):
+    def _encode(self, image: torch.Tensor, side: SideInfo, on_row, cond, measure: Measure | None = None):
         """Streams of the tiles not stored, their total NLL in bits, and each tile's bits."""
         c, height, width = image.shape
-        exact = self._exact(choices)
-        sets, sharpness = choices.sets, choices.sharpness
+        exact = self._exact(side)
         streams, nll, tile_bits = [], 0.0, {}
-        for tiles in tiling_plan(height, width, self.tile, self.group, choices.stored):
+        for tiles in tiling_plan(height, width, self.tile, self.group, skipped(side)):
             x = torch.stack([image[:, t.rows, t.cols] for t in tiles])
             index = torch.tensor([t.index for t in tiles])
-            tile_k = None if sharpness is None else sharpness[index]                # (tiles, C)
-            encoder = SymbolEncoder()
+            step, encoder = CodingStep(side, self.exact, index), SymbolEncoder()
             bits = torch.zeros(len(tiles), dtype=torch.float64)
             steps = [0]                  # wavefront steps done: the measure samples some of them
-            earlier: list[torch.Tensor] = []       # this step's channels so far: the palette's contexts
 
             def choose(logits, ch, rows, cols):
-                weights = self.exact.probabilities(logits, row_sharpness(tile_k, ch, len(rows)))
-                symbols = x[:, ch, rows, cols].reshape(-1)
-                coded = symbols.long()
+                values = x[:, ch, rows, cols].reshape(-1)
+                dist, cost = step.encode(encoder, logits, ch, len(rows), values)
                 if measure is not None:
-                    measure.add(index, ch, steps[0], logits, weights, coded, earlier[:ch])
+                    measure.add(index, ch, steps[0], logits, dist.plain, values.long(), step.earlier[:ch])
                     steps[0] += ch == c - 1
-                earlier[ch:] = [coded]
-                if sets is not None:
-                    if sets.known(ch):       # one value: nothing to code
-                        return symbols
-                    options = sets.at(ch, earlier[:ch])
-                    weights, coded = options.weights(weights), options.index(coded)
-                encoder.encode(coded, weights)
-                p = weights.gather(1, coded[:, None])[:, 0] / weights.sum(1)
-                bits.sub_(torch.log2(p).view(len(tiles), -1).sum(1))       # rows are batch-major
-                return symbols
+                if cost is not None:
+                    bits.add_(cost.view(len(tiles), -1).sum(1))        # rows are batch-major
+                return values
 
             engine.run(self.model, exact, len(tiles), tiles[0].height, tiles[0].width, choose,
                        cond=cut(cond, tiles), on_row=on_row, coded=c)   # gray via an RGB model: G = B = R, not coded
@@ -207,7 +198,7 @@ class Codec:
     def decompress(self, data: bytes, on_row=None) -> tuple[torch.Tensor, str]:
         """The exact pixels (uint8 (C, H, W)) and mode of a .pxc file made with this model."""
         header, streams, raw = parse(data)
-        if header.latent:
+        if header.side.latent:
             raise PixcodecError("this is a two-part file: decompress it with its auto-encoder checkpoint (-m)")
         if header.model_id != self.id:
             raise PixcodecError(f"this file was coded with another model (id {header.model_id.hex()}, "
@@ -216,7 +207,7 @@ class Codec:
             raise PixcodecError(f"corrupt header: mode {header.mode} does not fit a "
                                 f"{self.model.in_channels}-channel model")
         image = self.decode_pixels(header, streams, raw, on_row)
-        if header.gray:
+        if header.side.gray:
             image = image.expand(3, -1, -1).contiguous()
         if pixel_crc(image) != header.pixel_crc:
             raise PixcodecError("corrupt .pxc file: the decoded pixels fail their checksum")
@@ -225,45 +216,34 @@ class Codec:
     def decode_pixels(self, header: Header, streams: list[bytes], raw: bytes, on_row=None,
                       cond: torch.Tensor | None = None) -> torch.Tensor:
         """The pixels of a parsed file's streams and stored tiles (``encode_pixels`` reversed)."""
-        channels = header.coded_channels
+        side, channels = header.side, header.coded_channels
         image = torch.zeros(channels, header.height, header.width, dtype=torch.uint8)
-        plan = tiling_plan(header.height, header.width, header.tile, header.group, header.stored)
-        choices = Choices.of_header(header)
-        sets, sharpness, exact = choices.sets, choices.sharpness, self._exact(choices)
-        for tiles, stream in zip(plan, streams):
-            decoder = SymbolDecoder(stream)
-            index = torch.tensor([t.index for t in tiles])
-            tile_k = None if sharpness is None else sharpness[index]                # (tiles, C)
-            earlier: list[torch.Tensor] = []
-
-            def choose(logits, ch, rows, cols):
-                weights = self.exact.probabilities(logits, row_sharpness(tile_k, ch, len(rows)))
-                if sets is None:
-                    return decoder.decode(weights)
-                options = sets.at(ch, earlier[:ch])
-                if sets.known(ch):
-                    symbols = options.value(torch.zeros(len(weights), dtype=torch.long))
-                else:
-                    symbols = options.value(decoder.decode(options.weights(weights)).long())
-                earlier[ch:] = [symbols.long()]
-                return symbols
-
-            out = engine.run(self.model, exact, len(tiles), tiles[0].height, tiles[0].width, choose,
+        exact = self._exact(side)
+        for tiles, stream in zip(tiling_plan(header.height, header.width, header.tile, header.group, skipped(side)),
+                                 streams):
+            step, decoder = CodingStep(side, self.exact, torch.tensor([t.index for t in tiles])), SymbolDecoder(stream)
+            out = engine.run(self.model, exact, len(tiles), tiles[0].height, tiles[0].width,
+                             lambda logits, ch, rows, cols: step.decode(decoder, logits, ch, len(rows)),
                              cond=cut(cond, tiles), on_row=on_row, coded=channels)[:, :channels]
             for t, pixels in zip(tiles, out):
                 image[:, t.rows, t.cols] = pixels
-        offset = 0
-        for t in stored_tiles(header):
-            size = channels * t.height * t.width
-            pixels = torch.frombuffer(bytearray(raw[offset:offset + size]), dtype=torch.uint8)
-            image[:, t.rows, t.cols] = pixels.view(-1, t.height, t.width)
-            offset += size
+        if side.stored is not None:
+            side.stored.place(raw, image, header.frame)
         return image
 
 
-def row_sharpness(tile_k: torch.Tensor | None, ch: int, pixels: int) -> torch.Tensor | None:
-    """Channel ch's sharpness for an engine step's rows (batch-major: each tile's pixels together)."""
-    return None if tile_k is None else tile_k[:, ch].repeat_interleave(pixels)
+def skipped(side: SideInfo):
+    """The tiles a file stores raw (one bool per tile), which the streams skip; None: none."""
+    return None if side.stored is None else side.stored.bits
+
+
+def stored_count(side: SideInfo) -> int:
+    return 0 if side.stored is None else int(side.stored.bits.sum())
+
+
+def stored_payload(image: torch.Tensor, header: Header) -> bytes:
+    """The stored tiles' pixels of the coded image (C, H, W), for the file's end."""
+    return b"" if header.side.stored is None else header.side.stored.payload(image, header.frame)
 
 
 def cut(cond: torch.Tensor | None, tiles) -> torch.Tensor | None:
@@ -271,9 +251,3 @@ def cut(cond: torch.Tensor | None, tiles) -> torch.Tensor | None:
     if cond is None:
         return None
     return torch.cat([cond[:, :, t.rows, t.cols] for t in tiles])
-
-
-def stored_bytes(image: torch.Tensor, header: Header) -> bytes:
-    return b"".join(image[:, t.rows, t.cols].contiguous().numpy().tobytes()
-                    for t in stored_tiles(header))
-

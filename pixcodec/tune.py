@@ -10,10 +10,8 @@ features stay as they are) takes pepper to 5.09 and flowers from 5.20 to 4.53 in
 
 The encoder fits additive deltas to that layer's unmasked weights and biases on a sample of
 the image's pixels, seen as the codec sees them (tile by tile), and keeps them when a
-held-out part of the sample says they save more than twice their header bytes. Deltas are
-multiples of 2^-7, one signed byte each (FORMAT.md, version 5), so the tuned layer lies on the
-exact grids: encoder and decoder build the same ``ExactNumerics.replaced`` from them, and
-every probability stays bit-exact. The file still names the untuned model's id.
+held-out part of the sample says they save more than twice their header bytes. What the
+deltas mean, and how both sides apply them bit-exactly, is the format's (``pxc.TunedHead``).
 
 The fit uses the discrete Laplace's normaliser in closed form (two geometric series), not a
 256-way softmax, so it costs a float forward pass over the image and a few seconds.
@@ -26,47 +24,17 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 
-from .container import all_tiles, tiling_plan
 from .models.heads import LogitsHead, laplace_nats
-from .numerics import FLOAT, ExactNumerics, conv_weight
+from .numerics import FLOAT, conv_weight
+from .pxc import TunedHead, tile_count, tiling_plan
 
-STEP_BITS = 7             # deltas are integers times 2^-7: on the weight (2^-14) and bias grids;
+STEP_BITS = TunedHead.STEP_BITS
 LIMIT = 127               # int8 (finer steps, tried to 2^-12, gain under 0.1 % and cost twice the bytes)
 SAMPLE = 1 << 16          # pixels the fit sees at most; a quarter more are held out to judge it
 STEPS, LR = 200, 0.003    # Adam, full batch
 MAX_GAIN = 1.0            # bits a subpixel tuning might save at most, to skip hopeless fits (CIFAR)
 CHUNK = 16                # tiles per float forward pass, to bound memory on large images
 SPREAD = 4                # large images: run 4x the sample's pixels' worth of random tiles
-
-
-def tunable(model: nn.Module) -> bool:
-    """Only the predictive head's last layer is small enough (4 outputs a channel) to carry."""
-    head = getattr(model, "head", None)
-    return isinstance(head, LogitsHead) and head.kind == "predictive"
-
-
-def _mask(model: nn.Module) -> torch.Tensor:
-    """(out, in) bool: the last layer's weights a delta may change (its causal mask's ones)."""
-    return model.head.out.mask.flatten(1).bool()
-
-
-def parameter_count(model: nn.Module) -> int:
-    return int(_mask(model).sum()) + model.head.out.conv.bias.numel()
-
-
-def apply(exact: ExactNumerics, model: nn.Module, deltas: torch.Tensor) -> ExactNumerics:
-    """The exact arithmetic of ``model`` with its last layer moved by int deltas (weights, then biases)."""
-    if not tunable(model):
-        raise ValueError("only a predictive head's last layer can be tuned")
-    if deltas.numel() != parameter_count(model):
-        raise ValueError(f"{deltas.numel()} head deltas for a layer with {parameter_count(model)} parameters")
-    weight, bias = exact.parts(model.head.out)
-    weight, bias = weight.flatten(1).clone(), bias.clone()
-    mask, step = _mask(model), 2.0 ** -STEP_BITS
-    n = int(mask.sum())
-    weight[mask] += deltas[:n].double() * step
-    bias += deltas[n:].double() * step
-    return exact.replaced(model.head.out, weight, bias)
 
 
 class _Sample(NamedTuple):
@@ -92,11 +60,9 @@ def _sample(model: nn.Module, image: torch.Tensor, tile: int, generator) -> _Sam
         lambda _, args, kwargs: captured.update(h=args[0]), with_kwargs=True)
     wanted = SAMPLE * 5 / 4
     spread = min(1.0, SPREAD * wanted / (height * width))      # the share of tiles run
-    skipped = frozenset()
+    skipped = None
     if spread < 1.0:
-        tiles = all_tiles(height, width, tile)
-        run = (torch.rand(len(tiles), generator=generator) < spread).tolist()
-        skipped = frozenset(t.index for t, r in zip(tiles, run) if not r)
+        skipped = ~(torch.rand(tile_count(height, width, tile), generator=generator) < spread).numpy()
     keep = min(1.0, wanted / (spread * height * width))
     parts = []
     try:
@@ -140,16 +106,16 @@ def _minimise(loss, params: list[torch.Tensor], lr: float, steps: int) -> None:
             optimizer.step()
 
 
-def fit(model: nn.Module, image: torch.Tensor, tile: int, sharpness: bool = True) -> torch.Tensor | None:
-    """int8 deltas for the last layer (weights under the mask, then biases) that pay for their
+def fit(model: nn.Module, image: torch.Tensor, tile: int, sharpness: bool = True) -> TunedHead | None:
+    """The section of int8 deltas for the last layer (weights under the mask, then biases) that pay for their
     header bytes on ``image`` (C, H, W), or None. Deterministic for a given image.
 
     sharpness: the codec will also scale each tile's logits (adapt.py), which captures part of
     what tuning gains; the saving is then judged with a free temperature per tile and channel
     fitted on both sides, so the deltas are kept only for what they add beyond it."""
-    if not tunable(model) or image.shape[0] != model.in_channels:
+    if not TunedHead.tunable(model) or image.shape[0] != model.in_channels:
         return None
-    if image.numel() * MAX_GAIN < 2 * 8 * (2 + parameter_count(model)):   # cannot pay: skip the fit
+    if image.numel() * MAX_GAIN < 2 * 8 * (2 + TunedHead.parameter_count(model)):   # cannot pay: skip the fit
         return None
     generator = torch.Generator().manual_seed(0)
     sample = _sample(model, image, tile, generator)
@@ -159,7 +125,7 @@ def fit(model: nn.Module, image: torch.Tensor, tile: int, sharpness: bool = True
     part, check = _Sample(*[t[order] for t in sample]).split(len(order) * 4 // 5)
     weight, bias, _ = conv_weight(model.head.out)
     weight, bias = weight.detach().flatten(1).float(), bias.detach().float()
-    mask, head = _mask(model), model.head
+    mask, head = TunedHead.mask(model), model.head
     d_w = torch.zeros_like(weight, requires_grad=True)
     d_b = torch.zeros_like(bias, requires_grad=True)
     _minimise(lambda: bits(part.features @ (weight + d_w * mask).t() + bias + d_b, part, head) / part.target.numel(),
@@ -175,7 +141,7 @@ def fit(model: nn.Module, image: torch.Tensor, tile: int, sharpness: bool = True
                         head, image.shape[0], sharpness)
     coded = image.shape[1] * image.shape[2]
     saving = (before - after) * coded / len(check.target)
-    return deltas.to(torch.int8) if saving > 2 * 8 * (2 + deltas.numel()) else None
+    return TunedHead(deltas.to(torch.int8)) if saving > 2 * 8 * (2 + deltas.numel()) else None
 
 
 def _judged(part: _Sample, check: _Sample, raw_part, raw_check, head: LogitsHead, channels: int,

@@ -15,9 +15,9 @@ import json
 
 import torch
 
-from .codec import DEFAULT_GROUP, DEFAULT_TILE, Codec, Compressed, pixel_crc, stored_bytes
-from .container import MAX_PIXELS, MAX_SIDE, Header, parse
+from .codec import DEFAULT_GROUP, DEFAULT_TILE, Codec, Compressed, pixel_crc, stored_count, stored_payload
 from .errors import PixcodecError
+from .pxc import MAX_PIXELS, MAX_SIDE, Header, Latent, parse
 from .numerics import ExactNumerics
 
 
@@ -58,19 +58,19 @@ class TwoPartCodec:
         if max(levels.shape[1:]) >= self.latents.tile:
             raise PixcodecError(f"a {width}x{height} image is too large for this auto-encoder's code map")
         z_streams, _, z_bits = self.latents.encode_pixels(self.ae.as_image(levels))
-        streams, choices, x_bits = self.pixels.encode_pixels(image, on_row, self._condition(levels, height, width))
-        header = self.pixels.header(mode, image, z_streams + streams, choices, self.id, latent=True)
-        data = header.pack() + b"".join(z_streams + streams) + stored_bytes(image, header)
-        return Compressed(data, z_bits + x_bits, image.numel(), len(choices.stored), latent_bits=z_bits)
+        streams, side, x_bits = self.pixels.encode_pixels(image, on_row, self._condition(levels, height, width))
+        header = self.pixels.header(mode, image, z_streams + streams, side.replace(latent=Latent()), self.id)
+        data = header.pack() + b"".join(z_streams + streams) + stored_payload(image, header)
+        return Compressed(data, z_bits + x_bits, image.numel(), stored_count(side), latent_bits=z_bits)
 
     def decompress(self, data: bytes, on_row=None) -> tuple[torch.Tensor, str]:
         header, streams, raw = parse(data)
-        if not header.latent:
+        if not header.side.latent:
             raise PixcodecError("this file was not made by an auto-encoder: decompress it with its own model")
         if header.model_id != self.id:
             raise PixcodecError(f"this file was coded with another model (id {header.model_id.hex()}, "
                                 f"this auto-encoder is {self.id.hex()})")
-        if header.gray or header.channels != self.ae.in_channels:
+        if header.side.gray or header.channels != self.ae.in_channels:
             raise PixcodecError(f"corrupt header: mode {header.mode} does not fit this auto-encoder")
         f = self.ae.factor
         z_shape = (-(-header.height // f), -(-header.width // f))

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from pixcodec.adapt import MAX_COLORS, Palette
+from pixcodec.adapt import MAX_COLORS
 from pixcodec.codec import Codec
-from pixcodec.container import parse
+from pixcodec.pxc import Palette, parse
 from pixcodec.errors import PixcodecError
 
 from conftest import fuzz, tiny_model
@@ -51,10 +51,10 @@ def test_a_palette_image_is_coded_among_its_colours(shape):
     header = parse(with_palette.data)[0]
     assert torch.equal(decode_alone((model, 8), with_palette.data), img)
     if shape == (1, 1):
-        assert not header.palette and with_palette.data == without.data
+        assert header.side.palette is None and with_palette.data == without.data
         return
     colors = sorted(set(map(tuple, img.flatten(1).t().tolist())))
-    assert header.version == 4 and header.palette == tuple(colors) and not header.values
+    assert header.version == 4 and header.side.palette.colors == tuple(colors) and header.side.values is None
     assert len(with_palette.data) < len(without.data) and with_palette.nll_bits < without.nll_bits
 
 
@@ -63,10 +63,10 @@ def test_a_channel_the_palette_settles_is_not_coded():
     model = tiny_model("pixelcnn", 3)
     colors = COLORS[[0, 2, 3, 4, 5]]                                  # (R, G) pairs now all distinct
     img = paletted(16, 16, colors)
-    palette = Palette.of(img)
+    palette = Palette.of(img, MAX_COLORS)
     assert palette.known(2) and not palette.known(1) and not palette.known(0)
     data = Codec(model, tile=8, fallback=False).compress(img).data
-    assert parse(data)[0].palette and torch.equal(decode_alone((model, 8), data), img)
+    assert parse(data)[0].side.palette and torch.equal(decode_alone((model, 8), data), img)
 
 
 def test_a_tile_the_palette_brings_under_8_bits_is_coded_not_stored():
@@ -79,7 +79,7 @@ def test_a_tile_the_palette_brings_under_8_bits_is_coded_not_stored():
                              ].permute(2, 0, 1)
     with_palette, without = Codec(model, tile=8).compress(img), Codec(model, tile=8, palette=False, value_sets=False).compress(img)
     header = parse(with_palette.data)[0]
-    assert parse(without.data)[0].stored == {5} and not header.stored and header.palette
+    assert parse(without.data)[0].side.stored.indices() == {5} and header.side.stored is None and header.side.palette
     assert len(with_palette.data) < len(without.data)
     assert torch.equal(Codec(model, tile=8, group=1).decompress(with_palette.data)[0], img)
 
@@ -87,8 +87,8 @@ def test_a_tile_the_palette_brings_under_8_bits_is_coded_not_stored():
 def test_too_many_colours_make_no_palette():
     i = torch.arange(MAX_COLORS + 1)
     many = torch.stack([i % 256, i // 256, i % 7]).to(torch.uint8).view(3, 1, -1)
-    assert Palette.of(many) is None and Palette.of(many[:, :, :MAX_COLORS]) is not None
-    assert Palette.of(many[:1]) is None                               # gray: value sets do that job
+    assert Palette.of(many, MAX_COLORS) is None and Palette.of(many[:, :, :MAX_COLORS], MAX_COLORS) is not None
+    assert Palette.of(many[:1], MAX_COLORS) is None                               # gray: value sets do that job
 
 
 def rewritten(data, edit):

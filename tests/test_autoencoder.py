@@ -11,7 +11,7 @@ from PIL import Image
 
 from pixcodec import checkpoint, models
 from pixcodec.codec import Codec
-from pixcodec.container import parse
+from pixcodec.pxc import parse
 from pixcodec.errors import PixcodecError
 from pixcodec.likelihood import image_bits
 from pixcodec.two_part import TwoPartCodec
@@ -64,7 +64,7 @@ def test_two_part_round_trip_is_exact(channels, shape):
     img = images(1, channels, *shape, seed=sum(shape))[0]
     compressed = codec.compress(img)
     header, streams, _ = parse(compressed.data)
-    assert header.version == 3 and header.latent
+    assert header.version == 3 and header.side.latent
     payload = 8 * sum(len(s) for s in streams)
     assert payload <= compressed.nll_bits * 1.001 + 64 * len(streams)         # bits(z) + bits(x|z), honestly
     assert 0 < compressed.latent_bits < compressed.nll_bits
@@ -80,7 +80,7 @@ def test_a_two_part_file_codes_the_pixels_among_their_value_sets():
     img = torch.stack([(i + j) % 12 * 20, (i * 2 + j) % 12 * 20, (i + 2 * j) % 12 * 20]).to(torch.uint8)
     compressed = codec.compress(img)
     header = parse(compressed.data)[0]
-    assert header.version == 4 and header.latent and len(header.values) == 3 and not header.gray
+    assert header.version == 4 and header.side.latent and len(header.side.values.per_channel) == 3 and not header.side.gray
     assert torch.equal(TwoPartCodec(ae(3), tile=8, group=1).decompress(compressed.data)[0], img)
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pixcodec.codec import Codec
-from pixcodec.container import parse, stored_tiles
+from pixcodec.pxc import parse
 from pixcodec.errors import PixcodecError
 
 from conftest import fuzz, tiny_model
@@ -56,6 +56,10 @@ def test_grouping_and_threads_do_not_change_the_pixels(model_name):
     assert files[1, 1] == files[2, 1] and files[1, 4] == files[2, 4], "encoding must not depend on threads"
 
 
+def stored_indices(header) -> set[int]:
+    return set() if header.side.stored is None else header.side.stored.indices()
+
+
 def golden_module():
     import importlib.util
     spec = importlib.util.spec_from_file_location("make_golden", DATA / "make_golden.py")
@@ -81,19 +85,19 @@ def test_golden_file_decodes_and_re_encodes_byte_for_byte(name, version, stored)
     codec = golden.golden_codec(name)
     data = (DATA / name).read_bytes()
     header = parse(data)[0]
-    assert header.version == version and header.stored == stored
+    assert header.version == version and stored_indices(header) == stored
     picture = {"golden_values.pxc": golden.golden_levels_image,
                "golden_sharp.pxc": golden.golden_flat_image,
                "golden_palette.pxc": golden.golden_palette_image,
                "golden_tuned.pxc": golden.golden_tuned_image}.get(name, golden.golden_image)()
     if name == "golden_values.pxc":
-        assert header.gray and header.values == (tuple(range(0, 256, 16)),) and not header.sharpness
+        assert header.side.gray and header.side.values.per_channel == (tuple(range(0, 256, 16)),) and not header.side.sharpness
     if name == "golden_sharp.pxc":
-        assert header.gray and not header.values and len(header.sharpness) == 9 and set(header.sharpness) != {16}
+        assert header.side.gray and not header.side.values and header.side.sharpness.k.numel() == 9 and set(header.side.sharpness.k.flatten().tolist()) != {16}
     if name == "golden_palette.pxc":
-        assert not header.gray and not header.values and len(header.palette) == 6
+        assert not header.side.gray and not header.side.values and len(header.side.palette.colors) == 6
     if name == "golden_tuned.pxc":
-        assert len(header.tuned) == 60 and not header.palette
+        assert header.side.tuned.deltas.numel() == 60 and not header.side.palette
     out, mode = codec.decompress(data)
     assert torch.equal(out, picture) and mode == "RGB"
     assert codec.compress(picture).data == data
@@ -115,8 +119,8 @@ def test_stored_and_coded_tiles_mix_exactly(shape):
     assert len(compressed.data) <= img.numel() + header.size + 8 * len(streams)
     assert 8 * len(compressed.data) <= min(8 * img.numel(), compressed.nll_bits) * 1.001 + 64 * len(streams) + 8 * header.size
     if w > 3:
-        assert header.stored and len(header.stored) < header.width // 2 * header.height, "noise stored, gradient coded"
-    assert len(raw) == sum(3 * t.height * t.width for t in stored_tiles(header))
+        assert header.side.stored and len(stored_indices(header)) < header.width // 2 * header.height, "noise stored, gradient coded"
+    assert len(raw) == sum(3 * t.height * t.width for t in header.side.stored.tiles(header.frame))
     assert torch.equal(Codec(model, tile=2, group=1).decompress(compressed.data)[0], img)
 
 
@@ -127,7 +131,7 @@ def test_noise_never_outgrows_its_raw_size():
     # the range coder's flush (at most two words a stream) is all a file may add to raw plus header
     assert compressed.nll_bits > 8 * img.numel()
     assert len(compressed.data) <= img.numel() + header.size + 8 * len(streams)
-    assert compressed.stored_tiles == len(header.stored) > 0
+    assert compressed.stored_tiles == len(stored_indices(header)) > 0
     assert torch.equal(Codec(tiny_model("pixelcnn", 3), tile=8).decompress(compressed.data)[0], img)
 
 
@@ -160,7 +164,7 @@ def test_an_rgb_image_with_equal_channels_is_coded_as_gray():
         codec = Codec(model)
         as_gray, as_rgb = codec.compress(gray, "L"), codec.compress(rgb, "RGB")
         header, streams, _ = parse(as_rgb.data)
-        assert header.gray and header.version == 4 and header.coded_channels == 1
+        assert header.side.gray and header.version == 4 and header.coded_channels == 1
         assert streams == parse(as_gray.data)[1] and as_rgb.nll_bits == as_gray.nll_bits
         back, mode = codec.decompress(as_rgb.data)
         assert torch.equal(back, rgb) and mode == "RGB"
@@ -187,10 +191,11 @@ def test_value_sets_code_among_the_values_that_occur(shape):
     header = parse(compressed.data)[0]
     plain = Codec(model, tile=8, fallback=False, value_sets=False, palette=False).compress(img)
     if shape != (23, 29):      # too few subpixels for the sets' 32 header bytes a channel to pay
-        assert not header.values and compressed.data == plain.data
+        assert not header.side.values and compressed.data == plain.data
         return
-    assert header.version == 4 and not header.gray
-    assert header.values == tuple(tuple(torch.unique(ch).tolist()) for ch in img) and header.values[2] == (200,)
+    assert header.version == 4 and not header.side.gray
+    assert header.side.values.per_channel == tuple(tuple(torch.unique(ch).tolist()) for ch in img)
+    assert header.side.values.per_channel[2] == (200,)
     assert len(compressed.data) < len(plain.data) and compressed.nll_bits < plain.nll_bits
     assert 8 * len(compressed.data) <= compressed.nll_bits * 1.001 + 64 * len(parse(compressed.data)[1]) + 8 * header.size
     threads = torch.get_num_threads()
@@ -209,7 +214,7 @@ def test_value_sets_and_stored_tiles_mix():
     img[:, :, 16:] = image(3, 32, 8, seed=4) % 40 * 6             # noise on the same levels
     compressed = Codec(model, tile=8).compress(img)
     header = parse(compressed.data)[0]
-    assert header.version == 4 and header.stored == {2, 5, 8, 11} and header.values
+    assert header.version == 4 and stored_indices(header) == {2, 5, 8, 11} and header.side.values
     assert torch.equal(Codec(model, tile=8, group=1).decompress(compressed.data)[0], img)
 
 
@@ -253,9 +258,9 @@ def test_sharpness_per_tile_is_chosen_when_it_pays_and_decodes_exactly():
     sharp = Codec(model, tile=8, group=4).compress(img)
     plain = Codec(model, tile=8, group=4, sharpness=False).compress(img)
     header = parse(sharp.data)[0]
-    assert header.version == 4 and len(header.sharpness) == 15 * 3
-    k = torch.tensor(list(header.sharpness)).view(3, 5, 3)              # (tile rows, tile columns, channels)
-    noisy = [k[r, c] for r in range(3) for c in (3, 4) if 5 * r + c not in header.stored]
+    assert header.version == 4 and header.side.sharpness.k.numel() == 15 * 3
+    k = header.side.sharpness.k.view(3, 5, 3)              # (tile rows, tile columns, channels)
+    noisy = [k[r, c] for r in range(3) for c in (3, 4) if 5 * r + c not in stored_indices(header)]
     assert noisy and all((t < 16).any() for t in noisy), "flatter where noisy"
     assert (k[:, :2].amax(2) > 16).all(), "sharper where smooth"
     assert len(sharp.data) < 0.95 * len(plain.data) and sharp.nll_bits < plain.nll_bits

@@ -9,7 +9,7 @@ import torch
 from conftest import fuzz, structured_images, tiny_model
 from pixcodec import checkpoint, tune
 from pixcodec.codec import Codec
-from pixcodec.container import parse
+from pixcodec.pxc import TunedHead, parse
 from pixcodec.errors import PixcodecError
 from pixcodec.likelihood import nll_bits
 from pixcodec.numerics import conv_weight
@@ -23,8 +23,8 @@ def predictive(seed: int = 0):
 
 
 def test_only_a_predictive_head_is_tunable():
-    assert tune.tunable(predictive())
-    assert not tune.tunable(tiny_model("pixelcnn", 3)) and not tune.tunable(tiny_model("gated_pixelcnn", 3))
+    assert TunedHead.tunable(predictive())
+    assert not TunedHead.tunable(tiny_model("pixelcnn", 3)) and not TunedHead.tunable(tiny_model("gated_pixelcnn", 3))
 
 
 def test_the_closed_form_normaliser_equals_the_models_softmax():
@@ -57,7 +57,7 @@ def test_a_tuned_file_decodes_exactly_in_any_grouping_and_thread_count():
     image, model = golden.golden_tuned_image(), checkpoint.load_model(DATA / "golden_predictive.pt")
     compressed = Codec(model, tile=8, group=2).compress(image)
     header = parse(compressed.data)[0]
-    assert header.version == 5 and len(header.tuned) == tune.parameter_count(model)
+    assert header.version == 5 and header.side.tuned.deltas.numel() == TunedHead.parameter_count(model)
     assert len(compressed.data) < len(Codec(model, tile=8, group=2, tuning=False).compress(image).data)
     threads = torch.get_num_threads()
     try:
@@ -81,17 +81,17 @@ def test_tuning_is_declined_where_it_cannot_pay():
 def test_deltas_move_the_exact_layer_by_multiples_of_the_step():
     model = predictive()
     codec = Codec(model)
-    deltas = torch.arange(tune.parameter_count(model), dtype=torch.int8) - 30
-    tuned = tune.apply(codec.exact, model, deltas)
+    deltas = torch.arange(TunedHead.parameter_count(model), dtype=torch.int8) - 30
+    tuned = TunedHead(deltas).numerics(codec.exact, model)
     w0, b0 = codec.exact.parts(model.head.out)
     w1, b1 = tuned.parts(model.head.out)
-    mask = tune._mask(model)
-    moved = torch.cat([(w1 - w0).flatten(1)[mask], b1 - b0]) * 2 ** tune.STEP_BITS
+    mask = TunedHead.mask(model)
+    moved = torch.cat([(w1 - w0).flatten(1)[mask], b1 - b0]) * 2 ** TunedHead.STEP_BITS
     assert torch.equal(moved, deltas.double())
     assert torch.equal((w1 - w0).flatten(1)[~mask], torch.zeros(int((~mask).sum()), dtype=torch.float64))
     assert torch.equal(codec.exact.parts(model.head.out)[0], w0)      # the model's own arithmetic is untouched
     with pytest.raises(ValueError):
-        tune.apply(codec.exact, model, deltas[:-1])
+        TunedHead(deltas[:-1]).numerics(codec.exact, model)
 
 
 def _rewritten(data: bytes, edit, size: int) -> bytes:
@@ -107,7 +107,7 @@ def test_bad_tuning_headers_are_refused_cleanly():
     codec = golden.golden_codec("golden_tuned.pxc")
     header = parse(data)[0]
     size = header.size
-    at = size - 4 - 4 * len(header.stream_lengths) - 2 - len(header.tuned)   # the tuning field
+    at = size - 4 - 4 * len(header.stream_lengths) - 2 - header.side.tuned.deltas.numel()   # the tuning field
 
     def version(v):
         return lambda body: body.__setitem__(4, v)

@@ -1,0 +1,21 @@
+"""The ``.pxc`` format: what a file means, for the encoder and the decoder alike (FORMAT.md).
+
+- ``tiles``: how an image is cut into tiles and lockstep streams;
+- ``sections`` and ``value_sets``: one class per optional header section;
+- ``versions``: which version holds which sections;
+- ``header``: the header, packed and parsed by loops over those;
+- ``step``: the one rule turning a model's logits into the coder's distribution.
+
+Encoder heuristics (what to store, which sections pay) live in adapt.py and tune.py.
+"""
+from .header import MAX_PIXELS, MAX_SIDE, MAX_TILES, MODES, Header, SideInfo, parse
+from .sections import Frame, GrayRGB, Latent, Section, Sharpness, StoredTiles, TunedHead
+from .step import CodingStep, Distribution
+from .tiles import Tile, all_tiles, stream_count, tile_count, tiling_plan
+from .value_sets import Options, Palette, ValueSets
+from .versions import LAYOUT, NEWEST, VERSIONS, oldest_version
+
+__all__ = ["MAX_PIXELS", "MAX_SIDE", "MAX_TILES", "MODES", "Header", "SideInfo", "parse", "Frame", "GrayRGB",
+           "Latent", "Section", "Sharpness", "StoredTiles", "TunedHead", "CodingStep", "Distribution", "Tile",
+           "all_tiles", "stream_count", "tile_count", "tiling_plan", "Options", "Palette", "ValueSets", "LAYOUT",
+           "NEWEST", "VERSIONS", "oldest_version"]

@@ -1,0 +1,267 @@
+"""What a ``.pxc`` header can carry beyond its fixed fields: one class per optional section.
+
+Each section owns its bytes (``read`` / ``write``), its checks, what ``pixcodec info`` says of
+it, and its part of the coding step (step.py). ``Section`` is the protocol; the header
+(header.py) reads and writes the sections in the order of ``LAYOUT`` (versions.py), so a new
+section is a class here, a row there, and its lines in FORMAT.md.
+
+Checks come in two kinds, and the order matters for what a damaged file is told: ``read``
+refuses what cannot be parsed (before the header CRC is checked), ``check`` what parses but
+is inconsistent (after it).
+"""
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from ..errors import PixcodecError
+from .tiles import tile_count, tiles_of
+
+FLAG_LATENT, FLAG_VALUES, FLAG_GRAY, FLAG_SHARPNESS, FLAG_PALETTE, FLAG_TUNED = 1, 2, 4, 8, 16, 32
+TRUNCATED = "truncated or corrupt .pxc header"
+
+
+class Frame(NamedTuple):
+    """The fixed header fields a section's size and meaning depend on."""
+    mode: str
+    height: int
+    width: int
+    tile: int
+    coded_channels: int         # the channels the streams and stored tiles hold
+
+    @property
+    def tiles(self) -> int:
+        return tile_count(self.height, self.width, self.tile)
+
+
+class Reader:
+    """A cursor over the header's bytes; running short is a corrupt header, never an IndexError."""
+
+    def __init__(self, data: bytes, offset: int):
+        self.data, self.offset = data, offset
+
+    def take(self, size: int, message: str = TRUNCATED) -> bytes:
+        if len(self.data) < self.offset + size:
+            raise PixcodecError(message)
+        self.offset += size
+        return bytes(self.data[self.offset - size:self.offset])
+
+    def u16(self) -> int:
+        return struct.unpack("<H", self.take(2))[0]
+
+
+class Section:
+    """One optional part of a header. ``flag`` is its bit in the flags byte (0: the version alone
+    says whether the header holds it); ``key`` names it in ``SideInfo`` and ``pixcodec info``."""
+    flag = 0
+    key = ""
+    title = ""                 # what a version that adds it says is missing without it
+
+    @classmethod
+    def held(cls, tile_bits: bool, flags: int) -> bool:
+        """Whether a header of this layout holds the section (its bytes, or its meaning)."""
+        return bool(flags & cls.flag)
+
+    @classmethod
+    def allowed(cls, mode: str, flags: int) -> bool:
+        """Whether the flags byte may set it for an image of this mode beside these flags."""
+        return True
+
+    @classmethod
+    def read(cls, reader: Reader, frame: Frame) -> "Section | None":
+        return cls()
+
+    def write(self, frame: Frame) -> bytes:
+        return b""
+
+    def size(self, frame: Frame) -> int:
+        return len(self.write(frame))
+
+    def check(self, frame: Frame) -> None:
+        """Checks made after the header CRC (refusals the parser makes late, in LAYOUT order)."""
+
+    @classmethod
+    def describe(cls, section: "Section | None", stream_lengths: list[int]) -> dict:
+        return {}
+
+
+class Latent(Section):
+    """Two-part file: stream 0 is an auto-encoder's latent code map (two_part.py); no bytes."""
+    flag, key, title = FLAG_LATENT, "latent", "latent stream"
+
+    @classmethod
+    def describe(cls, section, stream_lengths):
+        return {"latent_stream_bytes": stream_lengths[0] if section else 0}
+
+
+class GrayRGB(Section):
+    """An RGB image with R = G = B everywhere, coded as its one gray channel; no bytes."""
+    flag, key, title = FLAG_GRAY, "gray", "gray RGB"
+
+    @classmethod
+    def allowed(cls, mode, flags):
+        return mode == "RGB"
+
+    @classmethod
+    def describe(cls, section, stream_lengths):
+        return {"coded_as_gray": section is not None}
+
+
+class StoredTiles(Section):
+    """Tiles kept as raw bytes: one bit per tile in raster order, then (after the streams) their
+    pixels. Every header of version 2 or later holds the bits, set or not."""
+    key, title = "stored", "stored tiles"
+
+    def __init__(self, bits: np.ndarray):
+        self.bits = bits                # (tiles,) bool
+
+    @classmethod
+    def held(cls, tile_bits, flags):
+        return tile_bits
+
+    @classmethod
+    def of(cls, tiles: int, indices) -> "StoredTiles | None":
+        """The section storing these raster indices among ``tiles``, or None when there are none."""
+        bits = np.zeros(tiles, dtype=bool)
+        bits[list(indices)] = True
+        return cls(bits) if bits.any() else None
+
+    @classmethod
+    def read(cls, reader, frame):
+        count = frame.tiles
+        raw = np.frombuffer(reader.take(-(-count // 8)), np.uint8)
+        bits = np.unpackbits(raw, bitorder="little")[:count].astype(bool)
+        return cls(bits) if bits.any() else None
+
+    def write(self, frame):
+        return np.packbits(self.bits, bitorder="little").tobytes()
+
+    @staticmethod
+    def write_none(frame: Frame) -> bytes:
+        return bytes(-(-frame.tiles // 8))
+
+    def size(self, frame):
+        return -(-frame.tiles // 8)
+
+    def indices(self) -> set[int]:
+        return set(np.flatnonzero(self.bits).tolist())
+
+    def tiles(self, frame: Frame):
+        return tiles_of(frame.height, frame.width, frame.tile, self.bits)
+
+    def payload_size(self, frame: Frame) -> int:
+        """Bytes of the stored tiles' pixels at the file's end."""
+        return sum(frame.coded_channels * t.height * t.width for t in self.tiles(frame))
+
+    def payload(self, image: torch.Tensor, frame: Frame) -> bytes:
+        """The stored tiles' pixels of a (coded channels, H, W) image."""
+        return b"".join(image[:, t.rows, t.cols].contiguous().numpy().tobytes() for t in self.tiles(frame))
+
+    def place(self, raw: bytes, image: torch.Tensor, frame: Frame) -> None:
+        """Write the payload's tiles into ``image`` (``payload`` reversed)."""
+        offset = 0
+        for t in self.tiles(frame):
+            size = frame.coded_channels * t.height * t.width
+            pixels = torch.frombuffer(bytearray(raw[offset:offset + size]), dtype=torch.uint8)
+            image[:, t.rows, t.cols] = pixels.view(-1, t.height, t.width)
+            offset += size
+
+    @classmethod
+    def describe(cls, section, stream_lengths):
+        return {"stored_tiles": 0 if section is None else int(section.bits.sum())}
+
+
+class Sharpness(Section):
+    """Per tile (raster order, stored ones included) and coded channel, one byte k in 1..255:
+    that tile's channel has its logits scaled by k/16 (numerics.ExactNumerics.probabilities)."""
+    flag, key, title = FLAG_SHARPNESS, "sharpness", "sharpness"
+
+    def __init__(self, k: torch.Tensor):
+        self.k = k                      # (tiles, coded channels) long
+
+    @classmethod
+    def read(cls, reader, frame):
+        raw = reader.take(frame.tiles * frame.coded_channels)
+        if 0 in raw:
+            raise PixcodecError("corrupt .pxc header: a sharpness of 0")
+        return cls(torch.from_numpy(np.frombuffer(raw, np.uint8).astype(np.int64)).view(-1, frame.coded_channels))
+
+    def write(self, frame):
+        if tuple(self.k.shape) != (frame.tiles, frame.coded_channels) or not bool(((self.k >= 1) & (self.k <= 255)).all()):
+            raise ValueError("a sharpness byte, 1 to 255, per tile and coded channel")
+        return self.k.to(torch.uint8).numpy().tobytes()
+
+    def size(self, frame):
+        return frame.tiles * frame.coded_channels
+
+    def rows(self, index: torch.Tensor, ch: int, pixels: int) -> torch.Tensor:
+        """Channel ch's k for an engine step's rows: the group's tiles (index), batch-major."""
+        return self.k[index, ch].repeat_interleave(pixels)
+
+    @classmethod
+    def describe(cls, section, stream_lengths):
+        return {"sharpness_bytes": None if section is None else section.k.numel()}
+
+
+class TunedHead(Section):
+    """Int8 deltas, in steps of 2^-STEP_BITS, to the last layer of a ``predictive`` head: its
+    weights under the causal mask in (output, input) order, then its biases. The file still
+    names the untuned model; both sides build the same tuned exact arithmetic from it."""
+    flag, key, title = FLAG_TUNED, "tuned", "tuned head"
+    STEP_BITS = 7               # integers times 2^-7 stay on the weight (2^-14) and bias grids
+
+    def __init__(self, deltas: torch.Tensor):
+        self.deltas = deltas            # (D,) int8
+
+    @classmethod
+    def read(cls, reader, frame):
+        count = reader.u16()
+        if count == 0:
+            raise PixcodecError(TRUNCATED)
+        return cls(torch.from_numpy(np.frombuffer(reader.take(count), np.int8).copy()))
+
+    def write(self, frame):
+        if not 0 < self.deltas.numel() < 1 << 16:
+            raise ValueError("tuned head: 1 to 65535 int8 deltas")
+        return struct.pack("<H", self.deltas.numel()) + self.deltas.to(torch.int8).numpy().tobytes()
+
+    def size(self, frame):
+        return 2 + self.deltas.numel()
+
+    @staticmethod
+    def tunable(model: nn.Module) -> bool:
+        """Only a predictive head's last layer is small enough (4 outputs a channel) to carry."""
+        from ..models.heads import LogitsHead
+        head = getattr(model, "head", None)
+        return isinstance(head, LogitsHead) and head.kind == "predictive"
+
+    @staticmethod
+    def mask(model: nn.Module) -> torch.Tensor:
+        """(out, in) bool: the last layer's weights a delta may change (its causal mask's ones)."""
+        return model.head.out.mask.flatten(1).bool()
+
+    @classmethod
+    def parameter_count(cls, model: nn.Module) -> int:
+        return int(cls.mask(model).sum()) + model.head.out.conv.bias.numel()
+
+    def numerics(self, exact, model: nn.Module):
+        """The exact arithmetic of ``model`` with its last layer moved by these deltas."""
+        if not self.tunable(model):
+            raise ValueError("only a predictive head's last layer can be tuned")
+        if self.deltas.numel() != self.parameter_count(model):
+            raise ValueError(f"{self.deltas.numel()} head deltas for a layer with {self.parameter_count(model)} parameters")
+        weight, bias = exact.parts(model.head.out)
+        weight, bias = weight.flatten(1).clone(), bias.clone()
+        mask, step = self.mask(model), 2.0 ** -self.STEP_BITS
+        n = int(mask.sum())
+        weight[mask] += self.deltas[:n].double() * step
+        bias += self.deltas[n:].double() * step
+        return exact.replaced(model.head.out, weight, bias)
+
+    @classmethod
+    def describe(cls, section, stream_lengths):
+        return {"tuned_head_deltas": None if section is None else section.deltas.numel()}

@@ -1,0 +1,82 @@
+"""The one coding rule: a channel pass's logits -> the distribution the range coder uses.
+
+The encoder and the decoder both call ``CodingStep.distribution``, so they cannot disagree on
+what a symbol's distribution is; ``encode`` and ``decode`` are each other's inverse around it.
+Per lockstep group of tiles, the rule applies the file's side information in order:
+
+1. the exact weights of the model's logits (numerics.ExactNumerics.probabilities), each
+   tile's channel scaled by its sharpness byte when the file has them;
+2. a value set or palette, if any, narrows them to that pixel's options (renormalised by the
+   coder); a channel with one option in every context is not coded at all.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from .header import SideInfo
+from .value_sets import Options
+
+
+class Distribution(NamedTuple):
+    plain: torch.Tensor              # (N, 256) exact weights over every value
+    options: Options | None          # the values the pixels may take, None: any
+    known: bool                      # one option: the symbol is not coded
+
+    @property
+    def weights(self) -> torch.Tensor:
+        """What the coder codes with: (N, 256), or (N, K) over the options."""
+        return self.plain if self.options is None else self.options.weights(self.plain)
+
+    def index(self, symbols: torch.Tensor) -> torch.Tensor:
+        """Values (N,) long -> the coder's symbols."""
+        return symbols if self.options is None else self.options.index(symbols)
+
+    def value(self, indices: torch.Tensor) -> torch.Tensor:
+        """The coder's symbols -> values (N,) uint8."""
+        return indices.to(torch.uint8) if self.options is None else self.options.value(indices)
+
+
+class CodingStep:
+    """The rule for one lockstep group: ``index`` (tiles,) are its tiles' raster indices."""
+
+    def __init__(self, side: SideInfo, exact, index: torch.Tensor):
+        self.exact, self.index = exact, index
+        self.restriction = side.restriction
+        self.sharpness = side.sharpness
+        self.earlier: list[torch.Tensor] = []      # this step's values (N,) long per channel so far
+
+    def distribution(self, logits: torch.Tensor, ch: int, pixels: int) -> Distribution:
+        """logits (N, 256) of channel ch at an engine step of ``pixels`` positions per tile."""
+        k = None if self.sharpness is None else self.sharpness.rows(self.index, ch, pixels)
+        plain = self.exact.probabilities(logits, k)
+        if self.restriction is None:
+            return Distribution(plain, None, False)
+        return Distribution(plain, self.restriction.at(ch, self.earlier[:ch]), self.restriction.known(ch))
+
+    def done(self, ch: int, values: torch.Tensor) -> None:
+        """Channel ch's values (N,) of this step: the contexts of later channels' options."""
+        self.earlier[ch:] = [values.long()]
+
+    def encode(self, encoder, logits: torch.Tensor, ch: int, pixels: int,
+               values: torch.Tensor) -> tuple[Distribution, torch.Tensor | None]:
+        """Code channel ch's values (N,); the distribution, and -log2 p of each value (N,)
+        float64, or None when the channel is not coded."""
+        dist = self.distribution(logits, ch, pixels)
+        self.done(ch, values)
+        if dist.known:
+            return dist, None
+        coded, weights = dist.index(values.long()), dist.weights
+        encoder.encode(coded, weights)
+        return dist, -torch.log2(weights.gather(1, coded[:, None])[:, 0] / weights.sum(1))
+
+    def decode(self, decoder, logits: torch.Tensor, ch: int, pixels: int) -> torch.Tensor:
+        """The values (N,) uint8 that ``encode`` coded."""
+        dist = self.distribution(logits, ch, pixels)
+        if dist.known:
+            values = dist.value(torch.zeros(len(dist.plain), dtype=torch.long))
+        else:
+            values = dist.value(decoder.decode(dist.weights).long())
+        self.done(ch, values)
+        return values

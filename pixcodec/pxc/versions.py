@@ -1,0 +1,56 @@
+"""Which format version holds what: the one table the writer and the reader's checks share.
+
+A file names the oldest version that reads it, so a reader refuses a file whose version is
+newer than its sections need (it could not have been written so), as well as one holding a
+section its version does not know.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from .sections import GrayRGB, Latent, Sharpness, StoredTiles, TunedHead
+from .value_sets import Palette, ValueSets
+
+
+class Version(NamedTuple):
+    flags_byte: bool            # the header has a flags byte after the fixed fields
+    tile_bits: bool             # ... and the stored-tile bits after it
+    sections: tuple             # the sections a file of this version may hold
+
+
+# The order sections are written in; the zero-byte ones (latent, gray) first.
+LAYOUT = (Latent, GrayRGB, StoredTiles, ValueSets, Palette, Sharpness, TunedHead)
+
+VERSIONS = {
+    1: Version(False, False, ()),
+    2: Version(False, True, (StoredTiles,)),
+    3: Version(False, True, (StoredTiles, Latent)),          # every version-3 file is two-part
+    4: Version(True, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness)),
+    5: Version(True, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead)),
+}
+NEWEST = max(VERSIONS)
+
+
+def since(section: type) -> int:
+    """The first version that can hold a section."""
+    return min(v for v, row in VERSIONS.items() if section in row.sections)
+
+
+def oldest_version(present) -> int:
+    """The version a file holding these section classes names."""
+    return max((since(s) for s in present), default=1)
+
+
+def new_in(version: int) -> tuple:
+    """The sections a version adds: a file of that version holds at least one of them."""
+    return tuple(s for s in VERSIONS[version].sections if since(s) == version)
+
+
+def known_flags(version: int) -> int:
+    """The flag bits a file of this version may set."""
+    return sum(s.flag for s in VERSIONS[version].sections)
+
+
+def implied_flags(version: int) -> int:
+    """A version without a flags byte implies the flagged sections it holds (3: two-part)."""
+    return 0 if VERSIONS[version].flags_byte else known_flags(version)
