@@ -20,8 +20,9 @@ def fake_bundle(tmp_path, monkeypatch):
     checkpoint.save(tmp_path / "train.pt", tiny_model("pixelcnn", 3), optimizer={"state": {}}, step=7)
     assert run("export", tmp_path / "train.pt", tmp_path / "tiny.pt").exit_code == 0
     digest = hashlib.sha256((tmp_path / "tiny.pt").read_bytes()).hexdigest()
+    model_id = Codec(checkpoint.load_model(tmp_path / "tiny.pt")).id.hex()
     monkeypatch.setattr(bundled, "WEIGHTS", tmp_path)
-    monkeypatch.setattr(bundled, "BUNDLED", (bundled.Bundled("tiny", "tiny.pt", digest, ("RGB", "L", "1")),))
+    monkeypatch.setattr(bundled, "BUNDLED", (bundled.Bundled("tiny", "tiny.pt", digest, model_id, ("RGB", "L", "1")),))
     for cached in (bundled.load, bundled.codec):
         cached.cache_clear()
     yield tmp_path
@@ -56,6 +57,14 @@ def test_a_file_from_an_unbundled_model_needs_its_checkpoint(fake_bundle):
     clean_error(run("decompress", fake_bundle / "z.pxc", "-o", fake_bundle / "z2.png"), "not bundled", "-m")
 
 
+def test_a_bundled_model_whose_id_differs_from_its_pin_is_refused(fake_bundle, monkeypatch):
+    """A build whose arithmetic gives another id must not code (its files would not decode elsewhere)."""
+    entry = bundled.BUNDLED[0]
+    monkeypatch.setattr(bundled, "BUNDLED", (bundled.Bundled(entry.name, entry.file, entry.sha256, "00" * 16, entry.modes),))
+    Image.fromarray(np.zeros((3, 3, 3), np.uint8)).save(fake_bundle / "z.png")
+    clean_error(run("compress", fake_bundle / "z.png"), "pinned", "reinstall")
+
+
 def test_a_damaged_bundled_file_is_refused(fake_bundle):
     data = bytearray((fake_bundle / "tiny.pt").read_bytes())
     data[len(data) // 2] ^= 1
@@ -87,6 +96,34 @@ def test_the_shipped_models_load_and_the_demo_round_trips(tmp_path):
     assert result.exit_code == 0, result.stderr
     assert result.stdout.count("pixels identical") == len(list(bundled.WEIGHTS.parent.glob("samples/*.png")))
     assert "WebP" in result.stdout and "PNG" in result.stdout
+
+
+@pytest.mark.skipif(not all((bundled.WEIGHTS / b.file).exists() for b in bundled.BUNDLED),
+                    reason="no bundled weights in this checkout")
+def test_every_bundled_model_has_its_pinned_hash_and_id():
+    for b in bundled.BUNDLED:
+        assert hashlib.sha256((bundled.WEIGHTS / b.file).read_bytes()).hexdigest() == b.sha256
+        assert Codec(bundled.load(b.name)).id.hex() == b.model_id, b.name
+    assert len({b.model_id for b in bundled.BUNDLED}) == len(bundled.BUNDLED)
+
+
+def test_decoding_loads_only_the_model_the_file_names(tmp_path, monkeypatch):
+    """The default's golden file decodes without -m, re-encodes byte for byte, and building it
+    touches no other bundled model (ids are pinned, so none is hashed to find it)."""
+    data = Path(__file__).parent / "data"
+    default = bundled.for_mode("RGB")
+    built = []
+    monkeypatch.setattr(bundled, "load", lambda name: built.append(name) or checkpoint.load_model(bundled.WEIGHTS / bundled.get(name).file))
+    bundled.codec.cache_clear()
+    try:
+        result = run("decompress", data / "golden_photo_rgb_v6.pxc", "-o", tmp_path / "back.png")
+        assert result.exit_code == 0, result.stderr
+        assert built == [default.name] and default.file == "photo_rgb_v6.pt"
+        image = torch.from_numpy(pixels(data / "golden_photo_rgb_v1.png")[1]).permute(2, 0, 1).contiguous()
+        assert np.array_equal(pixels(tmp_path / "back.png")[1], pixels(data / "golden_photo_rgb_v1.png")[1])
+        assert bundled.codec(default.name).compress(image, "RGB").data == (data / "golden_photo_rgb_v6.pxc").read_bytes()
+    finally:
+        bundled.codec.cache_clear()
 
 
 @pytest.mark.parametrize("version, file", [(1, "photo_rgb.pt"), (2, "photo_rgb_v2.pt"), (3, "photo_rgb_v3.pt"),

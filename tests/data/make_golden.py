@@ -48,6 +48,9 @@ def golden_tuned_image() -> torch.Tensor:
 
 GOLDEN = ("golden.pxc", "golden_stored.pxc", "golden_two_part.pxc", "golden_values.pxc", "golden_sharp.pxc",
           "golden_palette.pxc", "golden_tuned.pxc")
+# Files the bundled models wrote from golden_photo_rgb_v1.png, by weights file: each pins that
+# model's decoding for good (tests/test_bundled.py); the v1 to v5 files predate this table.
+BUNDLED_GOLDEN = {"golden_photo_rgb_v6.pxc": "photo_rgb_v6.pt"}
 TINY_AE = dict(levels=4, factor=2, encoder_hidden=8, spatial=4, hidden=6, layers=1, out_hidden=6,
                prior_hidden=6, prior_layers=1)
 
@@ -89,6 +92,14 @@ if __name__ == "__main__":
         torch.manual_seed(0)
         checkpoint.save(HERE / "golden_predictive.pt",
                         models.build("pixelcnn", 3, hidden=6, layers=1, out_hidden=6, head="predictive"))
+    from pixcodec import bundled
+    from pixcodec.imageio import read_image
+    for name, file in BUNDLED_GOLDEN.items():
+        if not (HERE / name).exists():
+            entry = next(b for b in bundled.BUNDLED if b.file == file)
+            image, mode = read_image(HERE / "golden_photo_rgb_v1.png")
+            (HERE / name).write_bytes(bundled.codec(entry.name).compress(image, mode).data)
+            print("wrote", HERE / name)
     for name in GOLDEN:
         if not (HERE / name).exists():
             image = {"golden_values.pxc": golden_levels_image, "golden_sharp.pxc": golden_flat_image,
