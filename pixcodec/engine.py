@@ -9,13 +9,8 @@ It decodes in **wavefront** order. With a skew s, step t decodes every pixel wit
 j + s * i = t at once (row i runs s columns behind row i-1). A model's state names
 the smallest s for which everything a pixel's windows read was finished at an
 earlier step, so all pixels of a step are independent; H * W steps become
-W + s * (H - 1), each a batch. A model plugs in by returning a state from
-``model.incremental(num, batch, h, w, cond)`` with:
-
-    skew                                   the s above
-    logits(image, rows, cols, c, head=True) -> (B*P, 256): channel c at P positions, batch-major
-                                           (head=False: update the caches only, return None)
-    pixels_done(image, rows, cols)         those P pixels are complete
+W + s * (H - 1), each a batch. A model plugs in by returning a ``DecodingState``
+from ``model.incremental(num, batch, h, w, cond)``.
 
 Two cache layouts serve the states: ``Canvas`` below (whole activation maps read
 through index gathers, used by ``gated_pixelcnn``) and the sheared ring buffers of
@@ -32,7 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import torch
 import torch.nn as nn
@@ -41,6 +36,24 @@ from .numerics import geometry
 
 # choose(logits (B*P, 256), channel, rows (P,), cols (P,)) -> values (B*P,) uint8
 Choose = Callable[[torch.Tensor, int, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class DecodingState(Protocol):
+    """What ``run`` drives: per wavefront step, ``begin_step``, then one ``logits`` call per
+    channel in order, then ``pixels_done``. Positions (rows, cols) are P pixels of the step."""
+
+    skew: int                   # the wavefront's s: every pixel of a step is independent of the others
+
+    def begin_step(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
+        """Work that reads only finished pixels: the same for every channel pass of the step."""
+
+    def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int,
+               head: bool = True) -> torch.Tensor | None:
+        """(B*P, 256) logits of channel c, batch-major; channels < c of the pixels are in
+        ``image``. head=False updates the caches only and returns None."""
+
+    def pixels_done(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
+        """Those P pixels are complete in ``image``."""
 
 
 class Canvas:
@@ -104,8 +117,9 @@ def run(model: nn.Module, num, batch: int, height: int, width: int, choose: Choo
     progress bars hang on it."""
     coded = model.in_channels if coded is None else coded
     image = torch.zeros(batch, model.in_channels, height, width, dtype=torch.uint8)
-    state = model.incremental(num, batch, height, width, cond)
+    state: DecodingState = model.incremental(num, batch, height, width, cond)
     for rows, cols in wavefront(height, width, state.skew):
+        state.begin_step(image, rows, cols)
         for c in range(model.in_channels):
             if c < coded:
                 image[:, c, rows, cols] = choose(state.logits(image, rows, cols, c), c, rows, cols).view(batch, -1)

@@ -29,8 +29,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import PixcodecError
-from ..numerics import FLOAT
-from .registry import build, register
+from ..numerics import FLOAT, PaddedConv2d
+from .registry import PixelModel, build, register
 
 LN2 = math.log(2.0)
 
@@ -57,9 +57,8 @@ class SpatialNet(nn.Module):
     def __init__(self, codes: int, levels: int, factor: int, hidden: int, out: int):
         super().__init__()
         steps = int(math.log2(factor))
-        self.convs = nn.ModuleList(nn.Conv2d(codes if k == 0 else hidden, hidden, 3) for k in range(max(steps, 1)))
-        for conv in self.convs:
-            conv.pad = (1, 1, 1, 1)
+        self.convs = nn.ModuleList(PaddedConv2d(codes if k == 0 else hidden, hidden, 3, (1, 1, 1, 1))
+                                   for k in range(max(steps, 1)))
         self.out = nn.Conv2d(hidden, out, 1)
         self.levels, self.steps = levels, steps
 
@@ -88,12 +87,15 @@ class ConditionalDecoder(nn.Module):
 
 
 @register("pixelcnn_ae", autoregressive=False)
-class PixelCNNAutoencoder(nn.Module):
+class PixelCNNAutoencoder(PixelModel):
     def __init__(self, in_channels: int, latent: str = "codes", levels: int = 8, latent_channels: int = 1,
                  factor: int = 4, embed: int = 32, spatial: int = 16, encoder_hidden: int = 64,
                  hidden: int = 48, layers: int = 8, out_hidden: int = 96, head: str = "softmax",
                  prior: str = "gated_pixelcnn", prior_hidden: int = 32, prior_layers: int = 4):
-        super().__init__()
+        super().__init__(in_channels, dict(latent=latent, levels=levels, latent_channels=latent_channels, factor=factor,
+                                           embed=embed, spatial=spatial, encoder_hidden=encoder_hidden, hidden=hidden,
+                                           layers=layers, out_hidden=out_hidden, head=head, prior=prior,
+                                           prior_hidden=prior_hidden, prior_layers=prior_layers))
         if latent not in ("codes", "vector"):
             raise ValueError("latent must be 'codes' (discrete, codable) or 'vector' (continuous)")
         if factor < 1 or factor & (factor - 1) or not 2 <= levels <= 256 or latent_channels not in (1, 3):

@@ -134,12 +134,15 @@ class DiagonalState(RecurrentState):
                 self.rl_h[k].write(rows, cols, h)
                 self.rl_c[k].write(rows, cols, c)
 
+    def begin_step(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
+        super().begin_step(image, rows, cols)
+        if int(cols[0]) == 0 and int(rows[0]) > 0:      # a row starts: the one above is complete
+            self.right_to_left(int(rows[0]) - 1)
+
     def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int,
                head: bool = True) -> torch.Tensor | None:
         num, model = self.num, self.model
-        if c == 0 and int(cols[0]) == 0 and int(rows[0]) > 0:
-            self.right_to_left(int(rows[0]) - 1)
-        x, s = self.begin(image, rows, cols, c)                                # (N, C), (N, 2h)
+        x, s = self.begin(image, rows, cols)                                # (N, C), (N, 2h)
         for k, layer in enumerate(model.layers):
             self.stream[k].write(rows, cols, s)
             gates = num.add(num.dense(layer.input_to_state, s),

@@ -34,10 +34,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..engine import Canvas, margin_for, pixel_inputs, pixel_rows
-from ..numerics import FLOAT
+from ..numerics import FLOAT, PaddedConv2d
 from .heads import LogitsHead, check_image
 from .masked import channel_groups, row_conv
-from .registry import register
+from .registry import PixelModel, register
 
 
 def cond_map(num, cond: torch.Tensor) -> torch.Tensor:
@@ -56,8 +56,8 @@ class GatedLayer(nn.Module):
         super().__init__()
         p = len(groups)
         gate_groups = torch.cat([groups, groups])
-        self.v_conv = nn.Conv2d(v_in, 2 * p, (k // 2 + 1, k))
-        self.v_conv.pad = (k // 2, k // 2, k // 2, 0)     # rows above and the current row, centred
+        # rows above and the current row, centred
+        self.v_conv = PaddedConv2d(v_in, 2 * p, (k // 2 + 1, k), (k // 2, k // 2, k // 2, 0))
         self.v_to_h = nn.Conv2d(2 * p, 2 * p, 1)
         self.h_conv = row_conv(h_in_groups, gate_groups, k, "A" if first else "B")
         self.h_out = row_conv(groups, groups, 1, "B")
@@ -75,10 +75,11 @@ class GatedLayer(nn.Module):
 
 
 @register("gated_pixelcnn")
-class GatedPixelCNN(nn.Module):
+class GatedPixelCNN(PixelModel):
     def __init__(self, in_channels: int, hidden: int = 128, layers: int = 15, first_kernel: int = 7,
                  kernel: int = 3, out_hidden: int = 256, cond_channels: int = 0, head: str = "softmax"):
-        super().__init__()
+        super().__init__(in_channels, dict(hidden=hidden, layers=layers, first_kernel=first_kernel, kernel=kernel,
+                                           out_hidden=out_hidden, cond_channels=cond_channels, head=head))
         if hidden < in_channels or layers < 1 or out_hidden < in_channels or cond_channels < 0:
             raise ValueError("need hidden >= channels, layers >= 1, out_hidden >= channels, cond_channels >= 0")
         if first_kernel % 2 != 1 or kernel % 2 != 1:
@@ -143,15 +144,18 @@ class GatedState:
     def _bias(self, layer: int, part: int, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         return pixel_rows(self.bias[layer][part], rows, cols)                         # (B*P, 2p)
 
+    def begin_step(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
+        """The row-above link, the condition and the prediction: the same for every pass."""
+        num, model = self.num, self.model
+        self.predicted = model.head.predictions(num, image, rows, cols)
+        self.links = [num.dense(layer.v_to_h, self.v_pre[k].at(rows - 1, cols)) for k, layer in enumerate(model.layers)]
+        self.h_bias = self.bias and [self._bias(k, 1, rows, cols) for k in range(len(model.layers))]
+
     def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int,
                head: bool = True) -> torch.Tensor | None:
         num, model = self.num, self.model
         x = pixel_inputs(num, image, rows, cols)
         self.image.write(rows, cols, x)                                     # later channels: masked out
-        if c == 0:   # the row-above link, the condition and the prediction are the same for every pass
-            self.predicted = model.head.predictions(num, image, rows, cols)
-            self.links = [num.dense(layer.v_to_h, self.v_pre[k].at(rows - 1, cols)) for k, layer in enumerate(model.layers)]
-            self.h_bias = self.bias and [self._bias(k, 1, rows, cols) for k in range(len(model.layers))]
         h = None
         for k, layer in enumerate(model.layers):
             # the same additions in the same order as forward(): clamping makes order matter

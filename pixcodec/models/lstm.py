@@ -18,6 +18,7 @@ from ..numerics import FLOAT
 from .gated_pixelcnn import cond_map
 from .heads import LogitsHead, check_image
 from .masked import channel_groups, raster_conv
+from .registry import PixelModel
 
 
 def lstm_update(num, gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -39,11 +40,13 @@ class RecurrentState:
     def canvas(self, channels: int, margin: int) -> Canvas:
         return Canvas(self.batch, channels, self.height, self.width, margin)   # exact values fit float32
 
-    def begin(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int):
+    def begin_step(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
+        """The head's prediction reads finished pixels only: the same for every channel pass."""
+        self.predicted = self.model.head.predictions(self.num, image, rows, cols)
+
+    def begin(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor):
         """This channel pass's pixel inputs x (N, C) and the stream entering layer 0 (N, 2h)."""
         num, model = self.num, self.model
-        if c == 0:   # reads finished pixels only: the same for every channel pass
-            self.predicted = model.head.predictions(num, image, rows, cols)
         x = pixel_inputs(num, image, rows, cols)
         self.image.write(rows, cols, x)                                        # later channels: masked out
         return x, num.dense(model.input, self.image.windows(model.input, rows, cols))
@@ -55,7 +58,7 @@ class RecurrentState:
         self.image.write(rows, cols, pixel_inputs(self.num, image, rows, cols))
 
 
-class RecurrentPixelModel(nn.Module):
+class RecurrentPixelModel(PixelModel):
     """The shell both PixelRNN models share: 7x7 mask A in, layers, the logits head out.
 
     ``make_layer(groups, state_groups)`` builds one layer, called as
@@ -66,7 +69,8 @@ class RecurrentPixelModel(nn.Module):
 
     def __init__(self, in_channels: int, hidden: int, layers: int, out_hidden: int, cond_channels: int,
                  head: str, make_layer, gate_blocks: int):
-        super().__init__()
+        super().__init__(in_channels, dict(hidden=hidden, layers=layers, out_hidden=out_hidden,
+                                           cond_channels=cond_channels, head=head))
         if hidden < 2 * in_channels or layers < 1 or out_hidden < in_channels or cond_channels < 0:
             raise ValueError("need hidden >= 2*channels, layers >= 1, out_hidden >= channels and cond_channels >= 0")
         self.groups = channel_groups(hidden, in_channels)                # the 2h stream

@@ -39,7 +39,7 @@ from ..sheared import CentrePart, ShearedCanvas, SplitConv, group_bounds
 from ..numerics import FLOAT
 from .heads import LogitsHead, check_image
 from .masked import channel_groups, raster_conv
-from .registry import register
+from .registry import PixelModel, register
 
 
 class ResidualBlock(nn.Module):
@@ -55,10 +55,10 @@ class ResidualBlock(nn.Module):
 
 
 @register("pixelcnn")
-class PixelCNN(nn.Module):
+class PixelCNN(PixelModel):
     def __init__(self, in_channels: int, hidden: int = 128, layers: int = 12, out_hidden: int = 256,
                  head: str = "softmax"):
-        super().__init__()
+        super().__init__(in_channels, dict(hidden=hidden, layers=layers, out_hidden=out_hidden, head=head))
         if hidden < 2 * in_channels or layers < 0 or out_hidden < in_channels:
             raise ValueError("need hidden >= 2*channels, layers >= 0 and out_hidden >= channels")
         groups = channel_groups(hidden, in_channels)
@@ -127,20 +127,23 @@ class PixelCNNState:
                      self.hidden.centre_for(reads, slice(q0, q1)),
                      self.out.centre_for(slice(0, q1), slice(block * c, block * (c + 1))))
 
+    def begin_step(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
+        """The past taps: the same for every channel pass."""
+        num, model = self.num, self.model
+        t, first, last = int(cols[0]) + self.skew * int(rows[0]), int(rows[0]), int(rows[-1])
+        for canvas in [self.image] + self.inner:
+            canvas.begin(t, first, last)
+        self.acc_input = self.input.past_part(num, self.image, t, first, last)                 # (h, N)
+        self.acc_conv = [conv.past_part(num, cv, t, first, last) for conv, cv in zip(self.convs, self.inner)]
+        self.pixels = self.image.column(t, first, last)                                       # (C, N)
+        self.d = [cv.column(t, first, last) for cv in self.inner]                             # (h/2, N) each
+        self.v = self._views(self.acc_input.shape[1])
+        self.predicted = model.head.predictions(num, image, rows, cols)                      # (B*P, C) or None
+
     def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int,
                head: bool = True) -> torch.Tensor | None:
         num, model, p = self.num, self.model, self.passes[c]
-        t, first, last = int(cols[0]) + self.skew * int(rows[0]), int(rows[0]), int(rows[-1])
-        if c == 0:   # past taps are the same for every channel pass
-            for canvas in [self.image] + self.inner:
-                canvas.begin(t, first, last)
-            self.acc_input = self.input.past_part(num, self.image, t, first, last)                 # (h, N)
-            self.acc_conv = [conv.past_part(num, cv, t, first, last) for conv, cv in zip(self.convs, self.inner)]
-            self.pixels = self.image.column(t, first, last)                                       # (C, N)
-            self.d = [cv.column(t, first, last) for cv in self.inner]                             # (h/2, N) each
-            self.v = self._views(self.acc_input.shape[1])
-            self.predicted = model.head.predictions(num, image, rows, cols)                      # (B*P, C) or None
-        else:        # channel c - 1 was decoded since the last pass: it joins the pixels' inputs
+        if c > 0:    # channel c - 1 was decoded since the last pass: it joins the pixels' inputs
             self.pixels[c - 1] = _pixel_major(num, image[:, c - 1, rows, cols]) * num.unit
         v = self.v[c]
         num.relu_into(p.input(num, self.pixels[:c], v.h0, acc=self.acc_input), v.r0)

@@ -16,6 +16,16 @@ from ..errors import PixcodecError
 _REGISTRY: dict[str, type[nn.Module]] = {}
 
 
+class PixelModel(nn.Module):
+    """The base of every registered model: it records what it was built from, its channels and
+    every hyperparameter, so a checkpoint and a model id name it fully however it was built."""
+
+    def __init__(self, in_channels: int, hparams: dict[str, Any]):
+        super().__init__()
+        self.in_channels = in_channels
+        self.hparams = dict(hparams)
+
+
 def register(name: str, autoregressive: bool = True) -> Callable[[type[nn.Module]], type[nn.Module]]:
     """Class decorator adding a model under ``name``; duplicates are refused.
 
@@ -60,7 +70,7 @@ def check_hyperparameters(name: str, hparams: dict[str, Any]) -> dict[str, Any]:
 
 
 def build(name: str, in_channels: int, **hparams: Any) -> nn.Module:
-    """Build a registered model; ``model.hparams`` records every resolved value."""
+    """Build a registered model; its ``hparams`` record every resolved value."""
     cls = _lookup(name)
     if in_channels not in (1, 3):
         raise PixcodecError(f"models take 1 (gray) or 3 (RGB) channels, not {in_channels}")
@@ -69,8 +79,8 @@ def build(name: str, in_channels: int, **hparams: Any) -> nn.Module:
         model = cls(in_channels=in_channels, **resolved)
     except ValueError as e:
         raise PixcodecError(f"bad hyperparameters for {name}: {e}") from None
-    model.in_channels = in_channels
-    model.hparams = resolved
+    if model.hparams != resolved:      # a model that forgets an argument could not be rebuilt
+        raise AssertionError(f"{name} records hyperparameters {model.hparams}, built from {resolved}")
     return model
 
 

@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 
 from ..engine import pixel_rows
-from ..numerics import FLOAT
+from ..numerics import FLOAT, PaddedConv2d
 from .lstm import RecurrentPixelModel, RecurrentState, lstm_update
 from .masked import row_conv
 from .registry import register
@@ -44,8 +44,7 @@ class RowLSTMLayer(nn.Module):
         super().__init__()
         h = len(state_groups)
         self.input_to_state = row_conv(groups, state_groups.repeat(4), 3, "B")     # (i, j-1), (i, j)
-        self.state_to_state = nn.Conv2d(h, 4 * h, (1, 3))                        # (i-1, j-1..j+1)
-        self.state_to_state.pad = (1, 1, 0, 0)
+        self.state_to_state = PaddedConv2d(h, 4 * h, (1, 3), (1, 1, 0, 0))        # (i-1, j-1..j+1)
         self.out = row_conv(state_groups, groups, 1, "B")                        # h -> 2h
 
     def forward(self, s: torch.Tensor, bias: torch.Tensor | None, num=FLOAT) -> torch.Tensor:
@@ -79,7 +78,7 @@ class RowLSTMState(RecurrentState):
     def logits(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, c: int,
                head: bool = True) -> torch.Tensor | None:
         num, model = self.num, self.model
-        x, s = self.begin(image, rows, cols, c)                                # (N, C), (N, 2h)
+        x, s = self.begin(image, rows, cols)                                # (N, C), (N, 2h)
         up = rows - 1
         for k, layer in enumerate(model.layers):
             self.stream[k].write(rows, cols, s)
