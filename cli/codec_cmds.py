@@ -9,14 +9,13 @@ from pathlib import Path
 
 import click
 
-from pixcodec import bundled, checkpoint
+from pixcodec.api import Codecs
 from pixcodec.codec import DEFAULT_GROUP, DEFAULT_TILE, Codec
 from pixcodec.data import IMAGE_SUFFIXES
 from pixcodec.errors import PixcodecError
 from pixcodec.imageio import expand_inputs, png_bytes, read_image, refuse_existing, write_new
 from pixcodec.likelihood import two_part_split
 from pixcodec.pxc import parse
-from pixcodec.two_part import TwoPartCodec
 
 model_option = click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
                             help="Model checkpoint (from `pixcodec train`) [default: the bundled model].")
@@ -72,30 +71,6 @@ def row_progress(codec: Codec, height: int, width: int, label: str):
         return
     with click.progressbar(length=rows, label=label, file=sys.stderr) as bar:
         yield lambda _row: bar.update(1)
-
-
-class Codecs:
-    """The codec for each image: -m's checkpoint, else the bundled model for its mode (compress)
-    or the bundled model its file names (decompress)."""
-
-    def __init__(self, model_path, tile=DEFAULT_TILE, group=DEFAULT_GROUP):
-        self.tile, self.group = tile, group
-        self.given = None
-        if model_path:
-            model = checkpoint.load_model(model_path)
-            self.given = (Codec if model.autoregressive else TwoPartCodec)(model, tile, group)
-
-    def for_mode(self, mode: str) -> Codec:
-        return self.given or bundled.codec(bundled.for_mode(mode).name, self.tile, self.group)
-
-    def for_file(self, header) -> Codec:
-        if self.given:
-            return self.given
-        found = bundled.codec_for_id(header.model_id)
-        if found is None:
-            raise PixcodecError(f"coded with model {header.model_id.hex()}, which is not bundled: "
-                                "pass its checkpoint with -m")
-        return found
 
 
 @click.command("compress")

@@ -1,22 +1,15 @@
 """`pixcodec train`: fit a registered model by maximum likelihood."""
 from __future__ import annotations
 
-import dataclasses
 import json
-from pathlib import Path
 
 import click
 from click.core import ParameterSource
 
-from pixcodec import checkpoint
-from pixcodec.errors import PixcodecError
-from pixcodec.train import TrainConfig, train
+from pixcodec.run_config import resolve
+from pixcodec.train import train
 
 from .options import data_dir_option, download_option, hparam_option, model_option
-
-# What defines a run: --resume refuses to change these.
-RUN_DEFINING = ("model", "hparams", "data", "exclude", "channels", "crop", "batch_size", "lr", "lr_schedule", "seed",
-                "condition", "augment", "init")
 
 
 @click.command("train")
@@ -73,43 +66,8 @@ def command(ctx, out, resume, force, quiet, as_json, **options):
         raise click.UsageError("give --steps or --epochs, not both")
     options["channels"] = int(options["channels"]) if options["channels"] else None
     options["exclude"] = list(options["exclude"])
-    if options["init"] and not (resume and Path(out).exists()):    # --resume may also start a run
-        _architecture_of_init(ctx, options)
-    config = TrainConfig(**options)
-    if resume and Path(out).exists():
-        config = _resumed(ctx, checkpoint.load(out), config)
-    elif Path(out).exists() and not force:
-        raise PixcodecError(f"{out} exists: pass --resume to continue it or --force to start over")
+    given = {name for name in options if ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE}
+    config = resolve(options, given, out, resume, force)
     result = train(config, out, resume=resume, echo=click.echo, progress=not quiet)
     if as_json and "eval_bpd" in result:
         click.echo(json.dumps({"checkpoint": str(out), **result}))
-
-
-def _architecture_of_init(ctx: click.Context, options: dict) -> None:
-    """--model and -H default to the --init checkpoint's; cond_channels is the run's own business."""
-    state = checkpoint.load(options["init"])
-    if ctx.get_parameter_source("model") != ParameterSource.COMMANDLINE:
-        options["model"] = state["model"]
-    if ctx.get_parameter_source("hparams") != ParameterSource.COMMANDLINE:
-        options["hparams"] = {k: v for k, v in state["hparams"].items() if k != "cond_channels"}
-
-
-def _resumed(ctx: click.Context, state: dict, given: TrainConfig) -> TrainConfig:
-    """The saved configuration, with only run-length and logging options taken from the command line."""
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    saved = TrainConfig(**{k: v for k, v in state["config"].items() if k in known})
-    updates = {}
-    for f in dataclasses.fields(TrainConfig):
-        source = ctx.get_parameter_source(f.name)
-        if source != ParameterSource.COMMANDLINE:
-            continue
-        value = getattr(given, f.name)
-        if f.name in RUN_DEFINING and value != getattr(saved, f.name):
-            raise PixcodecError(f"--resume continues the saved run, whose {f.name} is "
-                                f"{getattr(saved, f.name)!r}, not {value!r}")
-        updates[f.name] = value
-    if "steps" in updates:
-        updates.setdefault("epochs", None)
-    if "epochs" in updates:
-        updates.setdefault("steps", None)
-    return dataclasses.replace(saved, **updates)

@@ -30,20 +30,24 @@ def read_image(path: str | Path) -> tuple[torch.Tensor, str]:
     try:
         with Image.open(path) as img:
             img.load()
-            mode = img.mode
-            if mode in REFUSED:
-                raise PixcodecError(f"{path}: mode {mode}: {REFUSED[mode]}")
-            if mode not in ("L", "RGB", "1"):
-                raise PixcodecError(f"{path}: mode {mode} is not supported (8-bit gray, RGB or 1-bit only; "
-                                    "16-bit and float images are refused)")
-            arr = np.asarray(img.convert("L") if mode == "1" else img)
+            return pixels_of(img, path)
     except FileNotFoundError:
         raise PixcodecError(f"no such file: {path}") from None
     except IsADirectoryError:
         raise PixcodecError(f"{path} is a directory") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
         raise PixcodecError(f"cannot read image {path}: {e}") from None
-    t = torch.from_numpy(arr.copy())
+
+
+def pixels_of(img: Image.Image, name) -> tuple[torch.Tensor, str]:
+    """uint8 (C, H, W) and the mode of a loaded PIL image, exactly; ``name`` for messages."""
+    mode = img.mode
+    if mode in REFUSED:
+        raise PixcodecError(f"{name}: mode {mode}: {REFUSED[mode]}")
+    if mode not in ("L", "RGB", "1"):
+        raise PixcodecError(f"{name}: mode {mode} is not supported (8-bit gray, RGB or 1-bit only; "
+                            "16-bit and float images are refused)")
+    t = torch.from_numpy(np.asarray(img.convert("L") if mode == "1" else img).copy())
     return (t[None] if t.dim() == 2 else t.permute(2, 0, 1).contiguous()), mode
 
 

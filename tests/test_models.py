@@ -230,3 +230,17 @@ def test_build_records_resolved_hyperparameters(model_name):
     model = models.build(model_name, 1, layers=1)
     assert model.hparams == {**models.hyperparameters(model_name), "layers": 1}
     assert model.registry_name == model_name and model.in_channels == 1
+
+
+def test_a_model_built_by_its_class_records_what_it_was_built_from(model_name):
+    """in_channels and hparams come from the constructor, not from the registry afterwards: a
+    model made by its class directly checkpoints and codes under the same id as a built one."""
+    from pixcodec.codec import Codec
+    cls = type(models.build(model_name, 3, layers=1))
+    torch.manual_seed(0)
+    direct = cls(3, layers=1)
+    torch.manual_seed(0)
+    built = models.build(model_name, 3, layers=1)
+    assert direct.in_channels == 3 and direct.hparams == built.hparams
+    if model_name in models.names():
+        assert Codec(direct).id == Codec(built).id

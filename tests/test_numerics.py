@@ -78,3 +78,20 @@ def test_weights_too_large_for_exact_sums_are_refused():
         model.input.conv.weight.fill_(2.0 ** 14)
     with pytest.raises(ValueError, match="too large"):
         ExactNumerics(model)
+
+
+@pytest.mark.parametrize("conv", [torch.nn.Conv2d(2, 2, 3, padding=1), torch.nn.Conv2d(2, 2, 3, stride=2),
+                                  torch.nn.Conv2d(2, 2, 3, dilation=2), torch.nn.Conv2d(2, 2, 3, groups=2),
+                                  torch.nn.Conv2d(2, 2, 3, padding="same")])
+def test_the_arithmetic_refuses_a_conv_it_does_not_implement(conv):
+    """It reads the weights and the explicit pad only: a conv's own padding, stride, dilation or
+    groups would be ignored, so the model would compute something else than its float forward."""
+    from pixcodec.numerics import FLOAT, PaddedConv2d, geometry
+    with pytest.raises(ValueError, match="implements"):
+        ExactNumerics(torch.nn.Sequential(conv))
+    with pytest.raises(ValueError, match="implements"):
+        FLOAT.conv(conv, torch.zeros(1, 2, 5, 5))
+    padded = PaddedConv2d(2, 2, 3, (1, 1, 1, 1))
+    assert geometry(padded) == ((3, 3), (1, 1, 1, 1))
+    x = torch.randn(1, 2, 5, 5)
+    assert torch.allclose(FLOAT.conv(padded, x), F.conv2d(x, padded.weight, padded.bias, padding=1))

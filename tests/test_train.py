@@ -1,4 +1,5 @@
 """Training: the loss falls, checkpoints resume bit for bit, DDP shards and averages correctly."""
+import dataclasses
 import os
 import subprocess
 import sys
@@ -7,8 +8,10 @@ import pytest
 import torch
 
 from pixcodec import checkpoint
+from pixcodec.batches import CroppedItems, StepBatches, symmetry
 from pixcodec.errors import PixcodecError
-from pixcodec.train import CroppedItems, StepBatches, TrainConfig, _autocast, symmetry, train
+from pixcodec.run_config import TrainConfig, resolve
+from pixcodec.train import _autocast, train
 
 from conftest import tiny_hparams
 
@@ -185,3 +188,21 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     with atomic_write(target) as f:
         f.write(b"new")
     assert target.read_bytes() == b"new" and target.stat().st_mode & 0o044   # readable like any file
+
+
+def test_the_library_decides_what_run_to_make(tiny_npz, tmp_path):
+    """resolve() is what `pixcodec train` asks: --init's architecture unless given, a resume's saved
+    configuration with only run-length options changed, and no silent overwrite."""
+    source = tmp_path / "source.pt"
+    train(config(tiny_npz, model="pixelcnn", hparams={"hidden": 6, "layers": 1, "out_hidden": 6}, steps=1), source,
+          progress=False)
+    options = {**dataclasses.asdict(config(tiny_npz)), "init": str(source)}
+    fresh = resolve(options, {"init"}, tmp_path / "new.pt")
+    assert fresh.model == "pixelcnn" and fresh.hparams["hidden"] == 6
+    assert resolve(options, {"init", "model"}, tmp_path / "new.pt").model == options["model"]
+    with pytest.raises(PixcodecError, match="exists"):
+        resolve(options, set(), source)
+    resumed = resolve({**options, "steps": 3}, {"steps"}, source, resume=True)
+    assert resumed.model == "pixelcnn" and resumed.steps == 3 and resumed.init is None
+    with pytest.raises(PixcodecError, match="whose lr"):
+        resolve({**options, "lr": 0.5}, {"lr"}, source, resume=True)

@@ -1,0 +1,94 @@
+"""The library's front door: ``pixcodec.compress(image)`` -> bytes, ``pixcodec.decompress(data)``
+-> image, with the bundled model unless given another; and ``Codecs``, the choice of codec
+that the CLI makes the same way.
+
+Images are numpy arrays: uint8 (H, W) gray, uint8 (H, W, 3) RGB, or bool (H, W) 1-bit; or PIL
+images of mode L, RGB or 1. Nothing is converted: any other dtype, shape or mode is refused.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from . import bundled, checkpoint
+from .codec import DEFAULT_GROUP, DEFAULT_TILE, Codec
+from .errors import PixcodecError
+from .pxc import Header, parse
+from .two_part import TwoPartCodec
+
+
+def codec_for(model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP) -> Codec | TwoPartCodec:
+    """A pixel model codes images itself; an auto-encoder codes them in two parts."""
+    return (Codec if model.autoregressive else TwoPartCodec)(model, tile, group)
+
+
+class Codecs:
+    """The codec for each image: the given model (a checkpoint path or a module), else the
+    bundled model for its mode (compress) or the bundled model its file names (decompress)."""
+
+    def __init__(self, model: str | Path | nn.Module | None = None, tile: int = DEFAULT_TILE,
+                 group: int = DEFAULT_GROUP):
+        self.tile, self.group = tile, group
+        self.given = None
+        if model is not None:
+            module = model if isinstance(model, nn.Module) else checkpoint.load_model(model)
+            self.given = codec_for(module, tile, group)
+
+    def for_mode(self, mode: str) -> Codec | TwoPartCodec:
+        return self.given or bundled.codec(bundled.for_mode(mode).name, self.tile, self.group)
+
+    def for_file(self, header: Header) -> Codec | TwoPartCodec:
+        if self.given:
+            return self.given
+        found = bundled.codec_for_id(header.model_id)
+        if found is None:
+            raise PixcodecError(f"coded with model {header.model_id.hex()}, which is not bundled: "
+                                "pass its checkpoint with -m")
+        return found
+
+
+def compress(image, model: str | Path | nn.Module | None = None, *, tile: int = DEFAULT_TILE,
+             group: int = DEFAULT_GROUP) -> bytes:
+    """The .pxc bytes of an image (see the module's docstring), coded losslessly.
+
+    model: None for the bundled model, a checkpoint path, or a model module."""
+    pixels, mode = as_pixels(image)
+    return Codecs(model, tile, group).for_mode(mode).compress(pixels, mode).data
+
+
+def decompress(data: bytes, model: str | Path | nn.Module | None = None) -> np.ndarray:
+    """The exact image of .pxc bytes: uint8 (H, W) gray, uint8 (H, W, 3) RGB, or bool (H, W) for
+    a 1-bit image (``PIL.Image.fromarray`` takes each as it is). model: as for ``compress``;
+    None finds the bundled model the file names."""
+    header = parse(bytes(data))[0]
+    pixels, mode = Codecs(model).for_file(header).decompress(bytes(data))
+    return as_array(pixels, mode)
+
+
+def as_pixels(image) -> tuple[torch.Tensor, str]:
+    """uint8 (C, H, W) and mode ('L', 'RGB' or '1') of an array or PIL image, exactly."""
+    if hasattr(image, "mode") and hasattr(image, "getbands"):        # a PIL image
+        from .imageio import pixels_of
+        return pixels_of(image, "image")
+    array = np.asarray(image)
+    if array.ndim in (2, 3) and 0 in array.shape[:2]:
+        raise PixcodecError(f"an empty image ({array.shape})")
+    if array.dtype == np.bool_ and array.ndim == 2:
+        return torch.from_numpy(array.astype(np.uint8) * 255)[None], "1"
+    if array.dtype != np.uint8:
+        raise PixcodecError(f"an image array must be uint8 (or bool for 1-bit), not {array.dtype}")
+    if array.ndim == 2:
+        return torch.from_numpy(array.copy())[None], "L"
+    if array.ndim == 3 and array.shape[2] == 3:
+        return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous(), "RGB"
+    raise PixcodecError(f"an image array must be (H, W) or (H, W, 3), not {array.shape}")
+
+
+def as_array(pixels: torch.Tensor, mode: str) -> np.ndarray:
+    """``as_pixels`` reversed, for arrays."""
+    if mode == "1":
+        return pixels[0].numpy() != 0
+    return pixels[0].numpy().copy() if mode == "L" else pixels.permute(1, 2, 0).numpy().copy()
