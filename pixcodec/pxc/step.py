@@ -64,7 +64,7 @@ class CodingStep:
         """Code channel ch's values (N,); the distribution, and -log2 p of each value (N,)
         float64, or None when the channel is not coded."""
         dist = self.distribution(logits, ch, pixels)
-        self.done(ch, values)
+        self.done(ch, values)                  # the encoder's measure reads them too (adapt.Measure)
         if dist.known:
             return dist, None
         coded, weights = dist.index(values.long()), dist.weights
@@ -74,6 +74,8 @@ class CodingStep:
     def decode(self, decoder, logits: torch.Tensor, ch: int, pixels: int) -> torch.Tensor:
         """The values (N,) uint8 that ``encode`` coded."""
         dist = self.distribution(logits, ch, pixels)
+        if self.restriction is None:            # the hot path of most photos: no contexts to keep
+            return decoder.decode(dist.plain)
         if dist.known:
             values = dist.value(torch.zeros(len(dist.plain), dtype=torch.long))
         else:
