@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from pixcodec.api import Codecs
-from pixcodec.codec import DEFAULT_GROUP, DEFAULT_TILE, Codec
+from pixcodec.codec import DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec
 from pixcodec.data import IMAGE_SUFFIXES
 from pixcodec.errors import PixcodecError
 from pixcodec.imageio import expand_inputs, png_bytes, read_image, refuse_existing, write_new
@@ -126,7 +126,9 @@ def compress(inputs, model_path, out, out_dir, force, verify, tile, group):
 @click.argument("inputs", nargs=-1, required=True)
 @model_option
 @with_out_options
-def decompress(inputs, model_path, out, out_dir, force):
+@click.option("--max-pixels", type=click.IntRange(0), default=MAX_DECODE_PIXELS, show_default=True,
+              help="Refuse images larger than this many pixels (0: no limit); a tiny file can claim a vast image.")
+def decompress(inputs, model_path, out, out_dir, force, max_pixels):
     """Decode .pxc files to PNG images with exactly the original pixels."""
     check_outputs(inputs, out, out_dir)
     sources = expand_inputs(list(inputs), {".pxc"})
@@ -141,7 +143,7 @@ def decompress(inputs, model_path, out, out_dir, force):
         header = parse(data)[0]
         codec = codecs.for_file(header)
         with row_progress(codec, header.height, header.width, f"decompressing {source.name}") as on_row:
-            image, mode = codec.decompress(data, on_row)
+            image, mode = codec.decompress(data, on_row, max_pixels or None)
         write_new(target, png_bytes(image, mode), force)
         click.echo(f"{source} -> {target}: {image.shape[2]}x{image.shape[1]} {mode}, "
                    f"{time.perf_counter() - start:.2f} s")

@@ -17,6 +17,6 @@ from pixcodec.imageio import refuse_existing
 def command(ckpt, out, force):
     """Copy CKPT to OUT without training state; print OUT's SHA-256 (bundled models pin it)."""
     refuse_existing(out, force)
-    state = checkpoint.export(ckpt, out)
+    state = checkpoint.export(ckpt, out, force)
     digest = hashlib.sha256(Path(out).read_bytes()).hexdigest()
     click.echo(f"{out}: {state['model']} {state['hparams']}, step {state.get('step')}, sha256 {digest}")

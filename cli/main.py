@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from pixcodec import __version__
-from pixcodec.errors import PixcodecError
+from pixcodec.errors import PixcodecError, allocation_failure
 
 
 class CleanErrors(click.Group):
@@ -15,8 +15,10 @@ class CleanErrors(click.Group):
             return super().invoke(ctx)
         except PixcodecError as e:
             raise click.ClickException(str(e)) from None
-        except MemoryError:
-            raise click.ClickException("out of memory: try a smaller --group or --tile") from None
+        except (MemoryError, RuntimeError) as e:
+            if not allocation_failure(e):
+                raise
+            raise click.ClickException("out of memory: try a smaller --group or --tile, or a smaller image") from None
         except OSError as e:  # unwritable outputs, full disks, vanished files
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
             raise click.ClickException(f"{where}{e.strerror or e}") from None

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from . import bundled, checkpoint
-from .codec import DEFAULT_GROUP, DEFAULT_TILE, Codec
+from .codec import DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec
 from .errors import PixcodecError
 from .pxc import Header, parse
 from .two_part import TwoPartCodec
@@ -59,12 +59,14 @@ def compress(image, model: str | Path | nn.Module | None = None, *, tile: int = 
     return Codecs(model, tile, group).for_mode(mode).compress(pixels, mode).data
 
 
-def decompress(data: bytes, model: str | Path | nn.Module | None = None) -> np.ndarray:
+def decompress(data: bytes, model: str | Path | nn.Module | None = None,
+               max_pixels: int | None = MAX_DECODE_PIXELS) -> np.ndarray:
     """The exact image of .pxc bytes: uint8 (H, W) gray, uint8 (H, W, 3) RGB, or bool (H, W) for
     a 1-bit image (``PIL.Image.fromarray`` takes each as it is). model: as for ``compress``;
-    None finds the bundled model the file names."""
+    None finds the bundled model the file names. max_pixels: the decode budget (None: none), as
+    Pillow's decompression-bomb limit; a file of a few bytes may claim a vast image."""
     header = parse(bytes(data))[0]
-    pixels, mode = Codecs(model).for_file(header).decompress(bytes(data))
+    pixels, mode = Codecs(model).for_file(header).decompress(bytes(data), max_pixels=max_pixels)
     return as_array(pixels, mode)
 
 

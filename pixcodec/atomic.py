@@ -9,11 +9,13 @@ from typing import BinaryIO, Iterator
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
+def atomic_write(path: str | Path, exclusive: bool = False) -> Iterator[BinaryIO]:
     """Write to a temporary file beside ``path``, then rename it over ``path``.
 
     If the body raises, the temporary file is removed and ``path`` is untouched.
     The result gets ordinary permissions (0666 less the umask), not mkstemp's 0600.
+    exclusive: never replace an existing ``path``, even one created while we wrote: the file is
+    published by a hard link, which fails if the name exists (FileExistsError), in one step.
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -25,7 +27,23 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        if exclusive:
+            _publish_new(tmp, path)
+        else:
+            os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _publish_new(tmp: str, path: Path) -> None:
+    """Give the finished ``tmp`` the name ``path`` only if nothing has it."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:                    # no hard links here: claim the name exclusively, then fill it
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)

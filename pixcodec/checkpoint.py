@@ -22,6 +22,14 @@ from .atomic import atomic_write
 from .errors import PixcodecError
 
 FORMAT, VERSION = "pixcodec-checkpoint", 1
+# A checkpoint may come from anyone: its architecture is sized before anything is allocated.
+MAX_PARAMETERS = 50_000_000
+MAX_HPARAM = 1 << 14            # no hyperparameter count (width, depth, levels) beyond this
+# The fields a checkpoint may carry, and the type each must have where present.
+FIELD_TYPES = {"model": str, "in_channels": int, "hparams": dict, "state_dict": dict, "optimizer": dict,
+               "step": int, "config": dict, "data": dict, "history": list, "seconds": (int, float),
+               "condition": dict}
+REQUIRED = ("model", "in_channels", "hparams", "state_dict")
 
 
 def save(path: str | Path, model: nn.Module, **fields: Any) -> None:
@@ -49,11 +57,47 @@ def load(path: str | Path) -> dict[str, Any]:
     if state.get("version") != VERSION:
         raise PixcodecError(f"{path} has checkpoint version {state.get('version')}; "
                             f"this pixcodec reads version {VERSION}")
+    check_fields(state, path)
     return state
 
 
+def check_fields(state: dict[str, Any], path: str | Path = "checkpoint") -> None:
+    """Every field a checkpoint carries has its type, and the model's hyperparameters theirs."""
+    for name in REQUIRED:
+        if name not in state:
+            raise PixcodecError(f"{path}: the checkpoint has no {name!r} field")
+    for name, kind in FIELD_TYPES.items():
+        if name in state and (not isinstance(state[name], kind) or isinstance(state[name], bool)):
+            raise PixcodecError(f"{path}: checkpoint field {name!r} is a {type(state[name]).__name__}, "
+                                f"not a {getattr(kind, '__name__', 'number')}")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state["state_dict"].items()):
+        raise PixcodecError(f"{path}: checkpoint field 'state_dict' must map names to tensors")
+    if state["model"] not in models.all_names():
+        raise PixcodecError(f"{path}: unknown model {state['model']!r}")
+    defaults = models.hyperparameters(state["model"])
+    for key, value in state["hparams"].items():
+        if key not in defaults:
+            continue                    # build() names unknown hyperparameters
+        default = defaults[key]
+        expected = bool if isinstance(default, bool) else int if isinstance(default, int) else type(default)
+        ok = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
+        if not ok:
+            raise PixcodecError(f"{path}: hyperparameter {key}={value!r} of {state['model']} must be "
+                                f"a {expected.__name__}")
+        if expected in (int, float) and not -MAX_HPARAM <= value <= MAX_HPARAM:
+            raise PixcodecError(f"{path}: hyperparameter {key}={value!r} of {state['model']} is out of range")
+
+
 def build_model(state: dict[str, Any]) -> nn.Module:
-    """The checkpoint's model, weights loaded, in eval mode."""
+    """The checkpoint's model, weights loaded, in eval mode; its size is checked first, on a
+    meta device that allocates nothing."""
+    check_fields(state)
+    with torch.device("meta"):
+        shape = models.build(state["model"], state["in_channels"], **state["hparams"])
+    count = sum(p.numel() for p in shape.parameters())
+    if count > MAX_PARAMETERS:
+        raise PixcodecError(f"the checkpoint's {state['model']} has {count:,} parameters, more than the "
+                            f"{MAX_PARAMETERS:,} pixcodec loads")
     model = models.build(state["model"], state["in_channels"], **state["hparams"])
     try:
         model.load_state_dict(state["state_dict"])
@@ -66,11 +110,15 @@ def load_model(path: str | Path) -> nn.Module:
     return build_model(load(path))
 
 
-def export(source: str | Path, target: str | Path) -> dict[str, Any]:
-    """A shippable copy of a checkpoint: weights, architecture and provenance, no optimizer state."""
+def export(source: str | Path, target: str | Path, force: bool = False) -> dict[str, Any]:
+    """A shippable copy of a checkpoint: weights, architecture and provenance, no optimizer state.
+    An existing ``target`` is replaced only with ``force``."""
     state = load(source)
     build_model(state)                      # refuse to ship weights that do not load
     kept = {k: v for k, v in state.items() if k != "optimizer"}
-    with atomic_write(Path(target)) as f:
-        torch.save(kept, f)
+    try:
+        with atomic_write(Path(target), exclusive=not force) as f:
+            torch.save(kept, f)
+    except FileExistsError:
+        raise PixcodecError(f"{target} exists (use --force to overwrite)") from None
     return kept

@@ -22,11 +22,17 @@ from .adapt import MEASURE_ALL, Measure
 from .coder import SymbolDecoder, SymbolEncoder
 from .errors import PixcodecError
 from .pxc import (MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, GrayRGB, Header, SideInfo, TunedHead, all_tiles, parse,
-                  tile_count, tiling_plan)
-from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables
+                  plan_rows, tile_count, tiling_plan)
+from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables, lazy_zeros
 
 DEFAULT_TILE = 64
 DEFAULT_GROUP = 256
+# What decompress accepts unless told otherwise, like Pillow's decompression-bomb limit: a file
+# of a few bytes may truthfully claim a vast flat image, which costs minutes to hours to decode.
+MAX_DECODE_PIXELS = 1 << 28     # 268 megapixels
+# Tiles a lockstep group runs through the model at once: a larger group (the file's choice) is
+# run as consecutive parts of this many, in the same symbol order, so a step's memory stays bounded.
+LOCKSTEP = DEFAULT_GROUP
 
 
 # Hyperparameters added after files existed, with the value that builds the earlier architecture.
@@ -93,7 +99,7 @@ class Codec:
 
     def rows(self, height: int, width: int) -> int:
         """Engine rows a compress or decompress of this size runs (for progress bars)."""
-        return sum(tiles[0].height for tiles in tiling_plan(height, width, self.tile, self.group))
+        return plan_rows(height, width, self.tile, self.group)
 
     def compress(self, image: torch.Tensor, mode: str | None = None, on_row=None) -> Compressed:
         """image: uint8 (C, H, W) with C = the model's channels; mode 'L', 'RGB' or '1'."""
@@ -172,32 +178,37 @@ class Codec:
         exact = self._exact(side)
         streams, nll, tile_bits = [], 0.0, {}
         for tiles in tiling_plan(height, width, self.tile, self.group, skipped(side)):
-            x = torch.stack([image[:, t.rows, t.cols] for t in tiles])
-            index = torch.tensor([t.index for t in tiles])
-            step, encoder = CodingStep(side, self.exact, index), SymbolEncoder()
+            encoder, parts, steps = SymbolEncoder(), [], [0]     # steps: wavefront steps done (the measure samples)
             bits = torch.zeros(len(tiles), dtype=torch.float64)
-            steps = [0]                  # wavefront steps done: the measure samples some of them
+            for first in range(0, len(tiles), LOCKSTEP):
+                part = tiles[first:first + LOCKSTEP]
+                x = torch.stack([image[:, t.rows, t.cols] for t in part])
+                index = torch.tensor([t.index for t in part])
+                step, last = CodingStep(side, self.exact, index), first + LOCKSTEP >= len(tiles)
 
-            def choose(logits, ch, rows, cols):
-                values = x[:, ch, rows, cols].reshape(-1)
-                dist, cost = step.encode(encoder, logits, ch, len(rows), values)
-                if measure is not None:
-                    measure.add(index, ch, steps[0], logits, dist.plain, values.long(), step.earlier[:ch])
-                    steps[0] += ch == c - 1
-                if cost is not None:
-                    bits.add_(cost.view(len(tiles), -1).sum(1))        # rows are batch-major
-                return values
-
-            engine.run(self.model, exact, len(tiles), tiles[0].height, tiles[0].width, choose,
-                       cond=cut(cond, tiles), on_row=on_row, coded=c)   # gray via an RGB model: G = B = R, not coded
+                def choose(logits, ch, rows, cols, x=x, index=index, step=step, last=last, first=first):
+                    values = x[:, ch, rows, cols].reshape(-1)
+                    dist, cost = step.encode(encoder, logits, ch, len(rows), values)
+                    if measure is not None:
+                        measure.add(index, ch, steps[0], logits, dist.plain, values.long(), step.earlier[:ch])
+                        steps[0] += last and ch == c - 1
+                    if cost is not None:         # rows are batch-major
+                        bits[first:first + len(index)] += cost.view(len(index), -1).sum(1)
+                    return values
+                parts.append(engine.Part(len(part), choose, cut(cond, part)))
+            # gray through an RGB model: G = B = R, not coded
+            engine.run_parts(self.model, exact, parts, tiles[0].height, tiles[0].width, on_row, coded=c)
             streams.append(encoder.finish())
             nll += float(bits.sum())
-            tile_bits.update(zip(index.tolist(), bits.tolist()))
+            tile_bits.update(zip([t.index for t in tiles], bits.tolist()))
         return streams, nll, tile_bits
 
-    def decompress(self, data: bytes, on_row=None) -> tuple[torch.Tensor, str]:
-        """The exact pixels (uint8 (C, H, W)) and mode of a .pxc file made with this model."""
+    def decompress(self, data: bytes, on_row=None, max_pixels: int | None = MAX_DECODE_PIXELS
+                   ) -> tuple[torch.Tensor, str]:
+        """The exact pixels (uint8 (C, H, W)) and mode of a .pxc file made with this model.
+        max_pixels: the decode budget (None: no limit)."""
         header, streams, raw = parse(data)
+        check_budget(header, max_pixels)
         if header.side.latent:
             raise PixcodecError("this is a two-part file: decompress it with its auto-encoder checkpoint (-m)")
         if header.model_id != self.id:
@@ -206,30 +217,50 @@ class Codec:
         if not self._fits(header.coded_channels):
             raise PixcodecError(f"corrupt header: mode {header.mode} does not fit a "
                                 f"{self.model.in_channels}-channel model")
-        image = self.decode_pixels(header, streams, raw, on_row)
-        if header.side.gray:
-            image = image.expand(3, -1, -1).contiguous()
-        if pixel_crc(image) != header.pixel_crc:
-            raise PixcodecError("corrupt .pxc file: the decoded pixels fail their checksum")
-        return image, header.mode
+        return checked(self.decode_pixels(header, streams, raw, on_row), header), header.mode
 
     def decode_pixels(self, header: Header, streams: list[bytes], raw: bytes, on_row=None,
                       cond: torch.Tensor | None = None) -> torch.Tensor:
-        """The pixels of a parsed file's streams and stored tiles (``encode_pixels`` reversed)."""
+        """The pixels of a parsed file's streams and stored tiles (``encode_pixels`` reversed).
+        Memory follows what decodes: the image's pages are committed as groups land in it."""
         side, channels = header.side, header.coded_channels
-        image = torch.zeros(channels, header.height, header.width, dtype=torch.uint8)
+        image = lazy_zeros(channels, header.height, header.width, dtype=torch.uint8)
         exact = self._exact(side)
-        for tiles, stream in zip(tiling_plan(header.height, header.width, header.tile, header.group, skipped(side)),
-                                 streams):
-            step, decoder = CodingStep(side, self.exact, torch.tensor([t.index for t in tiles])), SymbolDecoder(stream)
-            out = engine.run(self.model, exact, len(tiles), tiles[0].height, tiles[0].width,
-                             lambda logits, ch, rows, cols: step.decode(decoder, logits, ch, len(rows)),
-                             cond=cut(cond, tiles), on_row=on_row, coded=channels)[:, :channels]
-            for t, pixels in zip(tiles, out):
-                image[:, t.rows, t.cols] = pixels
+        plan = tiling_plan(header.height, header.width, header.tile, header.group, skipped(side))
+        for tiles, stream in zip(plan, streams):
+            decoder, parts = SymbolDecoder(stream), []
+            for first in range(0, len(tiles), LOCKSTEP):
+                part = tiles[first:first + LOCKSTEP]
+                step = CodingStep(side, self.exact, torch.tensor([t.index for t in part]))
+                parts.append(engine.Part(len(part), lambda logits, ch, rows, cols, step=step:
+                                         step.decode(decoder, logits, ch, len(rows)), cut(cond, part)))
+            outs = engine.run_parts(self.model, exact, parts, tiles[0].height, tiles[0].width, on_row, coded=channels)
+            for t, pixels in zip(tiles, (p for out in outs for p in out)):
+                image[:, t.rows, t.cols] = pixels[:channels]
         if side.stored is not None:
             side.stored.place(raw, image, header.frame)
         return image
+
+
+def check_budget(header: Header, max_pixels: int | None) -> None:
+    """Refuse, before anything is allocated, an image larger than the decode budget."""
+    if max_pixels and header.height * header.width > max_pixels:
+        raise PixcodecError(f"refusing to decode a {header.width}x{header.height} image "
+                            f"({header.height * header.width / 1e6:.0f} megapixels): the limit is "
+                            f"{max_pixels / 1e6:.0f} megapixels (raise it with --max-pixels)")
+
+
+def checked(image: torch.Tensor, header: Header) -> torch.Tensor:
+    """The decoded coded channels (C, H, W) as the image the header describes, once its pixels
+    are shown to be what the header claims: the checksum, and 0 or 255 only in a 1-bit image
+    (the checksum does not cover the mode byte)."""
+    if header.side.gray:
+        image = image.expand(3, -1, -1).contiguous()
+    if pixel_crc(image) != header.pixel_crc:
+        raise PixcodecError("corrupt .pxc file: the decoded pixels fail their checksum")
+    if header.mode == "1" and not bool(((image == 0) | (image == 255)).all()):
+        raise PixcodecError("corrupt .pxc file: a 1-bit image whose pixels are not all 0 or 255")
+    return image
 
 
 def skipped(side: SideInfo):

@@ -27,12 +27,12 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, Iterator, Protocol
+from typing import Callable, Iterator, NamedTuple, Protocol
 
 import torch
 import torch.nn as nn
 
-from .numerics import geometry
+from .numerics import geometry, lazy_zeros
 
 # choose(logits (B*P, 256), channel, rows (P,), cols (P,)) -> values (B*P,) uint8
 Choose = Callable[[torch.Tensor, int, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -65,7 +65,7 @@ class Canvas:
     def __init__(self, batch: int, channels: int, height: int, width: int, margin: int,
                  dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"):
         self.margin = margin
-        self.data = torch.zeros(batch, channels, height + 2 * margin, width + 2 * margin, dtype=dtype, device=device)
+        self.data = lazy_zeros(batch, channels, height + 2 * margin, width + 2 * margin, dtype=dtype).to(device)
 
     def write(self, rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor) -> None:
         b, m = self.data.shape[0], self.margin
@@ -115,21 +115,49 @@ def run(model: nn.Module, num, batch: int, height: int, width: int, choose: Choo
     which is how an RGB model runs a gray image: their passes still update the caches that
     later pixels read, but skip the head. ``on_row(i)`` is called as each row completes:
     progress bars hang on it."""
+    return run_parts(model, num, [Part(batch, choose, cond)], height, width, on_row, coded)[0]
+
+
+class Part(NamedTuple):
+    batch: int
+    choose: Choose
+    cond: torch.Tensor | None = None
+
+
+@torch.no_grad()
+def run_parts(model: nn.Module, num, parts: list[Part], height: int, width: int,
+              on_row: Callable[[int], None] | None = None, coded: int | None = None) -> list[torch.Tensor]:
+    """``run`` over a batch held as consecutive parts, each with its own state: every channel
+    pass visits the parts in order, so the choices come in the order one batch of them all
+    would make (batch-major), while a step's work and memory are one part's at a time. A part's
+    state is made when the first step reaches it, so a stream that fails at once (a forged
+    file) never costs the memory of the parts after it."""
     coded = model.in_channels if coded is None else coded
-    image = torch.zeros(batch, model.in_channels, height, width, dtype=torch.uint8)
-    state: DecodingState = model.incremental(num, batch, height, width, cond)
-    for rows, cols in wavefront(height, width, state.skew):
-        state.begin_step(image, rows, cols)
+    images: list[torch.Tensor] = []
+    states: list[DecodingState] = []
+
+    def start(part: Part) -> None:
+        images.append(lazy_zeros(part.batch, model.in_channels, height, width, dtype=torch.uint8))
+        states.append(model.incremental(num, part.batch, height, width, part.cond))
+    start(parts[0])
+    for rows, cols in wavefront(height, width, states[0].skew):
         for c in range(model.in_channels):
-            if c < coded:
-                image[:, c, rows, cols] = choose(state.logits(image, rows, cols, c), c, rows, cols).view(batch, -1)
-            else:
-                image[:, c, rows, cols] = image[:, 0, rows, cols]
-                state.logits(image, rows, cols, c, head=False)
-        state.pixels_done(image, rows, cols)
+            for k, part in enumerate(parts):
+                if k == len(states):
+                    start(part)
+                state, image = states[k], images[k]
+                if c == 0:
+                    state.begin_step(image, rows, cols)
+                if c < coded:
+                    image[:, c, rows, cols] = part.choose(state.logits(image, rows, cols, c), c, rows, cols).view(part.batch, -1)
+                else:
+                    image[:, c, rows, cols] = image[:, 0, rows, cols]
+                    state.logits(image, rows, cols, c, head=False)
+        for state, image in zip(states, images):
+            state.pixels_done(image, rows, cols)
         if on_row is not None and int(cols[0]) == width - 1:
             on_row(int(rows[0]))
-    return image
+    return images
 
 
 def pixel_inputs(num, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:

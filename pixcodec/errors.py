@@ -7,3 +7,10 @@ class PixcodecError(Exception):
     The message must stand alone on one line: the CLI prints it as
     ``Error: <message>`` and exits non-zero without a traceback.
     """
+
+
+def allocation_failure(e: BaseException) -> bool:
+    """Whether ``e`` is memory running out: Python's MemoryError, or torch's CPU allocator, which
+    reports it as a RuntimeError."""
+    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "alloc" in str(e).lower()
+                                          and "memory" in str(e).lower())

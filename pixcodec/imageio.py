@@ -75,8 +75,11 @@ def write_new(path: Path, data: bytes, force: bool) -> None:
         raise PixcodecError(f"{path} is a directory")
     if not path.parent.is_dir():
         raise PixcodecError(f"cannot write {path}: no such directory {path.parent}")
-    with atomic_write(path) as f:
-        f.write(data)
+    try:
+        with atomic_write(path, exclusive=not force) as f:
+            f.write(data)
+    except FileExistsError:            # created by someone else while we worked
+        raise PixcodecError(f"{path} exists (use --force to overwrite)") from None
 
 
 def expand_inputs(inputs: list[str], suffixes: set[str]) -> list[tuple[Path, Path]]:

@@ -23,6 +23,7 @@ is written once against them.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -35,6 +36,22 @@ EXP_RANGE = 32         # probabilities below e^-32 of the mode are clamped up to
 EXP_BITS = 40          # exp table values are integers up to 2^40
 SHARPNESS_BITS = 4     # a coding temperature k scales logits by k / 16
 SHARPNESS_ONE = 1 << SHARPNESS_BITS
+
+
+LAZY_BYTES = 1 << 26           # below this, torch's own zeros: faster to touch (no page faults)
+
+
+def lazy_zeros(*shape: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """A zero tensor whose memory, when large, is committed only as it is written: numpy's calloc
+    maps fresh zero pages. A decoder's buffers for a header's claimed size then cost what the
+    file really decodes, so a forged size that fails early fails cheaply."""
+    item = torch.empty((), dtype=dtype).numpy().dtype
+    count = int(np.prod(shape))
+    if count * item.itemsize < LAZY_BYTES:
+        return torch.zeros(*shape, dtype=dtype)
+    raw = np.zeros(count * item.itemsize + 64, dtype=np.uint8)
+    start = -raw.ctypes.data % 64                   # 64-byte aligned, as torch's own allocator: BLAS reads it
+    return torch.from_numpy(raw[start:start + count * item.itemsize].view(item).reshape(shape))
 
 
 def _grid(x: torch.Tensor, bits: int = ACT_BITS) -> torch.Tensor:
@@ -101,6 +118,10 @@ class FloatNumerics(_SharedVerbs):
 
     exact = False
     dtype = torch.float32
+
+    def memo(self, key, make):
+        """Float weights are the live module's, which training changes: nothing is kept."""
+        return make()
 
     def input(self, x: torch.Tensor) -> torch.Tensor:
         return x.float() * (2.0 / 255.0) - 1.0
@@ -180,6 +201,14 @@ class ExactNumerics(_SharedVerbs):
                         raise ValueError("weights too large for exact arithmetic (a row's L1 norm must stay below 2^18)")
                     self._convs[id(module)] = (w.t().contiguous(), b, pad)
         self.tables = exact_tables()
+        self._memo: dict = {}
+
+    def memo(self, key, make):
+        """make(), kept for this arithmetic under ``key``: what decoders derive from the fixed,
+        quantized weights (every state of a lockstep group shares one copy)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        return self._memo[key]
 
     def replaced(self, module: nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> "ExactNumerics":
         """A copy computing ``module`` with this weight (out, Cin*kh*kw) and bias (out,), float64
@@ -194,6 +223,7 @@ class ExactNumerics(_SharedVerbs):
         copy = object.__new__(ExactNumerics)
         copy.__dict__.update(self.__dict__)
         copy._convs = {**self._convs, id(module): (weight.t().contiguous(), bias, pad)}
+        copy._memo = {}             # derived from the old weights
         return copy
 
     def quantized(self) -> list[tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]]]:

@@ -39,14 +39,14 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 
-from .numerics import geometry
+from .numerics import geometry, lazy_zeros
 
 
 class ShearedCanvas:
     def __init__(self, batch: int, channels: int, height: int, ring: int, margin: int, skew: int,
                  dtype: torch.dtype):
         self.ring, self.margin, self.skew = ring, margin, skew
-        self.data = torch.zeros(channels, ring, height + margin, batch, dtype=dtype)
+        self.data = lazy_zeros(channels, ring, height + margin, batch, dtype=dtype)
         self.rows_in = [(0, -1)] * ring          # rows each ring column last held pixels for
 
     def begin(self, t: int, first: int, last: int) -> None:

@@ -15,10 +15,16 @@ import json
 
 import torch
 
-from .codec import DEFAULT_GROUP, DEFAULT_TILE, Codec, Compressed, pixel_crc, stored_count, stored_payload
+from .codec import (DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec, Compressed, check_budget, checked,
+                    stored_count, stored_payload)
 from .errors import PixcodecError
 from .pxc import MAX_PIXELS, MAX_SIDE, Header, Latent, parse
 from .numerics import ExactNumerics
+
+
+# The condition map s = m(z) is computed for the whole image at once (spatial x H x W float64),
+# so a two-part file's budget is tighter than a plain one's.
+TWO_PART_MAX_PIXELS = 1 << 24
 
 
 class TwoPartCodec:
@@ -63,8 +69,10 @@ class TwoPartCodec:
         data = header.pack() + b"".join(z_streams + streams) + stored_payload(image, header)
         return Compressed(data, z_bits + x_bits, image.numel(), stored_count(side), latent_bits=z_bits)
 
-    def decompress(self, data: bytes, on_row=None) -> tuple[torch.Tensor, str]:
+    def decompress(self, data: bytes, on_row=None, max_pixels: int | None = MAX_DECODE_PIXELS
+                   ) -> tuple[torch.Tensor, str]:
         header, streams, raw = parse(data)
+        check_budget(header, max_pixels and min(max_pixels, TWO_PART_MAX_PIXELS))
         if not header.side.latent:
             raise PixcodecError("this file was not made by an auto-encoder: decompress it with its own model")
         if header.model_id != self.id:
@@ -79,7 +87,5 @@ class TwoPartCodec:
         levels = self.ae.from_image(self.latents.decode_pixels(layout, streams[:1], b""))
         image = self.pixels.decode_pixels(header, streams[1:], raw, on_row,
                                           self._condition(levels, header.height, header.width))
-        if pixel_crc(image) != header.pixel_crc:
-            raise PixcodecError("corrupt .pxc file: the decoded pixels fail their checksum")
-        return image, header.mode
+        return checked(image, header), header.mode
 

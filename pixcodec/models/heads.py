@@ -161,10 +161,10 @@ def med_context(image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> 
     exists (row 0 reads its west pixel, column 0 its north one); pixel (0, 0)
     predicts 128. Only finished pixels are read, so it is causal for every channel.
     """
-    x = image.long()
     up, left = (rows > 0)[None, None], (cols > 0)[None, None]                        # (1, 1, P)
     r1, c1 = (rows - 1).clamp(min=0), (cols - 1).clamp(min=0)
-    n_raw, w_raw, d_raw = x[:, :, r1, cols], x[:, :, rows, c1], x[:, :, r1, c1]      # (B, C, P)
+    # gathered before widening: the decoder calls this every step on a whole batch of tiles
+    n_raw, w_raw, d_raw = (image[:, :, r, c].long() for r, c in ((r1, cols), (rows, c1), (r1, c1)))  # (B, C, P)
     mid = torch.full_like(n_raw, 128)
     n = torch.where(up, n_raw, torch.where(left, w_raw, mid))
     w = torch.where(left, w_raw, n)

@@ -100,18 +100,24 @@ class PixelCNNState:
     def __init__(self, model: PixelCNN, num, batch: int, height: int, width: int):
         self.model, self.num, self.batch = model, num, batch
         self.skew = skew = model.input.conv.kernel_size[1] // 2 + 1
-        self.input = SplitConv(num, model.input)
-        self.convs = [SplitConv(num, b.conv) for b in model.blocks]
-        self.down = [SplitConv(num, b.down) for b in model.blocks]
-        self.up = [SplitConv(num, b.up) for b in model.blocks]
-        self.hidden, self.out = SplitConv(num, model.head.hidden), SplitConv(num, model.head.out)
+        # the weights cut for the engine: the same for every state of this model and arithmetic
+        (self.input, self.convs, self.down, self.up, self.hidden, self.out,
+         self.passes) = num.memo(("pixelcnn", id(model)), lambda: self._cut(model, num))
         margin = model.input.conv.kernel_size[0] // 2
         canvas = lambda conv, ch: ShearedCanvas(batch, ch, height, conv.lookback(skew) + 1, margin, skew,  # noqa: E731
                                                 num.dtype)     # each ring as deep as its conv looks back
         self.image = canvas(self.input, model.in_channels)
         self.inner = [canvas(conv, b.conv.conv.in_channels) for conv, b in zip(self.convs, model.blocks)]
-        self.passes = [self._pass(c) for c in range(model.in_channels)]
         self.view_cache: dict[int, list[_Views]] = {}
+
+    def _cut(self, model: PixelCNN, num) -> tuple:
+        self.input = SplitConv(num, model.input)
+        self.convs = [SplitConv(num, b.conv) for b in model.blocks]
+        self.down = [SplitConv(num, b.down) for b in model.blocks]
+        self.up = [SplitConv(num, b.up) for b in model.blocks]
+        self.hidden, self.out = SplitConv(num, model.head.hidden), SplitConv(num, model.head.out)
+        passes = [self._pass(c) for c in range(model.in_channels)]
+        return self.input, self.convs, self.down, self.up, self.hidden, self.out, passes
 
     def _pass(self, c: int) -> "_Pass":
         """Channel pass c's feature slices and centre weights, cut once rather than every pixel."""

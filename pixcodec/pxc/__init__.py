@@ -11,11 +11,11 @@ Encoder heuristics (what to store, which sections pay) live in adapt.py and tune
 from .header import MAX_PIXELS, MAX_SIDE, MAX_TILES, MODES, Header, SideInfo, parse
 from .sections import Frame, GrayRGB, Latent, Section, Sharpness, StoredTiles, TunedHead
 from .step import CodingStep, Distribution
-from .tiles import Tile, all_tiles, stream_count, tile_count, tiling_plan
+from .tiles import Tile, all_tiles, plan_rows, stream_count, tile_count, tiling_plan
 from .value_sets import Options, Palette, ValueSets
 from .versions import LAYOUT, NEWEST, VERSIONS, oldest_version
 
 __all__ = ["MAX_PIXELS", "MAX_SIDE", "MAX_TILES", "MODES", "Header", "SideInfo", "parse", "Frame", "GrayRGB",
            "Latent", "Section", "Sharpness", "StoredTiles", "TunedHead", "CodingStep", "Distribution", "Tile",
-           "all_tiles", "stream_count", "tile_count", "tiling_plan", "Options", "Palette", "ValueSets", "LAYOUT",
+           "all_tiles", "plan_rows", "stream_count", "tile_count", "tiling_plan", "Options", "Palette", "ValueSets", "LAYOUT",
            "NEWEST", "VERSIONS", "oldest_version"]

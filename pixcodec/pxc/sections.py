@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import PixcodecError
-from .tiles import tile_count, tiles_of
+from .tiles import chosen_area, tile_count, tiles_of
 
 FLAG_LATENT, FLAG_VALUES, FLAG_GRAY, FLAG_SHARPNESS, FLAG_PALETTE, FLAG_TUNED = 1, 2, 4, 8, 16, 32
 TRUNCATED = "truncated or corrupt .pxc header"
@@ -154,8 +154,9 @@ class StoredTiles(Section):
         return tiles_of(frame.height, frame.width, frame.tile, self.bits)
 
     def payload_size(self, frame: Frame) -> int:
-        """Bytes of the stored tiles' pixels at the file's end."""
-        return sum(frame.coded_channels * t.height * t.width for t in self.tiles(frame))
+        """Bytes of the stored tiles' pixels at the file's end (counted, not listed: a header may
+        claim millions of stored tiles, and the file's length is checked against this first)."""
+        return frame.coded_channels * chosen_area(frame.height, frame.width, frame.tile, self.bits)
 
     def payload(self, image: torch.Tensor, frame: Frame) -> bytes:
         """The stored tiles' pixels of a (coded channels, H, W) image."""

@@ -9,6 +9,7 @@ arithmetic and never list them.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -41,31 +42,69 @@ def tile_at(height: int, width: int, tile: int, index: int) -> Tile:
 
 
 def all_tiles(height: int, width: int, tile: int) -> list[Tile]:
+    """Every tile, listed: for images the encoder holds, never for a header's claims."""
     return [tile_at(height, width, tile, k) for k in range(tile_count(height, width, tile))]
 
 
+def _classes(height: int, width: int, tile: int) -> list[tuple[range, range]]:
+    """The tile classes (full, right edge, bottom edge, corner) that exist, in order of their first
+    tile, as (tile rows, tile columns) ranges."""
+    (rows, bottom), (cols, right) = divmod(height, tile), divmod(width, tile)
+    row_parts = [r for r in (range(rows), range(rows, rows + 1) if bottom else range(0)) if len(r)]
+    col_parts = [c for c in (range(cols), range(cols, cols + 1) if right else range(0)) if len(c)]
+    return [(r, c) for r in row_parts for c in col_parts]
+
+
+def _grid(height: int, width: int, tile: int, skipped: np.ndarray | None) -> np.ndarray | None:
+    return None if skipped is None else skipped.reshape(-(-height // tile), -(-width // tile))
+
+
 def tiling_plan(height: int, width: int, tile: int, group: int,
-                skipped: np.ndarray | None = None) -> list[list[Tile]]:
-    """The lockstep groups of coded tiles: one shape together, raster order, at most ``group`` each.
+                skipped: np.ndarray | None = None) -> Iterator[list[Tile]]:
+    """The lockstep groups of coded tiles, one at a time: one shape together, raster order, at
+    most ``group`` each. Nothing is listed beyond the group at hand, whatever a header claims.
 
     skipped: None, or one bool per tile in raster order, set for a tile not coded here."""
-    by_shape: dict[tuple[int, int], list[Tile]] = {}
-    for t in all_tiles(height, width, tile):
-        if skipped is None or not skipped[t.index]:
-            by_shape.setdefault((t.height, t.width), []).append(t)
-    return [tiles[k:k + group] for tiles in by_shape.values() for k in range(0, len(tiles), group)]
+    grid, across = _grid(height, width, tile, skipped), -(-width // tile)
+    for rows, cols in _classes(height, width, tile):
+        tiles: list[Tile] = []
+        for r in rows:
+            for c in cols:
+                if grid is None or not grid[r, c]:
+                    tiles.append(tile_at(height, width, tile, r * across + c))
+                    if len(tiles) == group:
+                        yield tiles
+                        tiles = []
+        if tiles:
+            yield tiles
+
+
+def _coded_per_class(height: int, width: int, tile: int, skipped: np.ndarray | None) -> list[tuple[int, Tile]]:
+    """(coded tiles, a tile of the class) for each class, counted without listing tiles."""
+    grid, across = _grid(height, width, tile, skipped), -(-width // tile)
+    out = []
+    for rows, cols in _classes(height, width, tile):
+        n = len(rows) * len(cols) if grid is None else int((~grid[rows.start:rows.stop, cols.start:cols.stop]).sum())
+        out.append((n, tile_at(height, width, tile, rows.start * across + cols.start)))
+    return out
 
 
 def stream_count(height: int, width: int, tile: int, group: int, skipped: np.ndarray | None = None) -> int:
-    """len(tiling_plan(...)) without listing the tiles."""
-    (rows, bottom), (cols, right) = divmod(height, tile), divmod(width, tile)
-    grid = (np.zeros((rows + (bottom > 0), cols + (right > 0)), dtype=bool) if skipped is None
-            else skipped.reshape(rows + (bottom > 0), cols + (right > 0)))
-    coded = ~grid
-    classes = [coded[:rows, :cols].sum(), coded[:rows, cols:].sum(), coded[rows:, :cols].sum(), coded[rows:, cols:].sum()]
-    return sum(-(-int(n) // group) for n in classes)
+    """How many groups ``tiling_plan`` yields, counted arithmetically."""
+    return sum(-(-n // group) for n, _ in _coded_per_class(height, width, tile, skipped))
 
 
-def tiles_of(height: int, width: int, tile: int, chosen: np.ndarray) -> list[Tile]:
-    """The tiles whose bits are set in ``chosen`` (one bool per tile), in raster order."""
-    return [tile_at(height, width, tile, int(k)) for k in np.flatnonzero(chosen)]
+def plan_rows(height: int, width: int, tile: int, group: int, skipped: np.ndarray | None = None) -> int:
+    """Engine rows decoding the plan runs (progress bars), counted arithmetically."""
+    return sum(-(-n // group) * t.height for n, t in _coded_per_class(height, width, tile, skipped))
+
+
+def chosen_area(height: int, width: int, tile: int, chosen: np.ndarray) -> int:
+    """Pixels of the tiles whose bits are set in ``chosen`` (one bool per tile), counted arithmetically."""
+    return sum(n * t.height * t.width for n, t in _coded_per_class(height, width, tile, ~chosen))
+
+
+def tiles_of(height: int, width: int, tile: int, chosen: np.ndarray) -> Iterator[Tile]:
+    """The tiles whose bits are set in ``chosen`` (one bool per tile), in raster order, one at a time."""
+    for k in np.flatnonzero(chosen):
+        yield tile_at(height, width, tile, int(k))
