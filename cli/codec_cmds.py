@@ -10,11 +10,12 @@ from pathlib import Path
 import click
 
 from pixcodec.api import Codecs
-from pixcodec.codec import DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec
+from pixcodec.codec import DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec, check_budget
 from pixcodec.data import IMAGE_SUFFIXES
 from pixcodec.errors import PixcodecError
 from pixcodec.imageio import expand_inputs, png_bytes, read_image, refuse_existing, write_new
 from pixcodec.likelihood import two_part_split
+from pixcodec.pngfile import write_png
 from pixcodec.pxc import parse
 
 model_option = click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
@@ -91,13 +92,13 @@ def compress(inputs, model_path, out, out_dir, force, verify, tile, group):
     totals = {"bytes": 0, "nll": 0.0, "subpixels": 0, "seconds": 0.0, "latent": None}
 
     def one(source: Path, relative: Path):
-        image, mode = read_image(source)
+        image, mode, original = read_image(source)
         codec = codecs.for_mode(mode)
         target = output_path(source, relative, out, out_dir, ".pxc")
         refuse_existing(target, force)
         start = time.perf_counter()
         with row_progress(codec, image.shape[1], image.shape[2], f"compressing {source.name}") as on_row:
-            result = codec.compress(image, mode, on_row)
+            result = codec.compress(image, mode, on_row, original=original)
         seconds = time.perf_counter() - start
         write_new(target, result.data, force)
         if verify and not bool((codec.decompress(target.read_bytes())[0] == image).all()):
@@ -141,10 +142,12 @@ def decompress(inputs, model_path, out, out_dir, force, max_pixels):
         refuse_existing(target, force)
         start = time.perf_counter()
         header = parse(data)[0]
+        check_budget(header, max_pixels or None)
         codec = codecs.for_file(header)
         with row_progress(codec, header.height, header.width, f"decompressing {source.name}") as on_row:
             image, mode = codec.decompress(data, on_row, max_pixels or None)
-        write_new(target, png_bytes(image, mode), force)
+        original = header.side.original
+        write_new(target, png_bytes(image, mode) if original is None else write_png(image, original), force)
         click.echo(f"{source} -> {target}: {image.shape[2]}x{image.shape[1]} {mode}, "
                    f"{time.perf_counter() - start:.2f} s")
 

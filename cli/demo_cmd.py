@@ -28,10 +28,10 @@ def command(keep, force):
         folder = Path(keep or tmp)
         folder.mkdir(parents=True, exist_ok=True)
         for sample in sorted(SAMPLES.glob("*.png")):
-            image, mode = read_image(sample)
+            image, mode, original = read_image(sample)
             codec = bundled.codec(bundled.for_mode(mode).name)
             start = time.perf_counter()
-            compressed = codec.compress(image, mode)
+            compressed = codec.compress(image, mode, original=original)
             encode_s = time.perf_counter() - start
             pxc = folder / sample.with_suffix(".pxc").name
             write_new(pxc, compressed.data, force)

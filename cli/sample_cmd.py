@@ -67,7 +67,9 @@ def command(ckpt, count, out, seed, size, complete, keep_rows, label, each_class
     exact = ExactNumerics(model)
     known, rows = None, 0
     if complete:
-        image, _ = read_image(complete)
+        image, _, original = read_image(complete)
+        if original is not None:
+            raise click.UsageError("--complete needs an 8-bit gray or RGB image")
         if image.shape[0] != model.in_channels:
             raise click.UsageError(f"--complete needs a {model.in_channels}-channel image")
         height, width = image.shape[1:]
@@ -102,7 +104,9 @@ def autoencoder_samples(ae, state, count, size, interpolate, generator):
     """(images, grid row length): z from the prior (or along A -> B), then x ~ p(x | z)."""
     exact = ExactNumerics(ae.decoder)
     if interpolate:
-        (a, _), (b, _) = read_image(interpolate[0]), read_image(interpolate[1])
+        (a, _, extra_a), (b, _, extra_b) = read_image(interpolate[0]), read_image(interpolate[1])
+        if extra_a is not None or extra_b is not None:
+            raise PixcodecError("--interpolate needs 8-bit gray or RGB images")
         if a.shape != b.shape or a.shape[0] != ae.in_channels:
             raise PixcodecError(f"--interpolate needs two {ae.in_channels}-channel images of one size")
         height, width = a.shape[1:]

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .classic import available
+from .errors import PixcodecError
 from .imageio import read_image
 
 
@@ -45,7 +46,10 @@ def _run(images, codec_for, threads, repeats, echo) -> dict:
     classic = available()
     rows = []
     for path in images:
-        tensor, mode = read_image(path)
+        tensor, mode, original = read_image(path)
+        if original is not None:       # the classic codecs here would see only its 8-bit part
+            detail = original.describe(original, [])["original"]
+            raise PixcodecError(f"{path}: the bench compares 8-bit gray and RGB images, not a {detail}")
         pixels = tensor.permute(1, 2, 0).numpy() if tensor.shape[0] == 3 else tensor[0].numpy()
         codec = codec_for(mode)
         enc_s, compressed = median_time(lambda: codec.compress(tensor, mode), repeats)

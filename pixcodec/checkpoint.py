@@ -68,8 +68,8 @@ def check_fields(state: dict[str, Any], path: str | Path = "checkpoint") -> None
             raise PixcodecError(f"{path}: the checkpoint has no {name!r} field")
     for name, kind in FIELD_TYPES.items():
         if name in state and (not isinstance(state[name], kind) or isinstance(state[name], bool)):
-            raise PixcodecError(f"{path}: checkpoint field {name!r} is a {type(state[name]).__name__}, "
-                                f"not a {getattr(kind, '__name__', 'number')}")
+            raise PixcodecError(f"{path}: checkpoint field {name!r} is {type(state[name]).__name__}, "
+                                f"not {getattr(kind, '__name__', 'a number')}")
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state["state_dict"].items()):
         raise PixcodecError(f"{path}: checkpoint field 'state_dict' must map names to tensors")
     if state["model"] not in models.all_names():
@@ -83,7 +83,7 @@ def check_fields(state: dict[str, Any], path: str | Path = "checkpoint") -> None
         ok = isinstance(value, expected) and (expected is bool or not isinstance(value, bool))
         if not ok:
             raise PixcodecError(f"{path}: hyperparameter {key}={value!r} of {state['model']} must be "
-                                f"a {expected.__name__}")
+                                f"{expected.__name__}")
         if expected in (int, float) and not -MAX_HPARAM <= value <= MAX_HPARAM:
             raise PixcodecError(f"{path}: hyperparameter {key}={value!r} of {state['model']} is out of range")
 

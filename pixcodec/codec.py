@@ -21,7 +21,7 @@ from . import engine, tune
 from .adapt import MEASURE_ALL, Measure
 from .coder import SymbolDecoder, SymbolEncoder
 from .errors import PixcodecError
-from .pxc import (MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, GrayRGB, Header, SideInfo, TunedHead, all_tiles, parse,
+from .pxc import (MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, GrayRGB, Header, Original, SideInfo, TunedHead, all_tiles, parse,
                   plan_rows, tile_count, tiling_plan)
 from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables, lazy_zeros
 
@@ -101,8 +101,10 @@ class Codec:
         """Engine rows a compress or decompress of this size runs (for progress bars)."""
         return plan_rows(height, width, self.tile, self.group)
 
-    def compress(self, image: torch.Tensor, mode: str | None = None, on_row=None) -> Compressed:
-        """image: uint8 (C, H, W) with C = the model's channels; mode 'L', 'RGB' or '1'."""
+    def compress(self, image: torch.Tensor, mode: str | None = None, on_row=None,
+                 original: Original | None = None) -> Compressed:
+        """image: uint8 (C, H, W) with C = the model's channels; mode 'L', 'RGB' or '1'.
+        original: what restoring the source file needs beyond these pixels (imageio.read_image)."""
         c, height, width = image.shape
         mode = mode or ("RGB" if c == 3 else "L")
         gray = mode == "RGB" and bool((image == image[:1]).all())     # R = G = B: code one channel
@@ -113,7 +115,7 @@ class Codec:
                                 f"({MAX_SIDE} a side, {MAX_PIXELS} pixels)")
         coded = image[:1] if gray else image
         streams, side, nll = self.encode_pixels(coded, on_row)
-        header = self.header(mode, image, streams, side.replace(gray=GrayRGB() if gray else None))
+        header = self.header(mode, image, streams, side.replace(gray=GrayRGB() if gray else None, original=original))
         return Compressed(header.pack() + b"".join(streams) + stored_payload(coded, header), nll, image.numel(),
                           stored_count(side))
 

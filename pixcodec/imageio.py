@@ -16,6 +16,8 @@ from PIL import Image
 from .atomic import atomic_write
 from .data import IMAGE_SUFFIXES
 from .errors import PixcodecError
+from .pngfile import is_png, read_png
+from .pxc import Original
 
 REFUSED = {
     "P": "palette images are not supported yet; convert to RGB first",
@@ -25,12 +27,19 @@ REFUSED = {
 }
 
 
-def read_image(path: str | Path) -> tuple[torch.Tensor, str]:
-    """uint8 (C, H, W) and the mode ('L', 'RGB' or '1') of an image file, exactly."""
+def read_image(path: str | Path) -> tuple[torch.Tensor, str, Original | None]:
+    """uint8 (C, H, W), the mode ('L', 'RGB' or '1') and what else restoring the file needs (a
+    PNG's depth, alpha, palette, transparency: ``pxc.Original``; None for none) of an image file,
+    exactly. PNGs are read by pypng (pngfile.py), which keeps every sample; other formats by
+    Pillow, refusing what it would reduce."""
     try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if is_png(head):
+            return read_png(Path(path).read_bytes(), path)
         with Image.open(path) as img:
             img.load()
-            return pixels_of(img, path)
+            return (*pixels_of(img, path), None)
     except FileNotFoundError:
         raise PixcodecError(f"no such file: {path}") from None
     except IsADirectoryError:

@@ -52,7 +52,7 @@ class TwoPartCodec:
     def _condition(self, levels: torch.Tensor, height: int, width: int) -> torch.Tensor:
         return self.ae.decoder.condition(levels[None].double(), height, width, self.pixels.exact)
 
-    def compress(self, image: torch.Tensor, mode: str | None = None, on_row=None) -> Compressed:
+    def compress(self, image: torch.Tensor, mode: str | None = None, on_row=None, original=None) -> Compressed:
         c, height, width = image.shape
         mode = mode or ("RGB" if c == 3 else "L")
         if c != self.ae.in_channels:
@@ -65,7 +65,7 @@ class TwoPartCodec:
             raise PixcodecError(f"a {width}x{height} image is too large for this auto-encoder's code map")
         z_streams, _, z_bits = self.latents.encode_pixels(self.ae.as_image(levels))
         streams, side, x_bits = self.pixels.encode_pixels(image, on_row, self._condition(levels, height, width))
-        header = self.pixels.header(mode, image, z_streams + streams, side.replace(latent=Latent()), self.id)
+        header = self.pixels.header(mode, image, z_streams + streams, side.replace(latent=Latent(), original=original), self.id)
         data = header.pack() + b"".join(z_streams + streams) + stored_payload(image, header)
         return Compressed(data, z_bits + x_bits, image.numel(), stored_count(side), latent_bits=z_bits)
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from pixcodec.errors import PixcodecError
-from pixcodec.pxc import (LAYOUT, VERSIONS, GrayRGB, Header, Latent, Palette, Sharpness, SideInfo, StoredTiles,
+from pixcodec.pxc import (LAYOUT, VERSIONS, GrayRGB, Header, Latent, Original, Palette, Sharpness, SideInfo, StoredTiles,
                           TunedHead, ValueSets, oldest_version, parse, stream_count)
 
 FORMAT = (Path(__file__).resolve().parents[1] / "FORMAT.md").read_text()
@@ -63,6 +63,12 @@ def every_side(tiles: int, channels: int):
     yield "tuned", SideInfo(tuned=TunedHead(torch.tensor([-3, 0, 127], dtype=torch.int8)), latent=Latent())
     if channels == 3:
         yield "palette", SideInfo(palette=Palette(((0, 0, 0), (0, 1, 2), (9, 1, 2))), sharpness=Sharpness(k))
+        low, alpha = np.arange(105, dtype=np.uint8).reshape(3, 5, 7), np.arange(35, dtype=np.uint16).reshape(5, 7) * 999
+        yield "original", SideInfo(original=Original(6, 16, low, alpha), stored=StoredTiles.of(tiles, [2]))
+        yield "png palette", SideInfo(original=Original(3, 4, palette=bytes(range(30)), palette_alpha=b"\x00\x80",
+                                                        indices=np.zeros((5, 7), np.uint8)))
+    else:
+        yield "colour key", SideInfo(original=Original(0, 16, np.zeros((1, 5, 7), np.uint8), key=(513,)))
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L"])

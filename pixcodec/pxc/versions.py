@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from .original import Original
 from .sections import GrayRGB, Latent, Sharpness, StoredTiles, TunedHead
 from .value_sets import Palette, ValueSets
 
@@ -19,7 +20,7 @@ class Version(NamedTuple):
 
 
 # The order sections are written in; the zero-byte ones (latent, gray) first.
-LAYOUT = (Latent, GrayRGB, StoredTiles, ValueSets, Palette, Sharpness, TunedHead)
+LAYOUT = (Latent, GrayRGB, StoredTiles, ValueSets, Palette, Sharpness, TunedHead, Original)
 
 VERSIONS = {
     1: Version(False, False, ()),
@@ -27,6 +28,7 @@ VERSIONS = {
     3: Version(False, True, (StoredTiles, Latent)),          # every version-3 file is two-part
     4: Version(True, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness)),
     5: Version(True, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead)),
+    6: Version(True, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead, Original)),
 }
 NEWEST = max(VERSIONS)
 

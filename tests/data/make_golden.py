@@ -97,7 +97,7 @@ if __name__ == "__main__":
     for name, file in BUNDLED_GOLDEN.items():
         if not (HERE / name).exists():
             entry = next(b for b in bundled.BUNDLED if b.file == file)
-            image, mode = read_image(HERE / "golden_photo_rgb_v1.png")
+            image, mode, _ = read_image(HERE / "golden_photo_rgb_v1.png")
             (HERE / name).write_bytes(bundled.codec(entry.name).compress(image, mode).data)
             print("wrote", HERE / name)
     for name in GOLDEN:
