@@ -47,7 +47,16 @@ def test_a_model_module_serves_as_well_as_its_checkpoint(model_file):
     assert np.array_equal(pixcodec.decompress(pixcodec.compress(image, model), model), image)
 
 
-@pytest.mark.parametrize("bad, message", [(np.zeros((4, 4), np.uint16), "uint8"), (np.zeros((4, 4, 4), np.uint8), "shape|(H, W)"),
+@pytest.mark.parametrize("shape, dtype", [((5, 6), np.uint16), ((5, 6, 3), np.uint16), ((5, 6, 2), np.uint8),
+                                          ((5, 6, 4), np.uint8), ((5, 6, 4), np.uint16)])
+def test_alpha_and_16_bit_arrays_round_trip_exactly(model_file, shape, dtype):
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, np.iinfo(dtype).max + 1, shape, dtype=dtype)
+    back = pixcodec.decompress(pixcodec.compress(image, model_file), model_file)
+    assert back.dtype == image.dtype and np.array_equal(back, image)
+
+
+@pytest.mark.parametrize("bad, message", [(np.zeros((4, 4), np.int32), "uint8"), (np.zeros((4, 4, 5), np.uint8), "planes"),
                                           (np.zeros((0, 4), np.uint8), "empty"), (Image.new("RGBA", (3, 3)), "alpha"),
                                           (Image.new("P", (3, 3)), "palette")])
 def test_what_cannot_be_kept_exactly_is_refused(model_file, bad, message):
