@@ -11,11 +11,13 @@ from __future__ import annotations
 import numpy as np
 import png
 import torch
+from PIL import Image
 
 from .errors import PixcodecError
 from .pxc.original import DEPTHS, Original
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_INPUT_PIXELS = 2 * Image.MAX_IMAGE_PIXELS      # where Pillow raises DecompressionBombError
 
 
 def is_png(data: bytes) -> bool:
@@ -27,6 +29,10 @@ def read_png(data: bytes, name) -> tuple[torch.Tensor, str, Original | None]:
     an 8-bit gray or RGB PNG, or a 1-bit gray one, without transparency: nothing beyond them)."""
     try:
         reader = png.Reader(bytes=data)
+        reader.preamble()
+        if reader.width * reader.height > MAX_INPUT_PIXELS:    # as Pillow refuses a decompression bomb
+            raise PixcodecError(f"{name}: a {reader.width}x{reader.height} PNG is more than the "
+                                f"{MAX_INPUT_PIXELS} pixels pixcodec reads")
         width, height, rows, info = reader.read()
         planes = info["planes"]
         values = np.vstack([np.asarray(row, dtype=np.uint16) for row in rows]).reshape(height, width, planes)

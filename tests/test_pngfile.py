@@ -107,3 +107,17 @@ def test_the_whole_png_suite():
             assert same_samples(path.read_bytes(), round_trip(codec, path)), path.name
             valid += 1
     assert valid == 162 and refused == 14
+
+
+def test_a_png_bomb_is_refused_before_decoding(tmp_path):
+    """pypng has no decompression-bomb limit of its own: a 10-gigapixel claim is refused as Pillow would."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 100000, 100000, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(bytes(1000))) + chunk(b"IEND", b""))
+    (tmp_path / "bomb.png").write_bytes(data)
+    with pytest.raises(PixcodecError, match="pixels"):
+        read_image(tmp_path / "bomb.png")
