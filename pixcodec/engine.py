@@ -32,7 +32,8 @@ from typing import Callable, Iterator, NamedTuple, Protocol
 import torch
 import torch.nn as nn
 
-from .numerics import geometry, lazy_zeros
+from .convs import geometry
+from .numerics import lazy_zeros
 
 # choose(logits (B*P, 256), channel, rows (P,), cols (P,)) -> values (B*P,) uint8
 Choose = Callable[[torch.Tensor, int, torch.Tensor, torch.Tensor], torch.Tensor]

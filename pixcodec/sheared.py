@@ -39,7 +39,8 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 
-from .numerics import geometry, lazy_zeros
+from .convs import geometry
+from .numerics import lazy_zeros
 
 
 class ShearedCanvas:

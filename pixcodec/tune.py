@@ -25,7 +25,8 @@ import torch
 import torch.nn as nn
 
 from .models.heads import LogitsHead, laplace_nats
-from .numerics import FLOAT, conv_weight
+from .convs import conv_weight
+from .numerics import FLOAT
 from .pxc import TunedHead, tile_count, tiling_plan
 
 STEP_BITS = TunedHead.STEP_BITS

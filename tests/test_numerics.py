@@ -86,7 +86,8 @@ def test_weights_too_large_for_exact_sums_are_refused():
 def test_the_arithmetic_refuses_a_conv_it_does_not_implement(conv):
     """It reads the weights and the explicit pad only: a conv's own padding, stride, dilation or
     groups would be ignored, so the model would compute something else than its float forward."""
-    from pixcodec.numerics import FLOAT, PaddedConv2d, geometry
+    from pixcodec.convs import PaddedConv2d, geometry
+    from pixcodec.numerics import FLOAT
     with pytest.raises(ValueError, match="implements"):
         ExactNumerics(torch.nn.Sequential(conv))
     with pytest.raises(ValueError, match="implements"):

@@ -12,7 +12,7 @@ from pixcodec.codec import Codec
 from pixcodec.pxc import TunedHead, parse
 from pixcodec.errors import PixcodecError
 from pixcodec.likelihood import nll_bits
-from pixcodec.numerics import conv_weight
+from pixcodec.convs import conv_weight
 from test_codec import golden_module
 
 DATA = Path(__file__).parent / "data"

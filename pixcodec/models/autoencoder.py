@@ -29,7 +29,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import PixcodecError
-from ..numerics import FLOAT, PaddedConv2d
+from ..convs import PaddedConv2d
+from ..numerics import FLOAT
 from .registry import PixelModel, build, register
 
 LN2 = math.log(2.0)

@@ -33,7 +33,8 @@ import torch
 import torch.nn as nn
 
 from ..engine import pixel_rows
-from ..numerics import FLOAT, PaddedConv2d
+from ..convs import PaddedConv2d
+from ..numerics import FLOAT
 from .lstm import RecurrentPixelModel, RecurrentState, lstm_update
 from .masked import row_conv
 from .registry import register
