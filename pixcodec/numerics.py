@@ -23,6 +23,8 @@ is written once against them.
 """
 from __future__ import annotations
 
+import mmap
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -40,20 +42,22 @@ SHARPNESS_BITS = 4     # a coding temperature k scales logits by k / 16
 SHARPNESS_ONE = 1 << SHARPNESS_BITS
 
 
-LAZY_BYTES = 1 << 26           # below this, torch's own zeros: faster to touch (no page faults)
+LAZY_BYTES = 1 << 24           # below this, torch's own zeros: faster to touch (no page faults)
 
 
 def lazy_zeros(*shape: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """A zero tensor whose memory, when large, is committed only as it is written: numpy's calloc
-    maps fresh zero pages. A decoder's buffers for a header's claimed size then cost what the
-    file really decodes, so a forged size that fails early fails cheaply."""
+    """A zero tensor whose memory, when large, is committed only as it is written: fresh anonymous
+    pages, kept off huge pages (one touched byte would commit 2 MB). A decoder's buffers for a
+    header's claimed size then cost what the file really decodes, so a forged size that fails
+    early fails cheaply."""
     item = torch.empty((), dtype=dtype).numpy().dtype
-    count = int(np.prod(shape))
-    if count * item.itemsize < LAZY_BYTES:
+    size = int(np.prod(shape)) * item.itemsize
+    if size < LAZY_BYTES:
         return torch.zeros(*shape, dtype=dtype)
-    raw = np.zeros(count * item.itemsize + 64, dtype=np.uint8)
-    start = -raw.ctypes.data % 64                   # 64-byte aligned, as torch's own allocator: BLAS reads it
-    return torch.from_numpy(raw[start:start + count * item.itemsize].view(item).reshape(shape))
+    pages = mmap.mmap(-1, size)                      # page-aligned, zero until written
+    if hasattr(mmap, "MADV_NOHUGEPAGE"):
+        pages.madvise(mmap.MADV_NOHUGEPAGE)
+    return torch.from_numpy(np.frombuffer(pages, dtype=item).reshape(shape))
 
 
 def _grid(x: torch.Tensor, bits: int = ACT_BITS) -> torch.Tensor:

@@ -39,7 +39,7 @@ def forged(codec: Codec, height: int, width: int, tile: int, group: int, side=Si
 
 def test_bombs_fail_fast_in_little_memory():
     """In a fresh process, so its peak memory is this test's alone: every bomb, budget lifted,
-    fails in well under a second of decoding and less than 700 MB beyond the process's start."""
+    fails in well under a second of decoding and less than 200 MB beyond the process's start."""
     script = f"""
 import json, resource, sys, time
 sys.path.insert(0, {str(TESTS)!r})
@@ -63,7 +63,7 @@ print(json.dumps([out, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - bas
     results, peak_mb = json.loads(done.stdout)
     for (size, message, seconds), bomb in zip(results, BOMBS):
         assert size < 1200 and "ended long before" in message and seconds < 10, (bomb, message, seconds)
-    assert peak_mb < 700, peak_mb
+    assert peak_mb < 200, peak_mb
 
 
 def test_the_decode_budget_refuses_a_vast_claim_at_once():
