@@ -121,3 +121,34 @@ def test_a_png_bomb_is_refused_before_decoding(tmp_path):
     (tmp_path / "bomb.png").write_bytes(data)
     with pytest.raises(PixcodecError, match="pixels"):
         read_image(tmp_path / "bomb.png")
+
+
+def test_the_version_6_golden_file_decodes_to_its_samples():
+    """golden_original.pxc (never regenerated) pins the original section: 16-bit RGBA, low bytes
+    and alpha as LZMA planes. Re-encoding gives the same streams and samples (the planes' LZMA
+    bytes could differ under another liblzma, so they are not compared)."""
+    from test_codec import golden_module
+    from pixcodec.api import as_array, as_pixels
+    golden = golden_module()
+    codec, data = golden.golden_codec("golden_original.pxc"), (SHIPPED.parent / "golden_original.pxc").read_bytes()
+    header, streams, raw = parse(data)
+    assert header.version == 6 and header.side.original.depth == 16
+    pixels, mode = codec.decompress(data)
+    assert np.array_equal(as_array(pixels, mode, header.side.original), golden.golden_original_samples())
+    again = codec.compress(*as_pixels(golden.golden_original_samples())[:2],
+                           original=as_pixels(golden.golden_original_samples())[2]).data
+    assert parse(again)[1:] == (streams, raw)
+
+
+def test_a_damaged_version_6_file_gives_its_samples_or_one_error():
+    from conftest import fuzz
+    from test_codec import golden_module
+    from pixcodec.api import as_array
+    golden = golden_module()
+    codec, data = golden.golden_codec("golden_original.pxc"), (SHIPPED.parent / "golden_original.pxc").read_bytes()
+
+    def samples(d):
+        pixels, mode = codec.decompress(d)
+        return torch.from_numpy(as_array(pixels, mode, parse(d)[0].side.original).astype(np.int64))
+    expected = torch.from_numpy(golden.golden_original_samples().astype(np.int64))
+    assert fuzz(samples, data, expected, 150, seed=5, truncate_every=10) > 120

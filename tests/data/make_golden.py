@@ -46,8 +46,16 @@ def golden_tuned_image() -> torch.Tensor:
     return torch.stack([base, base + 20, 230 - base]).to(torch.uint8)
 
 
+def golden_original_samples():
+    """A 6x7 RGBA picture with 16-bit samples: a version-6 file whose original section keeps the
+    low bytes and the alpha plane (numpy (H, W, 4) uint16, as pixcodec.decompress returns it)."""
+    import numpy as np
+    i, j = np.meshgrid(np.arange(6), np.arange(7), indexing="ij")
+    return np.stack([i * 9000 + j * 77, j * 8000 + 5, (i * j * 1234) % 65536, 65535 - i * 300], axis=2).astype(np.uint16)
+
+
 GOLDEN = ("golden.pxc", "golden_stored.pxc", "golden_two_part.pxc", "golden_values.pxc", "golden_sharp.pxc",
-          "golden_palette.pxc", "golden_tuned.pxc")
+          "golden_palette.pxc", "golden_tuned.pxc", "golden_original.pxc")
 # Files the bundled models wrote from golden_photo_rgb_v1.png, by weights file: each pins that
 # model's decoding for good (tests/test_bundled.py); the v1 to v5 files predate this table.
 BUNDLED_GOLDEN = {"golden_photo_rgb_v6.pxc": "photo_rgb_v6.pt"}
@@ -62,7 +70,8 @@ def golden_codec(name: str):
     golden_sharp.pxc: version 4, ``golden_flat_image`` with a sharpness per tile and channel;
     golden_palette.pxc: version 4, ``golden_palette_image`` coded through its palette;
     golden_tuned.pxc: version 5, ``golden_tuned_image`` through a tiny predictive-head model
-    whose last layer the encoder refitted.
+    whose last layer the encoder refitted;
+    golden_original.pxc: version 6, ``golden_original_samples`` (16-bit RGBA).
     Each codec has the options its file was made with (later encoder options off)."""
     if name == "golden_two_part.pxc":
         from pixcodec.two_part import TwoPartCodec
@@ -101,7 +110,12 @@ if __name__ == "__main__":
             (HERE / name).write_bytes(bundled.codec(entry.name).compress(image, mode).data)
             print("wrote", HERE / name)
     for name in GOLDEN:
-        if not (HERE / name).exists():
+        if name == "golden_original.pxc" and not (HERE / name).exists():
+            from pixcodec.api import as_pixels
+            pixels, mode, original = as_pixels(golden_original_samples())
+            (HERE / name).write_bytes(golden_codec(name).compress(pixels, mode, original=original).data)
+            print("wrote", HERE / name)
+        elif not (HERE / name).exists():
             image = {"golden_values.pxc": golden_levels_image, "golden_sharp.pxc": golden_flat_image,
                      "golden_palette.pxc": golden_palette_image,
                      "golden_tuned.pxc": golden_tuned_image}.get(name, golden_image)()
