@@ -101,7 +101,7 @@ def compress(inputs, model_path, out, out_dir, force, verify, tile, group):
             result = codec.compress(image, mode, on_row, original=original)
         seconds = time.perf_counter() - start
         write_new(target, result.data, force)
-        if verify and not bool((codec.decompress(target.read_bytes())[0] == image).all()):
+        if verify and not bool((codec.decompress(target.read_bytes(), max_pixels=None)[0] == image).all()):
             raise PixcodecError(f"{target}: verification failed: the decoded image differs")
         n = image.numel()
         click.echo(f"{source} -> {target}: {result.bits_per_subpixel:.4f} bits/subpixel "
