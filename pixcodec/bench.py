@@ -48,8 +48,7 @@ def _run(images, codec_for, threads, repeats, echo) -> dict:
     for path in images:
         tensor, mode, original = read_image(path)
         if original is not None:       # the classic codecs here would see only its 8-bit part
-            detail = original.describe(original, [])["original"]
-            raise PixcodecError(f"{path}: the bench compares 8-bit gray and RGB images, not a {detail}")
+            raise PixcodecError(f"{path}: the bench compares 8-bit gray and RGB images, not a {original.summary}")
         pixels = tensor.permute(1, 2, 0).numpy() if tensor.shape[0] == 3 else tensor[0].numpy()
         codec = codec_for(mode)
         enc_s, compressed = median_time(lambda: codec.compress(tensor, mode), repeats)

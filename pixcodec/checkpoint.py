@@ -89,9 +89,8 @@ def check_fields(state: dict[str, Any], path: str | Path = "checkpoint") -> None
 
 
 def build_model(state: dict[str, Any]) -> nn.Module:
-    """The checkpoint's model, weights loaded, in eval mode; its size is checked first, on a
-    meta device that allocates nothing."""
-    check_fields(state)
+    """The checkpoint's model (fields checked by ``load``), weights loaded, in eval mode; its size
+    is checked first, on a meta device that allocates nothing."""
     with torch.device("meta"):
         shape = models.build(state["model"], state["in_channels"], **state["hparams"])
     count = sum(p.numel() for p in shape.parameters())

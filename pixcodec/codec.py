@@ -182,8 +182,7 @@ class Codec:
         for tiles in tiling_plan(height, width, self.tile, self.group, skipped(side)):
             encoder, parts, steps = SymbolEncoder(), [], [0]     # steps: wavefront steps done (the measure samples)
             bits = torch.zeros(len(tiles), dtype=torch.float64)
-            for first in range(0, len(tiles), LOCKSTEP):
-                part = tiles[first:first + LOCKSTEP]
+            for first, part in lockstep_parts(tiles):
                 x = torch.stack([image[:, t.rows, t.cols] for t in part])
                 index = torch.tensor([t.index for t in part])
                 step, last = CodingStep(side, self.exact, index), first + LOCKSTEP >= len(tiles)
@@ -231,8 +230,7 @@ class Codec:
         plan = tiling_plan(header.height, header.width, header.tile, header.group, skipped(side))
         for tiles, stream in zip(plan, streams):
             decoder, parts = SymbolDecoder(stream), []
-            for first in range(0, len(tiles), LOCKSTEP):
-                part = tiles[first:first + LOCKSTEP]
+            for _, part in lockstep_parts(tiles):
                 step = CodingStep(side, self.exact, torch.tensor([t.index for t in part]))
                 parts.append(engine.Part(len(part), lambda logits, ch, rows, cols, step=step:
                                          step.decode(decoder, logits, ch, len(rows)), cut(cond, part)))
@@ -242,6 +240,11 @@ class Codec:
         if side.stored is not None:
             side.stored.place(raw, image, header.frame)
         return image
+
+
+def lockstep_parts(tiles: list) -> list[tuple[int, list]]:
+    """A lockstep group as the consecutive parts (first tile's position, tiles) the engine runs."""
+    return [(first, tiles[first:first + LOCKSTEP]) for first in range(0, len(tiles), LOCKSTEP)]
 
 
 def check_budget(header: Header, max_pixels: int | None) -> None:
@@ -271,7 +274,7 @@ def skipped(side: SideInfo):
 
 
 def stored_count(side: SideInfo) -> int:
-    return 0 if side.stored is None else int(side.stored.bits.sum())
+    return 0 if side.stored is None else side.stored.count
 
 
 def stored_payload(image: torch.Tensor, header: Header) -> bytes:

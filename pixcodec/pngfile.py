@@ -8,6 +8,8 @@ Ancillary chunks (gamma, text, a truecolour image's suggested palette) are not k
 """
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import png
 import torch
@@ -88,14 +90,6 @@ def write_png(pixels: torch.Tensor, original: Original) -> bytes:
         if original.colour_key is not None:
             key = original.colour_key
             options["transparent"] = key[0] if len(key) == 1 else key
-    buffer = _Buffer()
+    buffer = io.BytesIO()
     png.Writer(width, height, **options).write(buffer, samples.reshape(height, width * planes))
-    return bytes(buffer.data)
-
-
-class _Buffer:
-    def __init__(self):
-        self.data = bytearray()
-
-    def write(self, chunk: bytes) -> None:
-        self.data += chunk
+    return buffer.getvalue()

@@ -106,7 +106,7 @@ class Header:
     @property
     def size(self) -> int:
         frame = self.frame
-        sections = sum(section.size(frame) if section else -(-frame.tiles // 8) for _, section in self._held())
+        sections = sum(section.size(frame) if section else StoredTiles.bits_size(frame) for _, section in self._held())
         return FIXED.size + VERSIONS[self.version].flags_byte + sections + 4 * len(self.stream_lengths) + 4
 
     def payload_size(self) -> int:

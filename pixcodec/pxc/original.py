@@ -148,11 +148,12 @@ class Original(Section):
             raise PixcodecError("corrupt .pxc file: a decoded colour that is not in the palette")
         return order[where].astype(np.uint8)
 
+    @property
+    def summary(self) -> str:
+        return (f"PNG colour type {self.color_type}, {self.depth}-bit" + (", alpha" if self.alpha is not None else "")
+                + (f", palette of {len(self.palette) // 3}" if self.palette else "")
+                + (", colour key" if self.colour_key is not None else ""))
+
     @classmethod
     def describe(cls, section, stream_lengths):
-        if section is None:
-            return {"original": None}
-        return {"original": f"PNG colour type {section.color_type}, {section.depth}-bit"
-                            + (", alpha" if section.alpha is not None else "")
-                            + (f", palette of {len(section.palette) // 3}" if section.palette else "")
-                            + (", colour key" if section.colour_key is not None else "")}
+        return {"original": None if section is None else section.summary}

@@ -141,11 +141,20 @@ class StoredTiles(Section):
         return np.packbits(self.bits, bitorder="little").tobytes()
 
     @staticmethod
-    def write_none(frame: Frame) -> bytes:
-        return bytes(-(-frame.tiles // 8))
+    def bits_size(frame: Frame) -> int:
+        """The tile bits' bytes, which a header of version 2 or later holds whether or not any is set."""
+        return -(-frame.tiles // 8)
+
+    @classmethod
+    def write_none(cls, frame: Frame) -> bytes:
+        return bytes(cls.bits_size(frame))
 
     def size(self, frame):
-        return -(-frame.tiles // 8)
+        return self.bits_size(frame)
+
+    @property
+    def count(self) -> int:
+        return int(self.bits.sum())
 
     def indices(self) -> set[int]:
         return set(np.flatnonzero(self.bits).tolist())
@@ -173,7 +182,7 @@ class StoredTiles(Section):
 
     @classmethod
     def describe(cls, section, stream_lengths):
-        return {"stored_tiles": 0 if section is None else int(section.bits.sum())}
+        return {"stored_tiles": 0 if section is None else section.count}
 
 
 class Sharpness(Section):
@@ -199,9 +208,14 @@ class Sharpness(Section):
     def size(self, frame):
         return frame.tiles * frame.coded_channels
 
-    def rows(self, index: torch.Tensor, ch: int, pixels: int) -> torch.Tensor:
-        """Channel ch's k for an engine step's rows: the group's tiles (index), batch-major."""
-        return self.k[index, ch].repeat_interleave(pixels)
+    def of_tiles(self, index: torch.Tensor) -> torch.Tensor:
+        """(tiles, coded channels) k of the tiles at these raster indices."""
+        return self.k[index]
+
+    @staticmethod
+    def rows(tile_k: torch.Tensor, ch: int, pixels: int) -> torch.Tensor:
+        """Channel ch's k (from ``of_tiles``) for an engine step's rows, batch-major."""
+        return tile_k[:, ch].repeat_interleave(pixels)
 
     @classmethod
     def describe(cls, section, stream_lengths):

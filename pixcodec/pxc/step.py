@@ -16,6 +16,7 @@ from typing import NamedTuple
 import torch
 
 from .header import SideInfo
+from .sections import Sharpness
 from .value_sets import Options
 
 
@@ -42,14 +43,14 @@ class CodingStep:
     """The rule for one lockstep group: ``index`` (tiles,) are its tiles' raster indices."""
 
     def __init__(self, side: SideInfo, exact, index: torch.Tensor):
-        self.exact, self.index = exact, index
+        self.exact = exact
         self.restriction = side.restriction
-        self.sharpness = side.sharpness
+        self.tile_k = None if side.sharpness is None else side.sharpness.of_tiles(index)    # (tiles, C), once
         self.earlier: list[torch.Tensor] = []      # this step's values (N,) long per channel so far
 
     def distribution(self, logits: torch.Tensor, ch: int, pixels: int) -> Distribution:
         """logits (N, 256) of channel ch at an engine step of ``pixels`` positions per tile."""
-        k = None if self.sharpness is None else self.sharpness.rows(self.index, ch, pixels)
+        k = None if self.tile_k is None else Sharpness.rows(self.tile_k, ch, pixels)
         plain = self.exact.probabilities(logits, k)
         if self.restriction is None:
             return Distribution(plain, None, False)

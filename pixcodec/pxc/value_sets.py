@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..errors import PixcodecError
-from .sections import FLAG_GRAY, FLAG_PALETTE, FLAG_VALUES, Frame, Reader, Section
+from .sections import FLAG_GRAY, FLAG_PALETTE, FLAG_VALUES, Section
 
 VALUE_SET_BYTES = 32           # a channel's value set in the header: one bit per value
 
