@@ -7,6 +7,7 @@ import click
 
 from pixcodec import bench
 from pixcodec.classic import available
+from pixcodec.codec import DEFAULT_EFFORT, EFFORTS
 from pixcodec.data import IMAGE_SUFFIXES
 from pixcodec.imageio import expand_inputs, refuse_existing
 
@@ -22,13 +23,16 @@ from .codec_cmds import Codecs, model_option
               help="Threads for pixcodec (torch) and JPEG-XL; Pillow's PNG and WebP use one.")
 @click.option("--repeats", type=click.IntRange(1), default=1, show_default=True, help="Timed runs per image (median).")
 @click.option("--force", is_flag=True, help="Overwrite an earlier report in --out.")
-def command(images, model_path, out, threads, repeats, force):
+@click.option("-e", "--effort", type=click.IntRange(min(EFFORTS), max(EFFORTS)), default=DEFAULT_EFFORT, show_default=True,
+              help="pixcodec's compress --effort.")
+def command(images, model_path, out, threads, repeats, force, effort):
     """Compress IMAGES (files or folders) with every codec; report rates, times and exactness."""
     for name in ("bench.json", "bench.md", "bench.png"):
         refuse_existing(Path(out) / name, force)
-    codecs = Codecs(model_path)
+    codecs = Codecs(model_path, effort=effort)
     sources = [path for path, _ in expand_inputs(list(images), IMAGE_SUFFIXES)]
-    report = bench.run(sources, codecs.for_mode, threads, repeats, echo=lambda s: click.echo(s, err=True))
+    report = bench.run(sources, codecs.for_mode, threads, repeats, echo=lambda s: click.echo(s, err=True),
+                       settings=f"{model_path or 'bundled default model per mode'}, effort {effort}")
     written = bench.write(report, Path(out))
     click.echo(bench.markdown(report))
     click.echo("wrote " + ", ".join(str(p) for p in written))

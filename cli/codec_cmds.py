@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from pixcodec.api import Codecs
-from pixcodec.codec import DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec, check_budget
+from pixcodec.codec import DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, EFFORTS, MAX_DECODE_PIXELS, Codec, check_budget
 from pixcodec.data import IMAGE_SUFFIXES
 from pixcodec.errors import PixcodecError
 from pixcodec.imageio import expand_inputs, png_bytes, read_image, refuse_existing, write_new
@@ -83,10 +83,13 @@ def row_progress(codec: Codec, height: int, width: int, label: str):
               help="Tile side; tiles of one shape are coded in lockstep.")
 @click.option("--group", type=click.IntRange(1, 65535), default=DEFAULT_GROUP, show_default=True,
               help="Tiles coded together at most (bounds memory).")
-def compress(inputs, model_path, out, out_dir, force, verify, tile, group):
+@click.option("-e", "--effort", type=click.IntRange(min(EFFORTS), max(EFFORTS)), default=DEFAULT_EFFORT, show_default=True,
+              help="1: the model as trained; 2: + online mixing; 3: + the head refitted to the image; "
+                   "4: + each of those left out in turn, keeping the smallest (slowest). Decoding needs no option.")
+def compress(inputs, model_path, out, out_dir, force, verify, tile, group, effort):
     """Compress images (files or folders) losslessly to .pxc files."""
     check_outputs(inputs, out, out_dir)
-    codecs = Codecs(model_path, tile, group)
+    codecs = Codecs(model_path, tile, group, effort)
     sources = expand_inputs(list(inputs), IMAGE_SUFFIXES)
     check_outputs(sources, out, out_dir)
     totals = {"bytes": 0, "nll": 0.0, "subpixels": 0, "seconds": 0.0, "latent": None}

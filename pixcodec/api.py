@@ -17,16 +17,22 @@ import torch
 import torch.nn as nn
 
 from . import bundled, checkpoint
-from .codec import DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec
+from .codec import DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, EFFORTS, MAX_DECODE_PIXELS, Codec
 from .errors import PixcodecError
 from .pngfile import read_png
 from .pxc import Header, Original, parse
 from .two_part import TwoPartCodec
 
 
-def codec_for(model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP) -> Codec | TwoPartCodec:
-    """A pixel model codes images itself; an auto-encoder codes them in two parts."""
-    return (Codec if model.autoregressive else TwoPartCodec)(model, tile, group)
+def codec_for(model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP,
+              effort: int = DEFAULT_EFFORT) -> Codec | TwoPartCodec:
+    """A pixel model codes images itself; an auto-encoder codes them in two parts (with the
+    image-adaptive levers of effort 2 and up)."""
+    if model.autoregressive:
+        return Codec.at_effort(model, effort, tile=tile, group=group)
+    if effort not in EFFORTS:
+        raise PixcodecError(f"effort must be {min(EFFORTS)} to {max(EFFORTS)}, not {effort}")
+    return TwoPartCodec(model, tile, group, adapt=effort >= 2)
 
 
 class Codecs:
@@ -34,15 +40,15 @@ class Codecs:
     bundled model for its mode (compress) or the bundled model its file names (decompress)."""
 
     def __init__(self, model: str | Path | nn.Module | None = None, tile: int = DEFAULT_TILE,
-                 group: int = DEFAULT_GROUP):
-        self.tile, self.group = tile, group
+                 group: int = DEFAULT_GROUP, effort: int = DEFAULT_EFFORT):
+        self.tile, self.group, self.effort = tile, group, effort
         self.given = None
         if model is not None:
             module = model if isinstance(model, nn.Module) else checkpoint.load_model(model)
-            self.given = codec_for(module, tile, group)
+            self.given = codec_for(module, tile, group, effort)
 
     def for_mode(self, mode: str) -> Codec | TwoPartCodec:
-        return self.given or bundled.codec(bundled.for_mode(mode).name, self.tile, self.group)
+        return self.given or bundled.codec(bundled.for_mode(mode).name, self.tile, self.group, self.effort)
 
     def for_file(self, header: Header) -> Codec | TwoPartCodec:
         if self.given:
@@ -55,12 +61,13 @@ class Codecs:
 
 
 def compress(image, model: str | Path | nn.Module | None = None, *, tile: int = DEFAULT_TILE,
-             group: int = DEFAULT_GROUP) -> bytes:
+             group: int = DEFAULT_GROUP, effort: int = DEFAULT_EFFORT) -> bytes:
     """The .pxc bytes of an image (see the module's docstring), coded losslessly.
 
-    model: None for the bundled model, a checkpoint path, or a model module."""
+    model: None for the bundled model, a checkpoint path, or a model module. effort: 1 to 4, as
+    ``compress --effort`` (codec.EFFORTS); decoding needs no options."""
     pixels, mode, original = as_pixels(image)
-    return Codecs(model, tile, group).for_mode(mode).compress(pixels, mode, original=original).data
+    return Codecs(model, tile, group, effort).for_mode(mode).compress(pixels, mode, original=original).data
 
 
 def decompress(data: bytes, model: str | Path | nn.Module | None = None,

@@ -32,17 +32,17 @@ def median_time(fn: Callable, repeats: int):
 
 
 def run(images: list[Path], codec_for: Callable[[str], object], threads: int = 2, repeats: int = 1,
-        echo: Callable[[str], None] = lambda s: None) -> dict:
-    """codec_for(mode) -> the pixcodec Codec for an image of that mode."""
+        echo: Callable[[str], None] = lambda s: None, settings: str = "bundled default model per mode (or -m)") -> dict:
+    """codec_for(mode) -> the pixcodec Codec for an image of that mode; settings: what it is, for the report."""
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _run(images, codec_for, threads, repeats, echo)
+        return _run(images, codec_for, threads, repeats, echo, settings)
     finally:            # a library call must not leave the process on another thread count
         torch.set_num_threads(before)
 
 
-def _run(images, codec_for, threads, repeats, echo) -> dict:
+def _run(images, codec_for, threads, repeats, echo, settings) -> dict:
     classic = available()
     rows = []
     for path in images:
@@ -65,7 +65,7 @@ def _run(images, codec_for, threads, repeats, echo) -> dict:
                          "exact": exact})
         echo(f"{path.name}: " + ", ".join(f"{r['codec']} {r['bits_per_subpixel']:.3f}" for r in rows[-len(results):]))
     return {"rows": rows, "totals": totals(rows), "threads": threads, "repeats": repeats,
-            "codecs": {"pixcodec": "bundled default model per mode (or -m)",
+            "codecs": {"pixcodec": settings,
                        **{c.name: c.settings for c in classic}},
             "machine": {"platform": platform.platform(), "processor": platform.processor(),
                         "torch": torch.__version__, "torch_threads": threads}}

@@ -21,7 +21,7 @@ from . import engine, tune
 from .adapt import MEASURE_ALL, Measure
 from .coder import SymbolDecoder, SymbolEncoder
 from .errors import PixcodecError
-from .pxc import (MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, GrayRGB, Header, Original, SideInfo, TunedHead, all_tiles, parse,
+from .pxc import (MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, GrayRGB, Header, OnlineMixing, Original, SideInfo, TunedHead, all_tiles, parse,
                   plan_rows, tile_count, tiling_plan)
 from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables, lazy_zeros
 
@@ -33,6 +33,11 @@ MAX_DECODE_PIXELS = 1 << 28     # 268 megapixels
 # Tiles a lockstep group runs through the model at once: a larger group (the file's choice) is
 # run as consecutive parts of this many, in the same symbol order, so a step's memory stays bounded.
 LOCKSTEP = DEFAULT_GROUP
+# What ``compress --effort`` turns on; the decoder needs nothing from it. 1: the model as trained;
+# 2: online mixing (pxc/online.py); 3: also the head refitted to the image (tune.py); 4: also
+# every lever left out in turn, keeping the smallest file (about three times the encode time).
+EFFORTS = {1: dict(tuning=False, online=False), 2: dict(tuning=False), 3: {}, 4: dict(search=True)}
+DEFAULT_EFFORT = 3
 
 
 # Hyperparameters added after files existed, with the value that builds the earlier architecture.
@@ -78,7 +83,8 @@ class Codec:
 
     def __init__(self, model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP,
                  fallback: bool = True, exact: ExactNumerics | None = None, value_sets: bool = True,
-                 sharpness: bool = True, palette: bool = True, tuning: bool = True):
+                 sharpness: bool = True, palette: bool = True, tuning: bool = True, online: bool = True,
+                 search: bool = False):
         """exact: arithmetic built over a module holding ``model`` and what computes its condition
         (the auto-encoder's decoder), so the model id covers both."""
         if not 1 <= tile < 1 << 16 or not 1 <= group < 1 << 16:
@@ -89,6 +95,15 @@ class Codec:
         self.tile, self.group, self.fallback = tile, group, fallback
         self.value_sets, self.sharpness, self.palette = value_sets, sharpness, palette
         self.tuning = tuning and TunedHead.tunable(model)
+        self.online = OnlineMixing() if online else None
+        self.search = search
+
+    @classmethod
+    def at_effort(cls, model: nn.Module, effort: int = DEFAULT_EFFORT, **options) -> "Codec":
+        """The codec ``compress --effort`` means (``EFFORTS``); options: the constructor's others."""
+        if effort not in EFFORTS:
+            raise PixcodecError(f"effort must be {min(EFFORTS)} to {max(EFFORTS)}, not {effort}")
+        return cls(model, **options, **EFFORTS[effort])
 
     def _gray_as_rgb(self, channels: int) -> bool:
         """An RGB model codes a gray image as R = G = B, coding only R: one model serves both."""
@@ -138,22 +153,29 @@ class Codec:
             raise PixcodecError(f"{self.tile}x{self.tile} tiles cut a {width}x{height} image into more than "
                                 f"{MAX_TILES} tiles: use larger tiles")
         tuned = tune.fit(self.model, image, self.tile, self.sharpness) if self.tuning and cond is None else None
-        result = self._encode_adapted(image, tuned, on_row, cond)
+        result = self._encode_adapted(image, tuned, self.online, on_row, cond)
         # tune.fit judges on a sample and knows nothing of value sets and palettes: where those
-        # are used, or where a check is cheap, the untuned coding is tried too and the smaller kept
-        if tuned is not None and (image.numel() <= MEASURE_ALL or result[1].restriction is not None):
-            plain = self._encode_adapted(image, None, None, cond)
-            if self._size(image, *plain[:2]) <= self._size(image, *result[:2]):
-                result = plain
+        # are used, or where a check is cheap, the untuned coding is tried too and the smaller kept;
+        # a search tries every lever's absence
+        others = []
+        if tuned is not None and (image.numel() <= MEASURE_ALL or result[1].restriction is not None or self.search):
+            others.append((None, self.online))
+        if self.search and self.online is not None:
+            others += [(tuned, None)] + ([(None, None)] if tuned is not None else [])
+        for other_tuned, other_online in others:
+            other = self._encode_adapted(image, other_tuned, other_online, None, cond)
+            if self._size(image, *other[:2]) <= self._size(image, *result[:2]):
+                result = other
         return result
 
-    def _encode_adapted(self, image: torch.Tensor, tuned: TunedHead | None, on_row, cond):
-        """``encode_pixels`` with the last layer tuned by these deltas (or not): both passes."""
+    def _encode_adapted(self, image: torch.Tensor, tuned: TunedHead | None, online: OnlineMixing | None, on_row, cond):
+        """``encode_pixels`` with the last layer tuned by these deltas (or not) and with online
+        mixing (or not): both passes."""
         c, height, width = image.shape
         measure = Measure(image, tile_count(height, width, self.tile), self.value_sets, self.sharpness, self.palette)
-        streams, nll, tile_bits = self._encode(image, SideInfo(tuned=tuned), on_row, cond, measure)
+        streams, nll, tile_bits = self._encode(image, SideInfo(tuned=tuned, online=online), on_row, cond, measure)
         subpixels = {t.index: c * t.height * t.width for t in all_tiles(height, width, self.tile)}
-        side = measure.decide(tile_bits, subpixels, self.fallback).replace(tuned=tuned)
+        side = measure.decide(tile_bits, subpixels, self.fallback).replace(tuned=tuned, online=online)
         if side.stored is not None or side.restriction is not None or side.sharpness is not None:
             # the streams change; stored tiles still count at the model's cost
             streams, coded_nll, _ = self._encode(image, side, None, cond)
@@ -174,10 +196,16 @@ class Codec:
         except ValueError as e:
             raise PixcodecError(f"corrupt .pxc header: head deltas that do not fit this model ({e})") from None
 
+    @staticmethod
+    def _online(side: SideInfo, channels: int):
+        """The file's online mixing state, fresh, or None."""
+        return None if side.online is None else side.online.state(channels, float(exact_tables()["exp"][0]))
+
     def _encode(self, image: torch.Tensor, side: SideInfo, on_row, cond, measure: Measure | None = None):
         """Streams of the tiles not stored, their total NLL in bits, and each tile's bits."""
         c, height, width = image.shape
         exact = self._exact(side)
+        online = self._online(side, c)
         streams, nll, tile_bits = [], 0.0, {}
         for tiles in tiling_plan(height, width, self.tile, self.group, skipped(side)):
             encoder, parts, steps = SymbolEncoder(), [], [0]     # steps: wavefront steps done (the measure samples)
@@ -185,7 +213,7 @@ class Codec:
             for first, part in lockstep_parts(tiles):
                 x = torch.stack([image[:, t.rows, t.cols] for t in part])
                 index = torch.tensor([t.index for t in part])
-                step, last = CodingStep(side, self.exact, index), first + LOCKSTEP >= len(tiles)
+                step, last = CodingStep(side, self.exact, index, online, first == 0), first + LOCKSTEP >= len(tiles)
 
                 def choose(logits, ch, rows, cols, x=x, index=index, step=step, last=last, first=first):
                     values = x[:, ch, rows, cols].reshape(-1)
@@ -228,10 +256,11 @@ class Codec:
         image = lazy_zeros(channels, header.height, header.width, dtype=torch.uint8)
         exact = self._exact(side)
         plan = tiling_plan(header.height, header.width, header.tile, header.group, skipped(side))
+        online = self._online(side, channels)
         for tiles, stream in zip(plan, streams):
             decoder, parts = SymbolDecoder(stream), []
-            for _, part in lockstep_parts(tiles):
-                step = CodingStep(side, self.exact, torch.tensor([t.index for t in part]))
+            for first, part in lockstep_parts(tiles):
+                step = CodingStep(side, self.exact, torch.tensor([t.index for t in part]), online, first == 0)
                 parts.append(engine.Part(len(part), lambda logits, ch, rows, cols, step=step:
                                          step.decode(decoder, logits, ch, len(rows)), cut(cond, part)))
             outs = engine.run_parts(self.model, exact, parts, tiles[0].height, tiles[0].width, on_row, coded=channels)

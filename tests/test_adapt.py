@@ -54,7 +54,7 @@ def test_a_palette_image_is_coded_among_its_colours(shape):
         assert header.side.palette is None and with_palette.data == without.data
         return
     colors = sorted(set(map(tuple, img.flatten(1).t().tolist())))
-    assert header.version == 4 and header.side.palette.colors == tuple(colors) and header.side.values is None
+    assert header.version == 7 and header.side.palette.colors == tuple(colors) and header.side.values is None
     assert len(with_palette.data) < len(without.data) and with_palette.nll_bits < without.nll_bits
 
 

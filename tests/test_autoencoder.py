@@ -64,7 +64,7 @@ def test_two_part_round_trip_is_exact(channels, shape):
     img = images(1, channels, *shape, seed=sum(shape))[0]
     compressed = codec.compress(img)
     header, streams, _ = parse(compressed.data)
-    assert header.version == 3 and header.side.latent
+    assert header.version == 7 and header.side.latent and header.side.online     # the pixels mix online
     payload = 8 * sum(len(s) for s in streams)
     assert payload <= compressed.nll_bits * 1.001 + 64 * len(streams)         # bits(z) + bits(x|z), honestly
     assert 0 < compressed.latent_bits < compressed.nll_bits
@@ -76,6 +76,7 @@ def test_a_two_part_file_codes_the_pixels_among_their_value_sets():
     """Few levels: the pixels given z are coded among each channel's values (version 4, two-part
     and value-set flags); the latent stream keeps the full 256."""
     codec = TwoPartCodec(ae(3), tile=8, group=2, fallback=False)
+    codec.pixels.online = None                  # the flags of version 4 alone
     i, j = torch.meshgrid(torch.arange(24), torch.arange(20), indexing="ij")
     img = torch.stack([(i + j) % 12 * 20, (i * 2 + j) % 12 * 20, (i + 2 * j) % 12 * 20]).to(torch.uint8)
     compressed = codec.compress(img)
@@ -149,7 +150,7 @@ def test_autoencoder_commands_end_to_end(tmp_path):
     assert " = z " in run("eval", ckpt).stdout
     result = run("compress", tmp_path / "odd.png", "-m", ckpt, "-o", tmp_path / "odd.pxc", "--verify")
     assert result.exit_code == 0 and "= z " in result.stdout, result.output
-    assert json.loads(run("info", tmp_path / "odd.pxc", "--json").stdout)["format_version"] == 3
+    assert json.loads(run("info", tmp_path / "odd.pxc", "--json").stdout)["format_version"] == 7
     assert run("decompress", tmp_path / "odd.pxc", "-m", ckpt, "-o", tmp_path / "back.png").exit_code == 0
     with Image.open(tmp_path / "back.png") as a, Image.open(tmp_path / "odd.png") as b:
         assert np.array_equal(np.asarray(a), np.asarray(b))

@@ -9,6 +9,7 @@ from PIL import Image
 
 from pixcodec import bundled, checkpoint
 from pixcodec.codec import Codec
+from pixcodec.pxc import parse
 
 from conftest import tiny_model
 from test_cli_codec import clean_error, pixels, run
@@ -108,8 +109,9 @@ def test_every_bundled_model_has_its_pinned_hash_and_id():
 
 
 def test_decoding_loads_only_the_model_the_file_names(tmp_path, monkeypatch):
-    """The default's golden file decodes without -m, re-encodes byte for byte, and building it
-    touches no other bundled model (ids are pinned, so none is hashed to find it)."""
+    """The default's golden files decode without -m, re-encode byte for byte (the first as the
+    encoder then was, without online mixing; the second at effort 3), and building it touches no
+    other bundled model (ids are pinned, so none is hashed to find it)."""
     data = Path(__file__).parent / "data"
     default = bundled.for_mode("RGB")
     built = []
@@ -121,7 +123,14 @@ def test_decoding_loads_only_the_model_the_file_names(tmp_path, monkeypatch):
         assert built == [default.name] and default.file == "photo_rgb_v6.pt"
         image = torch.from_numpy(pixels(data / "golden_photo_rgb_v1.png")[1]).permute(2, 0, 1).contiguous()
         assert np.array_equal(pixels(tmp_path / "back.png")[1], pixels(data / "golden_photo_rgb_v1.png")[1])
-        assert bundled.codec(default.name).compress(image, "RGB").data == (data / "golden_photo_rgb_v6.pxc").read_bytes()
+        assert Codec(bundled.codec(default.name).model, online=False).compress(image, "RGB").data == (
+            data / "golden_photo_rgb_v6.pxc").read_bytes()
+        online = (data / "golden_photo_rgb_v6_online.pxc").read_bytes()
+        assert parse(online)[0].version == 7 and parse(online)[0].side.online
+        result = run("decompress", data / "golden_photo_rgb_v6_online.pxc", "-o", tmp_path / "back7.png")
+        assert result.exit_code == 0 and np.array_equal(pixels(tmp_path / "back7.png")[1], pixels(data / "golden_photo_rgb_v1.png")[1])
+        assert Codec.at_effort(bundled.codec(default.name).model, 3).compress(image, "RGB").data == online
+        assert built == [default.name]
     finally:
         bundled.codec.cache_clear()
 

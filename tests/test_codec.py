@@ -73,14 +73,16 @@ def golden_module():
                                                    ("golden_values.pxc", 4, set()),
                                                    ("golden_sharp.pxc", 4, set()),
                                                    ("golden_palette.pxc", 4, set()),
-                                                   ("golden_tuned.pxc", 5, set())])
+                                                   ("golden_tuned.pxc", 5, set()),
+                                                   ("golden_online.pxc", 7, set())])
 def test_golden_file_decodes_and_re_encodes_byte_for_byte(name, version, stored):
     """golden.pxc (version 1) is every tile through the model; golden_stored.pxc (version 2) stores
     the tiles the untrained model would spend more than 8 bits a subpixel on; golden_values.pxc
     (version 4) is a gray RGB picture in 16 levels, coded as one channel among those levels;
     golden_sharp.pxc (version 4) carries a sharpness per tile and channel; golden_palette.pxc
     (version 4) codes a 6-colour picture through its palette; golden_tuned.pxc (version 5) carries
-    the deltas of a predictive head's refitted last layer."""
+    the deltas of a predictive head's refitted last layer; golden_online.pxc (version 7) codes
+    repeated strokes through the online mixing stage, at a quarter of the plain model's bytes."""
     golden = golden_module()
     codec = golden.golden_codec(name)
     data = (DATA / name).read_bytes()
@@ -89,7 +91,9 @@ def test_golden_file_decodes_and_re_encodes_byte_for_byte(name, version, stored)
     picture = {"golden_values.pxc": golden.golden_levels_image,
                "golden_sharp.pxc": golden.golden_flat_image,
                "golden_palette.pxc": golden.golden_palette_image,
-               "golden_tuned.pxc": golden.golden_tuned_image}.get(name, golden.golden_image)()
+               "golden_tuned.pxc": golden.golden_tuned_image,
+               "golden_online.pxc": golden.golden_online_image}.get(name, golden.golden_image)()
+    assert bool(header.side.online) == (name == "golden_online.pxc")
     if name == "golden_values.pxc":
         assert header.side.gray and header.side.values.per_channel == (tuple(range(0, 256, 16)),) and not header.side.sharpness
     if name == "golden_sharp.pxc":
@@ -101,6 +105,9 @@ def test_golden_file_decodes_and_re_encodes_byte_for_byte(name, version, stored)
     out, mode = codec.decompress(data)
     assert torch.equal(out, picture) and mode == "RGB"
     assert codec.compress(picture).data == data
+    if name == "golden_online.pxc":
+        codec.online = None
+        assert len(codec.compress(picture).data) > 4 * len(data)
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (7, 5), (13, 11)])
@@ -142,12 +149,13 @@ def test_another_model_is_refused():
         Codec(tiny_model("pixelcnn", 1, seed=2)).decompress(data)
 
 
-@pytest.mark.parametrize("fallback, version", [(False, 1), (True, 2), (True, 4)])
+@pytest.mark.parametrize("fallback, version", [(False, 1), (True, 2), (True, 4), (True, 7)])
 def test_damaged_files_decode_exactly_or_fail_cleanly(fallback, version):
     """Random byte flips and truncations: never a crash, a hang or a wrong image. With the
     fallback on, the file is version 2 with one tile stored raw; version 4 codes a gray RGB
-    picture among its few values."""
-    codec = Codec(tiny_model("gated_pixelcnn", 1), tile=4, group=2, fallback=fallback, sharpness=version == 4)
+    picture among its few values; version 7 codes it through the online mixing too."""
+    codec = Codec(tiny_model("gated_pixelcnn", 1), tile=4, group=2, fallback=fallback, sharpness=version >= 4,
+                  online=version == 7)
     img = image(1, 6, 7, seed=5) if version < 4 else levels(1, 12, 11, step=16).expand(3, -1, -1).contiguous()
     data = codec.compress(img).data
     assert parse(data)[0].version == version
@@ -164,7 +172,7 @@ def test_an_rgb_image_with_equal_channels_is_coded_as_gray():
         codec = Codec(model)
         as_gray, as_rgb = codec.compress(gray, "L"), codec.compress(rgb, "RGB")
         header, streams, _ = parse(as_rgb.data)
-        assert header.side.gray and header.version == 4 and header.coded_channels == 1
+        assert header.side.gray and header.version == 7 and header.coded_channels == 1
         assert streams == parse(as_gray.data)[1] and as_rgb.nll_bits == as_gray.nll_bits
         back, mode = codec.decompress(as_rgb.data)
         assert torch.equal(back, rgb) and mode == "RGB"
@@ -193,7 +201,7 @@ def test_value_sets_code_among_the_values_that_occur(shape):
     if shape != (23, 29):      # too few subpixels for the sets' 32 header bytes a channel to pay
         assert not header.side.values and compressed.data == plain.data
         return
-    assert header.version == 4 and not header.side.gray
+    assert header.version == 7 and not header.side.gray
     assert header.side.values.per_channel == tuple(tuple(torch.unique(ch).tolist()) for ch in img)
     assert header.side.values.per_channel[2] == (200,)
     assert len(compressed.data) < len(plain.data) and compressed.nll_bits < plain.nll_bits
@@ -212,7 +220,7 @@ def test_value_sets_and_stored_tiles_mix():
     model = bundled.load("photo-rgb")
     img = levels(3, 32, 24, step=6)
     img[:, :, 16:] = image(3, 32, 8, seed=4) % 40 * 6             # noise on the same levels
-    compressed = Codec(model, tile=8).compress(img)
+    compressed = Codec(model, tile=8, online=False).compress(img)     # online, the noise costs under 8 bits
     header = parse(compressed.data)[0]
     assert header.version == 4 and stored_indices(header) == {2, 5, 8, 11} and header.side.values
     assert torch.equal(Codec(model, tile=8, group=1).decompress(compressed.data)[0], img)
@@ -258,7 +266,7 @@ def test_sharpness_per_tile_is_chosen_when_it_pays_and_decodes_exactly():
     sharp = Codec(model, tile=8, group=4).compress(img)
     plain = Codec(model, tile=8, group=4, sharpness=False).compress(img)
     header = parse(sharp.data)[0]
-    assert header.version == 4 and header.side.sharpness.k.numel() == 15 * 3
+    assert header.version == 7 and header.side.sharpness.k.numel() == 15 * 3
     k = header.side.sharpness.k.view(3, 5, 3)              # (tile rows, tile columns, channels)
     noisy = [k[r, c] for r in range(3) for c in (3, 4) if 5 * r + c not in stored_indices(header)]
     assert noisy and all((t < 16).any() for t in noisy), "flatter where noisy"

@@ -9,6 +9,7 @@
 Encoder heuristics (what to store, which sections pay) live in adapt.py and tune.py.
 """
 from .original import Original
+from .online import MixState, OnlineMixing
 from .header import MAX_PIXELS, MAX_SIDE, MAX_TILES, MODES, Header, SideInfo, parse
 from .sections import Frame, GrayRGB, Latent, Section, Sharpness, StoredTiles, TunedHead
 from .step import CodingStep, Distribution
@@ -19,4 +20,4 @@ from .versions import LAYOUT, NEWEST, VERSIONS, oldest_version
 __all__ = ["MAX_PIXELS", "MAX_SIDE", "MAX_TILES", "MODES", "Header", "SideInfo", "parse", "Frame", "GrayRGB",
            "Latent", "Section", "Sharpness", "StoredTiles", "TunedHead", "CodingStep", "Distribution", "Tile",
            "all_tiles", "plan_rows", "stream_count", "tile_count", "tiling_plan", "Options", "Palette", "ValueSets", "LAYOUT",
-           "NEWEST", "VERSIONS", "oldest_version", "Original"]
+           "NEWEST", "VERSIONS", "oldest_version", "Original", "MixState", "OnlineMixing"]

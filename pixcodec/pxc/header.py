@@ -13,6 +13,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from ..errors import PixcodecError
+from .online import OnlineMixing
 from .original import Original
 from .sections import FLAG_GRAY, Frame, GrayRGB, Latent, Reader, Section, Sharpness, StoredTiles, TunedHead
 from .tiles import stream_count, tile_count
@@ -41,6 +42,7 @@ class SideInfo:
     sharpness: Sharpness | None = None
     tuned: TunedHead | None = None
     original: Original | None = None
+    online: OnlineMixing | None = None
 
     def sections(self) -> list[Section]:
         return [s for s in (getattr(self, cls.key) for cls in LAYOUT) if s is not None]

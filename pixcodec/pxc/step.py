@@ -42,8 +42,9 @@ class Distribution(NamedTuple):
 class CodingStep:
     """The rule for one lockstep group: ``index`` (tiles,) are its tiles' raster indices."""
 
-    def __init__(self, side: SideInfo, exact, index: torch.Tensor):
+    def __init__(self, side: SideInfo, exact, index: torch.Tensor, online=None, leads: bool = False):
         self.exact = exact
+        self.online, self.leads, self.context = online, leads, None
         self.restriction = side.restriction
         self.tile_k = None if side.sharpness is None else side.sharpness.of_tiles(index)    # (tiles, C), once
         self.earlier: list[torch.Tensor] = []      # this step's values (N,) long per channel so far
@@ -52,6 +53,10 @@ class CodingStep:
         """logits (N, 256) of channel ch at an engine step of ``pixels`` positions per tile."""
         k = None if self.tile_k is None else Sharpness.rows(self.tile_k, ch, pixels)
         plain = self.exact.probabilities(logits, k)
+        if self.online is not None:
+            if self.leads and ch == 0:       # a new wavefront step: the last one's symbols are known
+                self.online.flush()
+            plain, self.context = self.online.mix(plain, ch)
         if self.restriction is None:
             return Distribution(plain, None, False)
         return Distribution(plain, self.restriction.at(ch, self.earlier[:ch]), self.restriction.known(ch))
@@ -59,6 +64,8 @@ class CodingStep:
     def done(self, ch: int, values: torch.Tensor) -> None:
         """Channel ch's values (N,) of this step: the contexts of later channels' options."""
         self.earlier[ch:] = [values.long()]
+        if self.online is not None:
+            self.online.observe(self.context, self.earlier[ch])
 
     def encode(self, encoder, logits: torch.Tensor, ch: int, pixels: int,
                values: torch.Tensor) -> tuple[Distribution, torch.Tensor | None]:
@@ -75,8 +82,12 @@ class CodingStep:
     def decode(self, decoder, logits: torch.Tensor, ch: int, pixels: int) -> torch.Tensor:
         """The values (N,) uint8 that ``encode`` coded."""
         dist = self.distribution(logits, ch, pixels)
-        if self.restriction is None:            # the hot path of most photos: no contexts to keep
+        if self.restriction is None and self.online is None:    # the hot path: no contexts to keep
             return decoder.decode(dist.plain)
+        if self.restriction is None:
+            values = decoder.decode(dist.plain)
+            self.done(ch, values)
+            return values
         if dist.known:
             values = dist.value(torch.zeros(len(dist.plain), dtype=torch.long))
         else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from .online import OnlineMixing
 from .original import Original
 from .sections import GrayRGB, Latent, Sharpness, StoredTiles, TunedHead
 from .value_sets import Palette, ValueSets
@@ -20,7 +21,7 @@ class Version(NamedTuple):
 
 
 # The order sections are written in; the zero-byte ones (latent, gray) first.
-LAYOUT = (Latent, GrayRGB, StoredTiles, ValueSets, Palette, Sharpness, TunedHead, Original)
+LAYOUT = (Latent, GrayRGB, StoredTiles, ValueSets, Palette, Sharpness, TunedHead, Original, OnlineMixing)
 
 VERSIONS = {
     1: Version(False, False, ()),
@@ -29,6 +30,8 @@ VERSIONS = {
     4: Version(True, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness)),
     5: Version(True, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead)),
     6: Version(True, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead, Original)),
+    7: Version(True, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead, Original,
+                            OnlineMixing)),
 }
 NEWEST = max(VERSIONS)
 

@@ -54,11 +54,21 @@ def golden_original_samples():
     return np.stack([i * 9000 + j * 77, j * 8000 + 5, (i * j * 1234) % 65536, 65535 - i * 300], axis=2).astype(np.uint16)
 
 
+def golden_online_image() -> torch.Tensor:
+    """A 16x20 RGB picture of repeated strokes: the untrained model never learns that values
+    repeat, the online mixing's histograms do (a version-7 file)."""
+    i, j = torch.meshgrid(torch.arange(16), torch.arange(20), indexing="ij")
+    stroke = ((i // 2 + j // 3) % 3 == 0) | ((i * 3 + j) % 11 == 0)
+    return torch.stack([torch.where(stroke, 30, 220), torch.where(stroke, 40, 210), torch.where(stroke, 90, 200)]).to(torch.uint8)
+
+
 GOLDEN = ("golden.pxc", "golden_stored.pxc", "golden_two_part.pxc", "golden_values.pxc", "golden_sharp.pxc",
-          "golden_palette.pxc", "golden_tuned.pxc", "golden_original.pxc")
+          "golden_palette.pxc", "golden_tuned.pxc", "golden_original.pxc", "golden_online.pxc")
 # Files the bundled models wrote from golden_photo_rgb_v1.png, by weights file: each pins that
 # model's decoding for good (tests/test_bundled.py); the v1 to v5 files predate this table.
-BUNDLED_GOLDEN = {"golden_photo_rgb_v6.pxc": "photo_rgb_v6.pt"}
+# Each with the codec options it was written with.
+BUNDLED_GOLDEN = {"golden_photo_rgb_v6.pxc": ("photo_rgb_v6.pt", dict(online=False)),
+                  "golden_photo_rgb_v6_online.pxc": ("photo_rgb_v6.pt", dict(effort=3))}
 TINY_AE = dict(levels=4, factor=2, encoder_hidden=8, spatial=4, hidden=6, layers=1, out_hidden=6,
                prior_hidden=6, prior_layers=1)
 
@@ -71,23 +81,26 @@ def golden_codec(name: str):
     golden_palette.pxc: version 4, ``golden_palette_image`` coded through its palette;
     golden_tuned.pxc: version 5, ``golden_tuned_image`` through a tiny predictive-head model
     whose last layer the encoder refitted;
-    golden_original.pxc: version 6, ``golden_original_samples`` (16-bit RGBA).
+    golden_original.pxc: version 6, ``golden_original_samples`` (16-bit RGBA);
+    golden_online.pxc: version 7, ``golden_online_image`` through the online mixing stage.
     Each codec has the options its file was made with (later encoder options off)."""
     if name == "golden_two_part.pxc":
         from pixcodec.two_part import TwoPartCodec
         return TwoPartCodec(checkpoint.load_model(HERE / "golden_ae.pt"), tile=4, group=2, fallback=False, adapt=False)
     if name == "golden_tuned.pxc":
-        return Codec(checkpoint.load_model(HERE / "golden_predictive.pt"), tile=8, group=2)
+        return Codec(checkpoint.load_model(HERE / "golden_predictive.pt"), tile=8, group=2, online=False)
     model = checkpoint.load_model(HERE / "golden_model.pt")
     if name == "golden.pxc":
-        return Codec(model, tile=4, group=2, fallback=False, value_sets=False, sharpness=False, palette=False)
+        return Codec(model, tile=4, group=2, fallback=False, value_sets=False, sharpness=False, palette=False, online=False)
     if name == "golden_values.pxc":
-        return Codec(model, tile=8, group=2, fallback=False, sharpness=False, palette=False)
+        return Codec(model, tile=8, group=2, fallback=False, sharpness=False, palette=False, online=False)
     if name == "golden_sharp.pxc":
-        return Codec(model, tile=4, group=2, fallback=False, value_sets=False, palette=False)
+        return Codec(model, tile=4, group=2, fallback=False, value_sets=False, palette=False, online=False)
+    if name == "golden_online.pxc":
+        return Codec(model, tile=8, group=2, fallback=False, value_sets=False, sharpness=False, palette=False)
     if name == "golden_palette.pxc":
-        return Codec(model, tile=8, group=2, fallback=False, sharpness=False)
-    return Codec(model, tile=2, group=2, value_sets=False, sharpness=False, palette=False)
+        return Codec(model, tile=8, group=2, fallback=False, sharpness=False, online=False)
+    return Codec(model, tile=2, group=2, value_sets=False, sharpness=False, palette=False, online=False)
 
 
 if __name__ == "__main__":
@@ -103,11 +116,13 @@ if __name__ == "__main__":
                         models.build("pixelcnn", 3, hidden=6, layers=1, out_hidden=6, head="predictive"))
     from pixcodec import bundled
     from pixcodec.imageio import read_image
-    for name, file in BUNDLED_GOLDEN.items():
+    for name, (file, options) in BUNDLED_GOLDEN.items():
         if not (HERE / name).exists():
             entry = next(b for b in bundled.BUNDLED if b.file == file)
             image, mode, _ = read_image(HERE / "golden_photo_rgb_v1.png")
-            (HERE / name).write_bytes(bundled.codec(entry.name).compress(image, mode).data)
+            model = bundled.load(entry.name)
+            codec = Codec.at_effort(model, options["effort"]) if "effort" in options else Codec(model, **options)
+            (HERE / name).write_bytes(codec.compress(image, mode).data)
             print("wrote", HERE / name)
     for name in GOLDEN:
         if name == "golden_original.pxc" and not (HERE / name).exists():
@@ -118,6 +133,6 @@ if __name__ == "__main__":
         elif not (HERE / name).exists():
             image = {"golden_values.pxc": golden_levels_image, "golden_sharp.pxc": golden_flat_image,
                      "golden_palette.pxc": golden_palette_image,
-                     "golden_tuned.pxc": golden_tuned_image}.get(name, golden_image)()
+                     "golden_tuned.pxc": golden_tuned_image, "golden_online.pxc": golden_online_image}.get(name, golden_image)()
             (HERE / name).write_bytes(golden_codec(name).compress(image, "RGB").data)
             print("wrote", HERE / name)
