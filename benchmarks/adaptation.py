@@ -18,15 +18,15 @@ from pathlib import Path
 import torch
 
 from pixcodec import bundled
-from pixcodec.codec import Codec
+from pixcodec.codec import EFFORTS, Codec
 from pixcodec.imageio import read_image
 
 CONFIGS = {
     "plain": dict(tuning=False, online=False),          # effort 1
     "online": dict(tuning=False, online=True),          # effort 2
     "tuned": dict(tuning=True, online=False),           # the default before online mixing
-    "effort3": dict(tuning=True, online=True),          # the default
-    "effort4": dict(tuning=True, online=True, search=True),
+    "effort3": EFFORTS[3],                              # the default
+    "effort4": EFFORTS[4],
 }
 
 

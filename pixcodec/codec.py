@@ -33,10 +33,14 @@ MAX_DECODE_PIXELS = 1 << 28     # 268 megapixels
 # Tiles a lockstep group runs through the model at once: a larger group (the file's choice) is
 # run as consecutive parts of this many, in the same symbol order, so a step's memory stays bounded.
 LOCKSTEP = DEFAULT_GROUP
+NEVER, SMALL, ALWAYS = 0, 1, 2      # when the encoder also codes without online mixing
 # What ``compress --effort`` turns on; the decoder needs nothing from it. 1: the model as trained;
-# 2: online mixing (pxc/online.py); 3: also the head refitted to the image (tune.py); 4: also
-# every lever left out in turn, keeping the smallest file (about three times the encode time).
-EFFORTS = {1: dict(tuning=False, online=False), 2: dict(tuning=False), 3: {}, 4: dict(search=True)}
+# 2: online mixing (pxc/online.py); 3: also the head refitted to the image (tune.py), and on a
+# small image, where it is cheap, the coding without online mixing too (too few pixels to learn
+# from: CIFAR-size images lost a few bytes each); 4: every lever left out in turn on any image,
+# keeping the smallest file (about three times the encode time).
+EFFORTS = {1: dict(tuning=False, online=False), 2: dict(tuning=False), 3: dict(search=SMALL), 4: dict(search=ALWAYS)}
+
 DEFAULT_EFFORT = 3
 
 
@@ -84,7 +88,7 @@ class Codec:
     def __init__(self, model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP,
                  fallback: bool = True, exact: ExactNumerics | None = None, value_sets: bool = True,
                  sharpness: bool = True, palette: bool = True, tuning: bool = True, online: bool = True,
-                 search: bool = False):
+                 search: int = NEVER):
         """exact: arithmetic built over a module holding ``model`` and what computes its condition
         (the auto-encoder's decoder), so the model id covers both."""
         if not 1 <= tile < 1 << 16 or not 1 <= group < 1 << 16:
@@ -157,10 +161,10 @@ class Codec:
         # tune.fit judges on a sample and knows nothing of value sets and palettes: where those
         # are used, or where a check is cheap, the untuned coding is tried too and the smaller kept;
         # a search tries every lever's absence
-        others = []
-        if tuned is not None and (image.numel() <= MEASURE_ALL or result[1].restriction is not None or self.search):
+        others, small = [], image.numel() <= MEASURE_ALL
+        if tuned is not None and (small or result[1].restriction is not None or self.search == ALWAYS):
             others.append((None, self.online))
-        if self.search and self.online is not None:
+        if self.online is not None and (self.search == ALWAYS or self.search == SMALL and small):
             others += [(tuned, None)] + ([(None, None)] if tuned is not None else [])
         for other_tuned, other_online in others:
             other = self._encode_adapted(image, other_tuned, other_online, None, cond)

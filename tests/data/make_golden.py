@@ -68,7 +68,7 @@ GOLDEN = ("golden.pxc", "golden_stored.pxc", "golden_two_part.pxc", "golden_valu
 # model's decoding for good (tests/test_bundled.py); the v1 to v5 files predate this table.
 # Each with the codec options it was written with.
 BUNDLED_GOLDEN = {"golden_photo_rgb_v6.pxc": ("photo_rgb_v6.pt", dict(online=False)),
-                  "golden_photo_rgb_v6_online.pxc": ("photo_rgb_v6.pt", dict(effort=3))}
+                  "golden_photo_rgb_v6_online.pxc": ("photo_rgb_v6.pt", dict(effort=2))}
 TINY_AE = dict(levels=4, factor=2, encoder_hidden=8, spatial=4, hidden=6, layers=1, out_hidden=6,
                prior_hidden=6, prior_layers=1)
 
