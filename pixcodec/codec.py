@@ -83,7 +83,10 @@ class Codec:
     """fallback: store a tile raw when the model would spend more than 8 bits a subpixel on it, so
     no image grows past its raw size (plus the header); off, every tile goes through the model.
     value_sets, sharpness, palette, tuning: adapt the coding to the image when that pays (adapt.py,
-    tune.py); off for streams whose header has no room for them, like a two-part file's latent."""
+    tune.py); off for streams whose header has no room for them, like a two-part file's latent.
+    online: code through online mixing (pxc/online.py); search: when the encoder also codes
+    without it and without tuning, keeping the smaller (NEVER, SMALL images, ALWAYS).
+    ``at_effort`` makes the codec ``compress --effort`` means."""
 
     def __init__(self, model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP,
                  fallback: bool = True, exact: ExactNumerics | None = None, value_sets: bool = True,

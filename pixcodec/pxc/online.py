@@ -20,6 +20,7 @@ The state carries across a file's streams in the order the plan codes them.
 from __future__ import annotations
 
 import decimal
+import functools
 
 import torch
 
@@ -41,6 +42,7 @@ LIMIT = 1 << 16                # a context's counts are halved past this: recent
 COST_BITS = 16                 # code lengths in 1/256 bit, of probabilities on a 2^-16 grid
 
 
+@functools.cache
 def _cost_table() -> torch.Tensor:
     """-log2(q / 2^COST_BITS) * 256 rounded, q = 0..2^COST_BITS (q = 0 as q = 1), by decimal
     arithmetic: the same integers everywhere."""
@@ -50,9 +52,6 @@ def _cost_table() -> torch.Tensor:
         costs = [int(((one / max(q, 1)).ln() / ln2 * 256).to_integral_value(decimal.ROUND_HALF_EVEN))
                  for q in range((1 << COST_BITS) + 1)]
     return torch.tensor(costs, dtype=torch.int64)
-
-
-_COSTS: list[torch.Tensor] = []
 
 
 class MixState:
@@ -65,8 +64,6 @@ class MixState:
         self.counts = torch.zeros(n, SPAN, dtype=torch.int64)
         self.costs = torch.zeros(n, len(ALPHAS), dtype=torch.int64)
         self.pending: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
-        if not _COSTS:
-            _COSTS.append(_cost_table())
         self._tables()
 
     def _tables(self) -> None:
@@ -83,7 +80,7 @@ class MixState:
         hand back to ``observe``)."""
         total = plain.sum(1)                                                               # (N,)
         ctx = torch.searchsorted(THRESHOLDS, total / self.peak) + ch * CONTEXTS            # (N,)
-        mode = plain.max(1).indices         # (N,) the first largest; twice as fast as argmax here
+        mode = plain.max(1).indices         # (N,) the first largest (documented); twice as fast as argmax
         share = self.share[ctx]
         mixed = plain * (share / total)[:, None]
         mixed += self.windows[ctx, 255 - mode]
@@ -101,7 +98,7 @@ class MixState:
         a = ALPHAS[None, :]
         p = (p_model[:, None] * a + p_hist[:, None] * (1 - a)) / (a + window[:, None] * (1 - a))   # (N, J)
         q = (p * (1 << COST_BITS)).floor_().clamp_(0, 1 << COST_BITS).long()
-        self.pending.append((ctx, residual, _COSTS[0][q]))
+        self.pending.append((ctx, residual, _cost_table()[q]))
 
     def flush(self) -> None:
         """Fold the last step's symbols into the state."""

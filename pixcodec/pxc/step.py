@@ -6,7 +6,9 @@ Per lockstep group of tiles, the rule applies the file's side information in ord
 
 1. the exact weights of the model's logits (numerics.ExactNumerics.probabilities), each
    tile's channel scaled by its sharpness byte when the file has them;
-2. a value set or palette, if any, narrows them to that pixel's options (renormalised by the
+2. with online mixing, those weights mixed with what the file's coding has learned so far
+   (online.MixState, shared by every part of every group, in coding order);
+3. a value set or palette, if any, narrows them to that pixel's options (renormalised by the
    coder); a channel with one option in every context is not coded at all.
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .value_sets import Options
 
 
 class Distribution(NamedTuple):
-    plain: torch.Tensor              # (N, 256) exact weights over every value
+    plain: torch.Tensor              # (N, 256) weights over every value (float64, the same on every machine)
     options: Options | None          # the values the pixels may take, None: any
     known: bool                      # one option: the symbol is not coded
 
@@ -40,7 +42,8 @@ class Distribution(NamedTuple):
 
 
 class CodingStep:
-    """The rule for one lockstep group: ``index`` (tiles,) are its tiles' raster indices."""
+    """The rule for one lockstep part: ``index`` (tiles,) are its tiles' raster indices; online:
+    the file's MixState or None; leads: the group's first part (its channel 0 starts a step)."""
 
     def __init__(self, side: SideInfo, exact, index: torch.Tensor, online=None, leads: bool = False):
         self.exact = exact
