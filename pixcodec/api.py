@@ -17,7 +17,7 @@ import torch
 import torch.nn as nn
 
 from . import bundled, checkpoint
-from .codec import DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, EFFORTS, MAX_DECODE_PIXELS, Codec
+from .codec import DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec, check_effort
 from .errors import PixcodecError
 from .pngfile import read_png
 from .pxc import Header, Original, parse
@@ -30,9 +30,7 @@ def codec_for(model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_G
     image-adaptive levers of effort 2 and up)."""
     if model.autoregressive:
         return Codec.at_effort(model, effort, tile=tile, group=group)
-    if effort not in EFFORTS:
-        raise PixcodecError(f"effort must be {min(EFFORTS)} to {max(EFFORTS)}, not {effort}")
-    return TwoPartCodec(model, tile, group, adapt=effort >= 2)
+    return TwoPartCodec(model, tile, group, adapt=check_effort(effort) >= 2)
 
 
 class Codecs:

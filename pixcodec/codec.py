@@ -108,9 +108,7 @@ class Codec:
     @classmethod
     def at_effort(cls, model: nn.Module, effort: int = DEFAULT_EFFORT, **options) -> "Codec":
         """The codec ``compress --effort`` means (``EFFORTS``); options: the constructor's others."""
-        if effort not in EFFORTS:
-            raise PixcodecError(f"effort must be {min(EFFORTS)} to {max(EFFORTS)}, not {effort}")
-        return cls(model, **options, **EFFORTS[effort])
+        return cls(model, **options, **EFFORTS[check_effort(effort)])
 
     def _gray_as_rgb(self, channels: int) -> bool:
         """An RGB model codes a gray image as R = G = B, coding only R: one model serves both."""
@@ -203,10 +201,9 @@ class Codec:
         except ValueError as e:
             raise PixcodecError(f"corrupt .pxc header: head deltas that do not fit this model ({e})") from None
 
-    @staticmethod
-    def _online(side: SideInfo, channels: int):
+    def _online(self, side: SideInfo, channels: int):
         """The file's online mixing state, fresh, or None."""
-        return None if side.online is None else side.online.state(channels, float(exact_tables()["exp"][0]))
+        return None if side.online is None else side.online.state(channels, self.exact)
 
     def _encode(self, image: torch.Tensor, side: SideInfo, on_row, cond, measure: Measure | None = None):
         """Streams of the tiles not stored, their total NLL in bits, and each tile's bits."""
@@ -276,6 +273,12 @@ class Codec:
         if side.stored is not None:
             side.stored.place(raw, image, header.frame)
         return image
+
+
+def check_effort(effort: int) -> int:
+    if effort not in EFFORTS:
+        raise PixcodecError(f"effort must be {min(EFFORTS)} to {max(EFFORTS)}, not {effort}")
+    return effort
 
 
 def lockstep_parts(tiles: list) -> list[tuple[int, list]]:

@@ -123,8 +123,10 @@ class OnlineMixing(Section):
     flag, key, title = FLAG_ONLINE, "online", "online mixing"
 
     @staticmethod
-    def state(channels: int, peak: float) -> "MixState":
-        return MixState(channels, peak)
+    def state(channels: int, exact) -> "MixState":
+        """A fresh state for a file of these coded channels, under ``exact``'s exp table (its
+        first entry is every row's weight at its mode)."""
+        return MixState(channels, float(exact.tables["exp"][0]))
 
     @classmethod
     def describe(cls, section, stream_lengths):

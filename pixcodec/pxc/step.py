@@ -85,11 +85,10 @@ class CodingStep:
     def decode(self, decoder, logits: torch.Tensor, ch: int, pixels: int) -> torch.Tensor:
         """The values (N,) uint8 that ``encode`` coded."""
         dist = self.distribution(logits, ch, pixels)
-        if self.restriction is None and self.online is None:    # the hot path: no contexts to keep
-            return decoder.decode(dist.plain)
         if self.restriction is None:
             values = decoder.decode(dist.plain)
-            self.done(ch, values)
+            if self.online is not None:      # otherwise no later channel needs this one's values
+                self.done(ch, values)
             return values
         if dist.known:
             values = dist.value(torch.zeros(len(dist.plain), dtype=torch.long))
