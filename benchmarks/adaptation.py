@@ -22,10 +22,12 @@ from pixcodec.codec import EFFORTS, Codec
 from pixcodec.imageio import read_image
 
 CONFIGS = {
-    "plain": dict(tuning=False, online=False),          # effort 1
-    "online": dict(tuning=False, online=True),          # effort 2
-    "tuned": dict(tuning=True, online=False),           # the default before online mixing
-    "effort3": EFFORTS[3],                              # the default
+    "plain": dict(tuning=False, online=False, deltas=False),        # effort 1
+    "online": dict(tuning=False, online=True, deltas=False),        # effort 2
+    "tuned": dict(tuning=True, online=False, deltas=False),         # the default before online mixing
+    "deltas": dict(tuning=False, online=False, deltas=True),        # channel deltas alone
+    "effort3_nodeltas": dict(search=EFFORTS[3]["search"], deltas=False),   # the default before channel deltas
+    "effort3": EFFORTS[3],                                          # the default
     "effort4": EFFORTS[4],
 }
 

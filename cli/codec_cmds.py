@@ -84,8 +84,9 @@ def row_progress(codec: Codec, height: int, width: int, label: str):
 @click.option("--group", type=click.IntRange(1, 65535), default=DEFAULT_GROUP, show_default=True,
               help="Tiles coded together at most (bounds memory).")
 @click.option("-e", "--effort", type=click.IntRange(min(EFFORTS), max(EFFORTS)), default=DEFAULT_EFFORT, show_default=True,
-              help="1: the model as trained; 2: + online mixing; 3: + the head refitted to the image; "
-                   "4: + each of those left out in turn, keeping the smallest (slowest). Decoding needs no option.")
+              help="1: the model as trained; 2: + online mixing; 3: + every layer's channels and the head "
+                   "refitted to the image; 4: + each of those left out in turn, keeping the smallest (slowest). "
+                   "Decoding needs no option.")
 def compress(inputs, model_path, out, out_dir, force, verify, tile, group, effort):
     """Compress images (files or folders) losslessly to .pxc files."""
     check_outputs(inputs, out, out_dir)

@@ -5,7 +5,7 @@ in exact arithmetic, and both sides turn its logits into the coder's distributio
 one rule (``pxc.CodingStep``), so they see the same probabilities bit for bit whatever the
 batching, thread count or machine. Tiles of one shape are coded in lockstep as one batch.
 This module orchestrates: what a file means is ``pxc``'s, what the encoder chooses is
-adapt.py's and tune.py's.
+adapt.py's, tune.py's and channel_tuning.py's.
 """
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
-from . import engine, tune
+from . import channel_tuning, engine, tune
 from .adapt import MEASURE_ALL, Measure
 from .coder import SymbolDecoder, SymbolEncoder
 from .errors import PixcodecError
-from .pxc import (MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, GrayRGB, Header, OnlineMixing, Original, SideInfo, TunedHead, all_tiles, parse,
+from .pxc import (ChannelDeltas, MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, GrayRGB, Header, OnlineMixing, Original, SideInfo, TunedHead, all_tiles, parse,
                   plan_rows, tile_count, tiling_plan)
 from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables, lazy_zeros
 
@@ -35,11 +35,12 @@ MAX_DECODE_PIXELS = 1 << 28     # 268 megapixels
 LOCKSTEP = DEFAULT_GROUP
 NEVER, SMALL, ALWAYS = 0, 1, 2      # when the encoder also codes without online mixing
 # What ``compress --effort`` turns on; the decoder needs nothing from it. 1: the model as trained;
-# 2: online mixing (pxc/online.py); 3: also the head refitted to the image (tune.py), and on a
-# small image, where it is cheap, the coding without online mixing too (too few pixels to learn
-# from: CIFAR-size images lost a few bytes each); 4: every lever left out in turn on any image,
-# keeping the smallest file (about three times the encode time).
-EFFORTS = {1: dict(tuning=False, online=False), 2: dict(tuning=False), 3: dict(search=SMALL), 4: dict(search=ALWAYS)}
+# 2: online mixing (pxc/online.py); 3: also every layer's channels and the head refitted to the
+# image (channel_tuning.py, tune.py), and on a small image, where it is cheap, the coding without
+# online mixing too (too few pixels to learn from: CIFAR-size images lost a few bytes each);
+# 4: a longer channel fit, and every lever left out in turn on any image, keeping the smallest file.
+EFFORTS = {1: dict(tuning=False, online=False, deltas=False), 2: dict(tuning=False, deltas=False),
+           3: dict(search=SMALL), 4: dict(search=ALWAYS, fit=channel_tuning.LONG)}
 
 DEFAULT_EFFORT = 3
 
@@ -82,8 +83,10 @@ class Compressed:
 class Codec:
     """fallback: store a tile raw when the model would spend more than 8 bits a subpixel on it, so
     no image grows past its raw size (plus the header); off, every tile goes through the model.
-    value_sets, sharpness, palette, tuning: adapt the coding to the image when that pays (adapt.py,
-    tune.py); off for streams whose header has no room for them, like a two-part file's latent.
+    value_sets, sharpness, palette, tuning, deltas: adapt the coding to the image when that pays
+    (adapt.py, tune.py, channel_tuning.py); off for streams whose header has no room for them, like
+    a two-part file's latent. deltas may also be a fixed ``ChannelDeltas`` to code with (as a
+    file was made, or to test), not fitted; fit: the channel fit's (steps, epochs).
     online: code through online mixing (pxc/online.py); search: when the encoder also codes
     without it and without tuning, keeping the smaller (NEVER, SMALL images, ALWAYS).
     ``at_effort`` makes the codec ``compress --effort`` means."""
@@ -91,7 +94,8 @@ class Codec:
     def __init__(self, model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP,
                  fallback: bool = True, exact: ExactNumerics | None = None, value_sets: bool = True,
                  sharpness: bool = True, palette: bool = True, tuning: bool = True, online: bool = True,
-                 search: int = NEVER):
+                 search: int = NEVER, deltas: "bool | ChannelDeltas" = True,
+                 fit: tuple[int, int] = (channel_tuning.STEPS, channel_tuning.EPOCHS)):
         """exact: arithmetic built over a module holding ``model`` and what computes its condition
         (the auto-encoder's decoder), so the model id covers both."""
         if not 1 <= tile < 1 << 16 or not 1 <= group < 1 << 16:
@@ -103,7 +107,7 @@ class Codec:
         self.value_sets, self.sharpness, self.palette = value_sets, sharpness, palette
         self.tuning = tuning and TunedHead.tunable(model)
         self.online = OnlineMixing() if online else None
-        self.search = search
+        self.search, self.deltas, self.fit = search, deltas, fit
 
     @classmethod
     def at_effort(cls, model: nn.Module, effort: int = DEFAULT_EFFORT, **options) -> "Codec":
@@ -149,38 +153,51 @@ class Codec:
         """(streams, SideInfo, the model's NLL in bits) for image (C, H, W); cond is a (1, F, H, W)
         condition map over the whole image, cut per tile like the pixels.
 
-        The model's last layer is first refitted to the image when that pays (tune.py). One pass
-        then codes every tile and measures what stored tiles, value sets and per-tile sharpness
-        would save (adapt.py); a second pass, only when some pay, codes with them. The NLL is
-        that of the distributions the streams code."""
+        Every layer's channels, then the model's last layer, are first refitted to the image when
+        that pays (channel_tuning.py, tune.py). One pass then codes every tile and measures what
+        stored tiles, value sets and per-tile sharpness would save (adapt.py); a second pass, only
+        when some pay, codes with them. The NLL is that of the distributions the streams code."""
         c, height, width = image.shape
         if tile_count(height, width, self.tile) > MAX_TILES:
             raise PixcodecError(f"{self.tile}x{self.tile} tiles cut a {width}x{height} image into more than "
                                 f"{MAX_TILES} tiles: use larger tiles")
-        tuned = tune.fit(self.model, image, self.tile, self.sharpness) if self.tuning and cond is None else None
-        result = self._encode_adapted(image, tuned, self.online, on_row, cond)
-        # tune.fit judges on a sample and knows nothing of value sets and palettes: where those
-        # are used, or where a check is cheap, the untuned coding is tried too and the smaller kept;
-        # a search tries every lever's absence
+        fitting = cond is None
+        deltas = self.deltas if isinstance(self.deltas, ChannelDeltas) else \
+            channel_tuning.fit(self.model, image, self.tile, self.exact, *self.fit) if self.deltas and fitting else None
+        tuned = self._tuned(image, deltas) if self.tuning and fitting else None
+        result = self._encode_adapted(image, SideInfo(deltas=deltas, tuned=tuned, online=self.online), on_row, cond)
+        # the fits judge on a sample and know nothing of value sets and palettes: where those are
+        # used, or where a check is cheap, the untuned coding is tried too and the smaller kept (on
+        # text, deltas fitted without value sets cost 31 %); a search tries every lever's absence
         others, small = [], image.numel() <= MEASURE_ALL
         if tuned is not None and (small or result[1].restriction is not None or self.search == ALWAYS):
-            others.append((None, self.online))
+            others.append(SideInfo(deltas=deltas, online=self.online))
         if self.online is not None and (self.search == ALWAYS or self.search == SMALL and small):
-            others += [(tuned, None)] + ([(None, None)] if tuned is not None else [])
-        for other_tuned, other_online in others:
-            other = self._encode_adapted(image, other_tuned, other_online, None, cond)
-            if self._size(image, *other[:2]) <= self._size(image, *result[:2]):
-                result = other
+            others += [SideInfo(deltas=deltas, tuned=tuned)] + ([SideInfo(deltas=deltas)] if tuned is not None else [])
+        if deltas is not None and self.deltas is True and (result[1].restriction is not None or self.search == ALWAYS):
+            tuned_plain = self._tuned(image, None) if self.tuning else None
+            others += [SideInfo(tuned=tuned_plain, online=self.online)] + \
+                ([SideInfo(online=self.online)] if tuned_plain is not None else [])
+        for other in others:
+            encoded = self._encode_adapted(image, other, None, cond)
+            if self._size(image, *encoded[:2]) <= self._size(image, *result[:2]):
+                result = encoded
         return result
 
-    def _encode_adapted(self, image: torch.Tensor, tuned: TunedHead | None, online: OnlineMixing | None, on_row, cond):
-        """``encode_pixels`` with the last layer tuned by these deltas (or not) and with online
-        mixing (or not): both passes."""
+    def _tuned(self, image: torch.Tensor, deltas) -> TunedHead | None:
+        """The head deltas that pay on top of these channel deltas (tune.py)."""
+        model = self.model if deltas is None else channel_tuning.adapted(self.model, deltas)
+        return tune.fit(model, image, self.tile, self.sharpness)
+
+    def _encode_adapted(self, image: torch.Tensor, fitted: SideInfo, on_row, cond):
+        """``encode_pixels`` with the fitted sections (deltas, tuned head, online mixing) as they
+        are: both passes."""
         c, height, width = image.shape
         measure = Measure(image, tile_count(height, width, self.tile), self.value_sets, self.sharpness, self.palette)
-        streams, nll, tile_bits = self._encode(image, SideInfo(tuned=tuned, online=online), on_row, cond, measure)
+        streams, nll, tile_bits = self._encode(image, fitted, on_row, cond, measure)
         subpixels = {t.index: c * t.height * t.width for t in all_tiles(height, width, self.tile)}
-        side = measure.decide(tile_bits, subpixels, self.fallback).replace(tuned=tuned, online=online)
+        side = measure.decide(tile_bits, subpixels, self.fallback).replace(
+            deltas=fitted.deltas, tuned=fitted.tuned, online=fitted.online)
         if side.stored is not None or side.restriction is not None or side.sharpness is not None:
             # the streams change; stored tiles still count at the model's cost
             streams, coded_nll, _ = self._encode(image, side, None, cond)
@@ -193,13 +210,15 @@ class Codec:
         return header.size + sum(map(len, streams)) + header.payload_size()
 
     def _exact(self, side: SideInfo):
-        """The arithmetic a file's side information codes with: the model's, or with its head tuned."""
-        if side.tuned is None:
-            return self.exact
-        try:
-            return side.tuned.numerics(self.exact, self.model)
-        except ValueError as e:
-            raise PixcodecError(f"corrupt .pxc header: head deltas that do not fit this model ({e})") from None
+        """The arithmetic a file's side information codes with: the model's, or with its channels
+        moved (``deltas``) and then its head tuned."""
+        exact = self.exact
+        for section, what in ((side.deltas, "channel deltas"), (side.tuned, "head deltas")):
+            try:
+                exact = exact if section is None else section.numerics(exact, self.model)
+            except ValueError as e:
+                raise PixcodecError(f"corrupt .pxc header: {what} that do not fit this model ({e})") from None
+        return exact
 
     def _online(self, side: SideInfo, channels: int):
         """The file's online mixing state, fresh, or None."""

@@ -150,6 +150,14 @@ class FloatNumerics(_SharedVerbs):
 FLOAT = FloatNumerics()
 
 
+def convs_of(model: nn.Module) -> list[nn.Module]:
+    """Every conv the arithmetic computes, in the model's module order: a MaskedConv2d (not its
+    inner nn.Conv2d), a PaddedConv2d or an unpadded nn.Conv2d. The order is what sections that
+    change every layer (pxc.ChannelDeltas) and the model id count in."""
+    inner = {id(m.conv) for m in model.modules() if hasattr(m, "mask")}   # reached via their MaskedConv2d
+    return [m for m in model.modules() if (isinstance(m, nn.Conv2d) and id(m) not in inner) or hasattr(m, "mask")]
+
+
 class ExactNumerics(_SharedVerbs):
     """Order-independent arithmetic for coding; build one per model (it quantizes the weights)."""
 
@@ -159,17 +167,15 @@ class ExactNumerics(_SharedVerbs):
     def __init__(self, model: nn.Module):
         # id(conv) -> (quantized weight transposed to (Cin*kh*kw, out), bias, padding)
         self._convs: dict[int, tuple[torch.Tensor, torch.Tensor, tuple[int, int, int, int]]] = {}
-        inner = {id(m.conv) for m in model.modules() if hasattr(m, "mask")}   # reached via their MaskedConv2d
         with torch.no_grad():
-            for module in model.modules():
-                if (isinstance(module, nn.Conv2d) and id(module) not in inner) or hasattr(module, "mask"):
-                    weight, bias, pad = conv_weight(module)
-                    w = _grid(weight.double() + 2.0 ** -(WEIGHT_BITS + 1), WEIGHT_BITS).flatten(1)  # nearest
-                    b = torch.zeros(w.shape[0], dtype=torch.float64) if bias is None else \
-                        _grid(bias.double() + 2.0 ** -(ACT_BITS + WEIGHT_BITS + 1), ACT_BITS + WEIGHT_BITS)
-                    if float(w.abs().sum(1).max()) * ACT_LIMIT + float(b.abs().max()) >= 2.0 ** 26:
-                        raise ValueError("weights too large for exact arithmetic (a row's L1 norm must stay below 2^18)")
-                    self._convs[id(module)] = (w.t().contiguous(), b, pad)
+            for module in convs_of(model):
+                weight, bias, pad = conv_weight(module)
+                w = _grid(weight.double() + 2.0 ** -(WEIGHT_BITS + 1), WEIGHT_BITS).flatten(1)  # nearest
+                b = torch.zeros(w.shape[0], dtype=torch.float64) if bias is None else \
+                    _grid(bias.double() + 2.0 ** -(ACT_BITS + WEIGHT_BITS + 1), ACT_BITS + WEIGHT_BITS)
+                if float(w.abs().sum(1).max()) * ACT_LIMIT + float(b.abs().max()) >= 2.0 ** 26:
+                    raise ValueError("weights too large for exact arithmetic (a row's L1 norm must stay below 2^18)")
+                self._convs[id(module)] = (w.t().contiguous(), b, pad)
         self.tables = exact_tables()
         self._memo: dict = {}
 
@@ -183,16 +189,24 @@ class ExactNumerics(_SharedVerbs):
     def replaced(self, module: nn.Module, weight: torch.Tensor, bias: torch.Tensor) -> "ExactNumerics":
         """A copy computing ``module`` with this weight (out, Cin*kh*kw) and bias (out,), float64
         on the weight and bias grids; the model id still names the original (see tune.py)."""
-        w_t, b, pad = self._convs[id(module)]
-        if weight.shape != w_t.t().shape or bias.shape != b.shape:
-            raise ValueError("a replacement must keep the layer's shape")
-        if not (torch.equal(_grid(weight, WEIGHT_BITS), weight) and torch.equal(_grid(bias, ACT_BITS + WEIGHT_BITS), bias)):
-            raise ValueError("replacement weights must lie on the exact grids")
-        if float(weight.abs().sum(1).max()) * ACT_LIMIT + float(bias.abs().max()) >= 2.0 ** 26:
-            raise ValueError("weights too large for exact arithmetic")
+        return self.replaced_all([(module, weight, bias)])
+
+    def replaced_all(self, changes: list[tuple[nn.Module, torch.Tensor, torch.Tensor]]) -> "ExactNumerics":
+        """``replaced`` for several convs at once: one copy, one set of memos."""
+        convs = dict(self._convs)
+        for module, weight, bias in changes:
+            w_t, b, pad = self._convs[id(module)]
+            if weight.shape != w_t.t().shape or bias.shape != b.shape:
+                raise ValueError("a replacement must keep the layer's shape")
+            if not (torch.equal(_grid(weight, WEIGHT_BITS), weight) and
+                    torch.equal(_grid(bias, ACT_BITS + WEIGHT_BITS), bias)):
+                raise ValueError("replacement weights must lie on the exact grids")
+            if float(weight.abs().sum(1).max()) * ACT_LIMIT + float(bias.abs().max()) >= 2.0 ** 26:
+                raise ValueError("weights too large for exact arithmetic")
+            convs[id(module)] = (weight.t().contiguous(), bias, pad)
         copy = object.__new__(ExactNumerics)
         copy.__dict__.update(self.__dict__)
-        copy._convs = {**self._convs, id(module): (weight.t().contiguous(), bias, pad)}
+        copy._convs = convs
         copy._memo = {}             # derived from the old weights
         return copy
 

@@ -37,9 +37,9 @@ class TwoPartCodec:
         self.ae = ae.eval()
         self.model = ae.decoder.pixelcnn                  # what callers ask in_channels of
         self.pixels = Codec(ae.decoder.pixelcnn, tile, group, fallback, exact=ExactNumerics(ae.decoder),
-                            value_sets=adapt, sharpness=adapt, palette=adapt, online=adapt)
+                            value_sets=adapt, sharpness=adapt, palette=adapt, online=adapt, deltas=False)
         self.latents = Codec(ae.prior, tile=(1 << 16) - 1, group=1, fallback=False, value_sets=False, palette=False,
-                             sharpness=False, online=False)
+                             sharpness=False, online=False, deltas=False)
         h = hashlib.sha256(json.dumps({"model": ae.registry_name, "channels": ae.in_channels,
                                        "hparams": ae.hparams}, sort_keys=True).encode())
         h.update(self.pixels.id + self.latents.id)

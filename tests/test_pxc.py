@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from pixcodec.errors import PixcodecError
-from pixcodec.pxc import (LAYOUT, VERSIONS, GrayRGB, Header, Latent, Original, Palette, Sharpness, SideInfo, StoredTiles,
-                          TunedHead, ValueSets, oldest_version, parse, stream_count)
+from pixcodec.pxc import (LAYOUT, VERSIONS, ChannelDeltas, GrayRGB, Header, Latent, OnlineMixing, Original, Palette,
+                          Sharpness, SideInfo, StoredTiles, TunedHead, ValueSets, oldest_version, parse, stream_count)
 
 FORMAT = (Path(__file__).resolve().parents[1] / "FORMAT.md").read_text()
 
@@ -40,7 +40,7 @@ def test_format_md_version_table_is_the_codes():
     assert [int(row[0]) for row in rows] == sorted(VERSIONS)
     for row in rows:
         version = VERSIONS[int(row[0])]
-        assert (row[1] == "yes", row[2] == "yes") == (version.flags_byte, version.tile_bits), row
+        assert (int(row[1]), row[2] == "yes") == (version.flag_bytes, version.tile_bits), row
         assert re.findall(r"`(\w+)`", row[3]) == [cls.key for cls in version.sections], row
 
 
@@ -61,6 +61,8 @@ def every_side(tiles: int, channels: int):
     yield "latent", SideInfo(latent=Latent(), stored=StoredTiles.of(tiles, [0]))
     yield "values", SideInfo(values=ValueSets(tuple((0, 5, 255) for _ in range(channels))), sharpness=Sharpness(k))
     yield "tuned", SideInfo(tuned=TunedHead(torch.tensor([-3, 0, 127], dtype=torch.int8)), latent=Latent())
+    yield "deltas", SideInfo(deltas=ChannelDeltas(torch.tensor([5, -127, 0]), torch.tensor([0, 1, -2])),
+                             online=OnlineMixing(), stored=StoredTiles.of(tiles, [3]))
     if channels == 3:
         yield "palette", SideInfo(palette=Palette(((0, 0, 0), (0, 1, 2), (9, 1, 2))), sharpness=Sharpness(k))
         low, alpha = np.arange(105, dtype=np.uint8).reshape(3, 5, 7), np.arange(35, dtype=np.uint16).reshape(5, 7) * 999

@@ -6,8 +6,10 @@
 - ``header``: the header, packed and parsed by loops over those;
 - ``step``: the one rule turning a model's logits into the coder's distribution.
 
-Encoder heuristics (what to store, which sections pay) live in adapt.py and tune.py.
+Encoder heuristics (what to store, which sections pay) live in adapt.py, tune.py and
+channel_tuning.py.
 """
+from .channel_deltas import ChannelDeltas
 from .original import Original
 from .online import MixState, OnlineMixing
 from .header import MAX_PIXELS, MAX_SIDE, MAX_TILES, MODES, Header, SideInfo, parse
@@ -20,4 +22,5 @@ from .versions import LAYOUT, NEWEST, VERSIONS, oldest_version
 __all__ = ["MAX_PIXELS", "MAX_SIDE", "MAX_TILES", "MODES", "Header", "SideInfo", "parse", "Frame", "GrayRGB",
            "Latent", "Section", "Sharpness", "StoredTiles", "TunedHead", "CodingStep", "Distribution", "Tile",
            "all_tiles", "plan_rows", "stream_count", "tile_count", "tiling_plan", "Options", "Palette", "ValueSets", "LAYOUT",
-           "NEWEST", "VERSIONS", "oldest_version", "Original", "MixState", "OnlineMixing"]
+           "NEWEST", "VERSIONS", "oldest_version", "Original", "MixState", "OnlineMixing",
+           "ChannelDeltas"]

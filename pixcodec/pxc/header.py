@@ -13,6 +13,7 @@ import zlib
 from dataclasses import dataclass, field
 
 from ..errors import PixcodecError
+from .channel_deltas import ChannelDeltas
 from .online import OnlineMixing
 from .original import Original
 from .sections import FLAG_GRAY, Frame, GrayRGB, Latent, Reader, Section, Sharpness, StoredTiles, TunedHead
@@ -43,6 +44,7 @@ class SideInfo:
     tuned: TunedHead | None = None
     original: Original | None = None
     online: OnlineMixing | None = None
+    deltas: ChannelDeltas | None = None
 
     def sections(self) -> list[Section]:
         return [s for s in (getattr(self, cls.key) for cls in LAYOUT) if s is not None]
@@ -100,7 +102,8 @@ class Header:
             raise ValueError(f"sections {[s.key for s in self.side.sections()]} do not go together on a {self.mode} image")
         fixed = FIXED.pack(MAGIC, version, MODE_CODES[self.mode], self.model_id, self.height, self.width,
                            self.tile, self.group, self.pixel_crc)
-        parts = [fixed, bytes([flags]) if VERSIONS[version].flags_byte else b""]
+        width = VERSIONS[version].flag_bytes          # none: the version implies its flags
+        parts = [fixed, flags.to_bytes(width, "little") if width else b""]
         parts += [section.write(frame) if section else StoredTiles.write_none(frame) for _, section in self._held()]
         body = b"".join(parts) + struct.pack(f"<{len(self.stream_lengths)}I", *self.stream_lengths)
         return body + struct.pack("<I", zlib.crc32(body))
@@ -109,7 +112,7 @@ class Header:
     def size(self) -> int:
         frame = self.frame
         sections = sum(section.size(frame) if section else StoredTiles.bits_size(frame) for _, section in self._held())
-        return FIXED.size + VERSIONS[self.version].flags_byte + sections + 4 * len(self.stream_lengths) + 4
+        return FIXED.size + VERSIONS[self.version].flag_bytes + sections + 4 * len(self.stream_lengths) + 4
 
     def payload_size(self) -> int:
         """Bytes of the stored tiles' pixels after the streams."""
@@ -140,8 +143,8 @@ def parse(data: bytes) -> tuple[Header, list[bytes], bytes]:
         raise PixcodecError(f"refusing a {width}x{height} image in {tile}x{tile} tiles: more than {MAX_TILES} tiles")
     mode, row, reader = MODES[mode][0], VERSIONS[version], Reader(data, FIXED.size)
     flags = implied_flags(version)
-    if row.flags_byte:
-        flags = reader.take(1, INCOMPLETE)[0]
+    if row.flag_bytes:
+        flags = int.from_bytes(reader.take(row.flag_bytes, INCOMPLETE), "little")
         newest = sum(s.flag for s in new_in(version))      # a file names the oldest version that reads it
         allowed = all(cls.allowed(mode, flags) for cls in LAYOUT if flags & cls.flag)
         if flags & ~known_flags(version) or not flags & newest or not allowed:

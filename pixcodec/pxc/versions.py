@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from .channel_deltas import ChannelDeltas
 from .online import OnlineMixing
 from .original import Original
 from .sections import GrayRGB, Latent, Sharpness, StoredTiles, TunedHead
@@ -15,23 +16,25 @@ from .value_sets import Palette, ValueSets
 
 
 class Version(NamedTuple):
-    flags_byte: bool            # the header has a flags byte after the fixed fields
+    flag_bytes: int             # the header's flags after the fixed fields: 0, 1 or 2 bytes (little-endian)
     tile_bits: bool             # ... and the stored-tile bits after it
     sections: tuple             # the sections a file of this version may hold
 
 
 # The order sections are written in; the zero-byte ones (latent, gray) first.
-LAYOUT = (Latent, GrayRGB, StoredTiles, ValueSets, Palette, Sharpness, TunedHead, Original, OnlineMixing)
+LAYOUT = (Latent, GrayRGB, StoredTiles, ValueSets, Palette, Sharpness, TunedHead, Original, OnlineMixing, ChannelDeltas)
 
 VERSIONS = {
-    1: Version(False, False, ()),
-    2: Version(False, True, (StoredTiles,)),
-    3: Version(False, True, (StoredTiles, Latent)),          # every version-3 file is two-part
-    4: Version(True, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness)),
-    5: Version(True, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead)),
-    6: Version(True, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead, Original)),
-    7: Version(True, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead, Original,
-                            OnlineMixing)),
+    1: Version(0, False, ()),
+    2: Version(0, True, (StoredTiles,)),
+    3: Version(0, True, (StoredTiles, Latent)),          # every version-3 file is two-part
+    4: Version(1, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness)),
+    5: Version(1, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead)),
+    6: Version(1, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead, Original)),
+    7: Version(1, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead, Original,
+                         OnlineMixing)),
+    8: Version(2, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead, Original,
+                         OnlineMixing, ChannelDeltas)),
 }
 NEWEST = max(VERSIONS)
 
@@ -58,4 +61,4 @@ def known_flags(version: int) -> int:
 
 def implied_flags(version: int) -> int:
     """A version without a flags byte implies the flagged sections it holds (3: two-part)."""
-    return 0 if VERSIONS[version].flags_byte else known_flags(version)
+    return 0 if VERSIONS[version].flag_bytes else known_flags(version)

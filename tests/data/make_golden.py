@@ -62,12 +62,26 @@ def golden_online_image() -> torch.Tensor:
     return torch.stack([torch.where(stroke, 30, 220), torch.where(stroke, 40, 210), torch.where(stroke, 90, 200)]).to(torch.uint8)
 
 
+def golden_deltas_image() -> torch.Tensor:
+    """A 24x32 RGB ramp with a little texture: coded with fixed channel deltas (a version-8 file)."""
+    i, j = torch.meshgrid(torch.arange(24), torch.arange(32), indexing="ij")
+    base = 40 + i * 5 + j * 3 + (i * j * 5 + i + 2 * j) % 9
+    return torch.stack([base, 250 - base, (base * 3) % 256]).to(torch.uint8)
+
+
+def golden_deltas(model) -> "ChannelDeltas":
+    """Gains and shifts of every size and sign, by arithmetic: the file pins the fold, not a fit."""
+    from pixcodec.pxc import ChannelDeltas
+    n = torch.arange(ChannelDeltas.channel_count(model))
+    return ChannelDeltas((n * 7) % 11 - 5, (n * 5) % 9 - 4)
+
+
 GOLDEN = ("golden.pxc", "golden_stored.pxc", "golden_two_part.pxc", "golden_values.pxc", "golden_sharp.pxc",
-          "golden_palette.pxc", "golden_tuned.pxc", "golden_original.pxc", "golden_online.pxc")
+          "golden_palette.pxc", "golden_tuned.pxc", "golden_original.pxc", "golden_online.pxc", "golden_deltas.pxc")
 # Files the bundled models wrote from golden_photo_rgb_v1.png, by weights file: each pins that
 # model's decoding for good (tests/test_bundled.py); the v1 to v5 files predate this table.
 # Each with the codec options it was written with.
-BUNDLED_GOLDEN = {"golden_photo_rgb_v6.pxc": ("photo_rgb_v6.pt", dict(online=False)),
+BUNDLED_GOLDEN = {"golden_photo_rgb_v6.pxc": ("photo_rgb_v6.pt", dict(online=False, deltas=False)),
                   "golden_photo_rgb_v6_online.pxc": ("photo_rgb_v6.pt", dict(effort=2))}
 TINY_AE = dict(levels=4, factor=2, encoder_hidden=8, spatial=4, hidden=6, layers=1, out_hidden=6,
                prior_hidden=6, prior_layers=1)
@@ -82,25 +96,32 @@ def golden_codec(name: str):
     golden_tuned.pxc: version 5, ``golden_tuned_image`` through a tiny predictive-head model
     whose last layer the encoder refitted;
     golden_original.pxc: version 6, ``golden_original_samples`` (16-bit RGBA);
-    golden_online.pxc: version 7, ``golden_online_image`` through the online mixing stage.
+    golden_online.pxc: version 7, ``golden_online_image`` through the online mixing stage;
+    golden_deltas.pxc: version 8, ``golden_deltas_image`` through the tiny predictive-head model
+    with ``golden_deltas`` folded into every layer.
     Each codec has the options its file was made with (later encoder options off)."""
     if name == "golden_two_part.pxc":
         from pixcodec.two_part import TwoPartCodec
         return TwoPartCodec(checkpoint.load_model(HERE / "golden_ae.pt"), tile=4, group=2, fallback=False, adapt=False)
     if name == "golden_tuned.pxc":
-        return Codec(checkpoint.load_model(HERE / "golden_predictive.pt"), tile=8, group=2, online=False)
+        return Codec(checkpoint.load_model(HERE / "golden_predictive.pt"), tile=8, group=2, online=False, deltas=False)
+    if name == "golden_deltas.pxc":
+        model = checkpoint.load_model(HERE / "golden_predictive.pt")
+        return Codec(model, tile=8, group=2, tuning=False, online=False, deltas=golden_deltas(model))
     model = checkpoint.load_model(HERE / "golden_model.pt")
     if name == "golden.pxc":
-        return Codec(model, tile=4, group=2, fallback=False, value_sets=False, sharpness=False, palette=False, online=False)
+        return Codec(model, tile=4, group=2, fallback=False, value_sets=False, sharpness=False, palette=False, online=False,
+                     deltas=False)
     if name == "golden_values.pxc":
-        return Codec(model, tile=8, group=2, fallback=False, sharpness=False, palette=False, online=False)
+        return Codec(model, tile=8, group=2, fallback=False, sharpness=False, palette=False, online=False, deltas=False)
     if name == "golden_sharp.pxc":
-        return Codec(model, tile=4, group=2, fallback=False, value_sets=False, palette=False, online=False)
+        return Codec(model, tile=4, group=2, fallback=False, value_sets=False, palette=False, online=False, deltas=False)
     if name == "golden_online.pxc":
-        return Codec(model, tile=8, group=2, fallback=False, value_sets=False, sharpness=False, palette=False)
+        return Codec(model, tile=8, group=2, fallback=False, value_sets=False, sharpness=False, palette=False,
+                     deltas=False)
     if name == "golden_palette.pxc":
-        return Codec(model, tile=8, group=2, fallback=False, sharpness=False, online=False)
-    return Codec(model, tile=2, group=2, value_sets=False, sharpness=False, palette=False, online=False)
+        return Codec(model, tile=8, group=2, fallback=False, sharpness=False, online=False, deltas=False)
+    return Codec(model, tile=2, group=2, value_sets=False, sharpness=False, palette=False, online=False, deltas=False)
 
 
 if __name__ == "__main__":
@@ -133,6 +154,7 @@ if __name__ == "__main__":
         elif not (HERE / name).exists():
             image = {"golden_values.pxc": golden_levels_image, "golden_sharp.pxc": golden_flat_image,
                      "golden_palette.pxc": golden_palette_image,
-                     "golden_tuned.pxc": golden_tuned_image, "golden_online.pxc": golden_online_image}.get(name, golden_image)()
+                     "golden_tuned.pxc": golden_tuned_image, "golden_online.pxc": golden_online_image,
+                     "golden_deltas.pxc": golden_deltas_image}.get(name, golden_image)()
             (HERE / name).write_bytes(golden_codec(name).compress(image, "RGB").data)
             print("wrote", HERE / name)

@@ -1,0 +1,141 @@
+"""Channel tuning: the encoder rescales and shifts every layer's output channels for the image.
+
+Head tuning (tune.py) refits the last layer, but the trunk's features stay those of the average
+training crop. A gain and a shift per output channel of every conv are two numbers a feature
+(3,416 for the bundled photo model), few enough to carry in the file (about 1.5 KB as Rice
+codes) and folded into the exact weights, so decoding costs nothing more. Fitted with a few
+dozen Adam steps on the image's own tiles they move a photo's features where it needs them:
+on the held-out training photos they save more than head tuning does
+(benchmarks/results/README.md, "Channel deltas").
+
+The fit sees the image as the codec does: whole tiles, each starting blind at its edges. A fifth
+of the tiles (at most ``JUDGE_TILES``) is held out; the deltas are kept when the bits they save
+there, scaled to the image, pay twice for their bytes. The float judge knows nothing of value
+sets and palettes, so where the codec uses them it also codes the image without the deltas. What the deltas mean, and how both sides
+fold them into the exact weights, is the format's (``pxc.ChannelDeltas``).
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+import torch.nn as nn
+from torch.func import functional_call
+
+from .convs import conv_weight
+from .numerics import ExactNumerics, convs_of
+from .pxc import ChannelDeltas
+from .pxc.channel_deltas import GAIN_ONE, LIMIT, SHIFT_BITS
+
+STEPS, LR, BATCH = 60, 0.02, 8  # Adam on BATCH random tiles a step: ~20 s for the bundled model
+EPOCHS = 10                     # a small image's fit stops sooner: each training tile seen ~10 times
+LONG = (150, 25)                # effort 4's (steps, epochs), at LR / 2 (peppers3, float: 7.0 % saved against 5.9 %)
+SHIFT_SCALE = 0.1               # shifts are fitted as 0.1 x a parameter, so one learning rate suits both
+MIN_TILES = 5                   # whole tiles an image needs: one to judge on, four to fit
+JUDGE_TILES = 24                # held-out tiles judged at most (the judging pass is the fit's cost too)
+MAX_GAIN = 0.5                  # bits a subpixel the deltas might save at most, to skip hopeless fits
+CHUNK = 16                      # tiles per float pass when judging
+
+
+def _whole_tiles(image: torch.Tensor, tile: int) -> torch.Tensor:
+    """(T, C, tile, tile): the image's whole tiles in raster order."""
+    c, height, width = image.shape
+    return torch.stack([image[:, r:r + tile, q:q + tile] for r in range(0, height - tile + 1, tile)
+                        for q in range(0, width - tile + 1, tile)]) if height >= tile and width >= tile else \
+        image.new_zeros(0, c, tile, tile)
+
+
+class _Reparametrised:
+    """The model with every conv's rows times (1 + gain) and biases times (1 + gain) plus shift,
+    gains and shifts as free tensors, without touching the model."""
+
+    def __init__(self, model: nn.Module, gray: bool):
+        self.model, self.gray = model, gray
+        self.convs = [(name, module) for name, module in model.named_modules() if module in set(convs_of(model))]
+        self.gains = [torch.zeros(conv_weight(m)[0].shape[0], requires_grad=True) for _, m in self.convs]
+        self.shifts = [torch.zeros_like(g, requires_grad=True) for g in self.gains]
+
+    def params(self, gains, shifts) -> dict[str, torch.Tensor]:
+        out = {}
+        for (name, module), g, d in zip(self.convs, gains, shifts):
+            conv = module.conv if hasattr(module, "mask") else module
+            prefix = f"{name}.conv." if hasattr(module, "mask") else (f"{name}." if name else "")
+            out[prefix + "weight"] = conv.weight.detach() * (1 + g)[:, None, None, None]
+            if conv.bias is not None:     # (a conv without one has no shift in float: it only fits worse)
+                out[prefix + "bias"] = conv.bias.detach() * (1 + g) + d
+        return out
+
+    def fitted(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        return self.gains, [d * SHIFT_SCALE for d in self.shifts]
+
+    def nats(self, tiles: torch.Tensor, gains, shifts) -> torch.Tensor:
+        """-ln p per coded subpixel (B, C', h, w); a gray image is R = G = B with only R coded."""
+        x = tiles.expand(-1, 3, -1, -1) if self.gray else tiles
+        out = functional_call(self.model, self.params(gains, shifts), (x,), {"nats": True})
+        return out[:, :1] if self.gray else out
+
+
+def _bits(net: _Reparametrised, tiles: torch.Tensor, gains, shifts) -> float:
+    with torch.no_grad():
+        return sum(float(net.nats(tiles[i:i + CHUNK], gains, shifts).double().sum())
+                   for i in range(0, len(tiles), CHUNK)) / math.log(2)
+
+
+def fit(model: nn.Module, image: torch.Tensor, tile: int, exact: ExactNumerics,
+        steps: int = STEPS, epochs: int = EPOCHS) -> ChannelDeltas | None:
+    """The section of channel deltas that pays for its bytes on ``image`` (C, H, W: the coded
+    channels), or None. Deterministic for a given image and thread count. A fit longer than
+    ``STEPS`` (each tile seen up to ``epochs`` times) takes half the learning rate."""
+    gray = image.shape[0] == 1 and model.in_channels == 3
+    count = ChannelDeltas.channel_count(model)
+    if (image.shape[0] != model.in_channels and not gray) or 2 * count >= 1 << 16:
+        return None
+    if image.numel() * MAX_GAIN < 2 * 2 * count:         # cannot pay even at a bit a value: skip
+        return None
+    tiles = _whole_tiles(image, tile)
+    if len(tiles) < MIN_TILES:
+        return None
+    generator = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(tiles), generator=generator)
+    judged = min(JUDGE_TILES, len(tiles) // 5)
+    check, train = tiles[order[:judged]], tiles[order[judged:]]
+    net = _Reparametrised(model, gray)
+    optimizer = torch.optim.Adam(net.gains + net.shifts, lr=LR if steps <= STEPS else LR / 2)
+    with torch.enable_grad():
+        for _ in range(min(steps, math.ceil(epochs * len(train) / BATCH))):
+            batch = train[torch.randint(len(train), (BATCH,), generator=generator)]
+            optimizer.zero_grad()
+            net.nats(batch, *net.fitted()).mean().backward()
+            optimizer.step()
+    gains, shifts = net.fitted()
+    deltas = ChannelDeltas(torch.cat([(g.detach() * GAIN_ONE).round() for g in gains]).clamp(-LIMIT, LIMIT),
+                           torch.cat([(d.detach() * (1 << SHIFT_BITS)).round() for d in shifts]).clamp(-LIMIT, LIMIT))
+    if not (deltas.gains.any() or deltas.shifts.any()):
+        return None
+    try:
+        deltas.numerics(exact, model)
+    except ValueError:             # a layer pushed past the exact bounds: not worth a special case
+        return None
+    before = _bits(net, check, [torch.zeros_like(g) for g in gains], [torch.zeros_like(d) for d in shifts])
+    after = _bits(net, check, *_as_floats(deltas, gains))
+    saving = (before - after) * image.numel() / check.numel()
+    return deltas if saving > 2 * 8 * deltas.size() else None
+
+
+def _as_floats(deltas: ChannelDeltas, like: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The quantized gains and shifts, split per conv as ``like``, as the float model's factors."""
+    sizes = [len(g) for g in like]
+    return (list((deltas.gains.float() / GAIN_ONE).split(sizes)),
+            list((deltas.shifts.float() / (1 << SHIFT_BITS)).split(sizes)))
+
+
+def adapted(model: nn.Module, deltas: ChannelDeltas) -> nn.Module:
+    """A float copy of ``model`` with the deltas applied: what the head tuning (tune.py) then fits on."""
+    net = _Reparametrised(model, False)
+    params = net.params(*_as_floats(deltas, net.gains))
+    copied = copy.deepcopy(model)
+    with torch.no_grad():
+        for name, value in params.items():
+            copied.get_parameter(name).copy_(value)
+    return copied
