@@ -85,8 +85,8 @@ def row_progress(codec: Codec, height: int, width: int, label: str):
               help="Tiles coded together at most (bounds memory).")
 @click.option("-e", "--effort", type=click.IntRange(min(EFFORTS), max(EFFORTS)), default=DEFAULT_EFFORT, show_default=True,
               help="1: the model as trained; 2: + online mixing; 3: + every layer's channels and the head "
-                   "refitted to the image; 4: + each of those left out in turn, keeping the smallest (slowest). "
-                   "Decoding needs no option.")
+                   "refitted to the image; 4: + a longer fit, and each lever left out in turn, keeping the smallest "
+                   "(slowest). Decoding needs no option.")
 def compress(inputs, model_path, out, out_dir, force, verify, tile, group, effort):
     """Compress images (files or folders) losslessly to .pxc files."""
     check_outputs(inputs, out, out_dir)

@@ -11,8 +11,9 @@ on the held-out training photos they save more than head tuning does
 The fit sees the image as the codec does: whole tiles, each starting blind at its edges. A fifth
 of the tiles (at most ``JUDGE_TILES``) is held out; the deltas are kept when the bits they save
 there, scaled to the image, pay twice for their bytes. The float judge knows nothing of value
-sets and palettes, so where the codec uses them it also codes the image without the deltas. What the deltas mean, and how both sides
-fold them into the exact weights, is the format's (``pxc.ChannelDeltas``).
+sets and palettes, so where the codec uses them it also codes the image without the deltas.
+What the deltas mean, and how both sides fold them into the exact weights, is the format's
+(``pxc.ChannelDeltas``).
 """
 from __future__ import annotations
 
@@ -52,7 +53,8 @@ class _Reparametrised:
 
     def __init__(self, model: nn.Module, gray: bool):
         self.model, self.gray = model, gray
-        self.convs = [(name, module) for name, module in model.named_modules() if module in set(convs_of(model))]
+        convs = set(convs_of(model))
+        self.convs = [(name, module) for name, module in model.named_modules() if module in convs]
         self.gains = [torch.zeros(conv_weight(m)[0].shape[0], requires_grad=True) for _, m in self.convs]
         self.shifts = [torch.zeros_like(g, requires_grad=True) for g in self.gains]
 
