@@ -76,3 +76,13 @@ def fuzz(decode, data: bytes, original: torch.Tensor, trials: int, seed: int, tr
             continue
         assert torch.equal(out, original), f"trial {trial}: a damaged file decoded to a different image"
     return refused
+
+
+def rewritten_header(data: bytes, edit, size: int) -> bytes:
+    """The file with its header (``size`` bytes) edited in place by ``edit(body)`` and its
+    checksum made right again: a forgery that passes the CRC."""
+    import struct
+    import zlib
+    body = bytearray(data[:size - 4])
+    edit(body)
+    return bytes(body) + struct.pack("<I", zlib.crc32(body)) + data[size:]

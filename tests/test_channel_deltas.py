@@ -1,12 +1,11 @@
 """Channel deltas: the section (pixcodec/pxc/channel_deltas.py) and the encoder's fit (channel_tuning.py)."""
 import struct
-import zlib
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import fuzz, structured_images, tiny_model
+from conftest import fuzz, rewritten_header, structured_images, tiny_model
 from pixcodec import channel_tuning
 from pixcodec.codec import Codec
 from pixcodec.errors import PixcodecError
@@ -129,13 +128,6 @@ def test_the_fit_is_declined_where_it_cannot_pay():
     assert channel_tuning.fit(model, picture(48, 40)[:2], 8, exact) is None       # 2 channels, an RGB model
 
 
-def _rewritten(data: bytes, edit, size: int) -> bytes:
-    """The file with its header (``size`` bytes) edited and its checksum made right again."""
-    body = bytearray(data[:size - 4])
-    edit(body)
-    return bytes(body) + struct.pack("<I", zlib.crc32(body)) + data[size:]
-
-
 def test_golden_deltas_file_decodes_and_re_encodes_byte_for_byte():
     golden = golden_module()
     codec, data = golden.golden_codec("golden_deltas.pxc"), (DATA / "golden_deltas.pxc").read_bytes()
@@ -154,14 +146,14 @@ def test_damaged_and_forged_deltas_files_decode_exactly_or_fail_cleanly():
     size = parse(data)[0].size
     fuzz(lambda d: codec.decompress(d)[0], data, image, 80, seed=8, truncate_every=4)
     with pytest.raises(PixcodecError, match="flags"):                   # flag 256 in a version-7 file
-        codec.decompress(_rewritten(data, lambda body: body.__setitem__(4, 7), size))
+        codec.decompress(rewritten_header(data, lambda body: body.__setitem__(4, 7), size))
     other = Codec(tiny_model("pixelcnn", 3, hidden=12, head="predictive"), tile=8)
     with pytest.raises(PixcodecError, match="deltas"):                  # another model's channel count
-        other.decompress(_rewritten(data[:6] + other.id + data[22:], lambda body: None, size))
+        other.decompress(rewritten_header(data[:6] + other.id + data[22:], lambda body: None, size))
     import random
     rng = random.Random(9)
     for _ in range(120):                                               # lies with their CRC made good
-        lie = _rewritten(data, lambda body: body.__setitem__(rng.randrange(4, size - 4), rng.randrange(256)), size)
+        lie = rewritten_header(data, lambda body: body.__setitem__(rng.randrange(4, size - 4), rng.randrange(256)), size)
         try:
             out = codec.decompress(lie)[0]
         except PixcodecError:

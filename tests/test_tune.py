@@ -1,12 +1,11 @@
 """Head tuning (pixcodec/tune.py): the fit's arithmetic, exact round trips of tuned files, bad headers."""
 import struct
-import zlib
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import fuzz, structured_images, tiny_model
+from conftest import fuzz, rewritten_header, structured_images, tiny_model
 from pixcodec import checkpoint, tune
 from pixcodec.codec import Codec
 from pixcodec.pxc import TunedHead, parse
@@ -94,13 +93,6 @@ def test_deltas_move_the_exact_layer_by_multiples_of_the_step():
         TunedHead(deltas[:-1]).numerics(codec.exact, model)
 
 
-def _rewritten(data: bytes, edit, size: int) -> bytes:
-    """The file with its header (``size`` bytes) edited and its checksum made right again."""
-    body = bytearray(data[:size - 4])
-    edit(body)
-    return bytes(body) + struct.pack("<I", zlib.crc32(body)) + data[size:]
-
-
 def test_bad_tuning_headers_are_refused_cleanly():
     golden = golden_module()
     data = (DATA / "golden_tuned.pxc").read_bytes()
@@ -112,15 +104,15 @@ def test_bad_tuning_headers_are_refused_cleanly():
     def version(v):
         return lambda body: body.__setitem__(4, v)
     with pytest.raises(PixcodecError, match="flags"):               # flag 32 in a version-4 file
-        parse(_rewritten(data, version(4), size))
+        parse(rewritten_header(data, version(4), size))
     with pytest.raises(PixcodecError):                              # a count that overruns the header
-        parse(_rewritten(data, lambda body: body.__setitem__(slice(at, at + 2), struct.pack("<H", 999)), size))
+        parse(rewritten_header(data, lambda body: body.__setitem__(slice(at, at + 2), struct.pack("<H", 999)), size))
     other = Codec(tiny_model("pixelcnn", 3, hidden=12, head="predictive"), tile=8, group=2)
     with pytest.raises(PixcodecError, match="head deltas"):         # 60 deltas for a larger layer
-        other.decompress(_rewritten(data[:6] + other.id + data[22:], lambda body: None, size))
+        other.decompress(rewritten_header(data[:6] + other.id + data[22:], lambda body: None, size))
     softmax = Codec(tiny_model("pixelcnn", 3), tile=8, group=2)
     with pytest.raises(PixcodecError, match="head deltas"):
-        softmax.decompress(_rewritten(data[:6] + softmax.id + data[22:], lambda body: None, size))
+        softmax.decompress(rewritten_header(data[:6] + softmax.id + data[22:], lambda body: None, size))
     assert torch.equal(codec.decompress(data)[0], golden.golden_tuned_image())
 
 
