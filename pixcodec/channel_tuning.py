@@ -26,7 +26,7 @@ from torch.func import functional_call
 
 from .convs import conv_weight
 from .numerics import ExactNumerics, convs_of
-from .pxc import ChannelDeltas
+from .pxc import ChannelDeltas, all_tiles
 from .pxc.channel_deltas import GAIN_ONE, LIMIT, SHIFT_BITS
 
 STEPS, LR, BATCH = 60, 0.02, 8  # Adam on BATCH random tiles a step: ~20 s for the bundled model
@@ -39,12 +39,9 @@ MAX_GAIN = 0.5                  # bits a subpixel the deltas might save at most,
 CHUNK = 16                      # tiles per float pass when judging
 
 
-def _whole_tiles(image: torch.Tensor, tile: int) -> torch.Tensor:
-    """(T, C, tile, tile): the image's whole tiles in raster order."""
-    c, height, width = image.shape
-    return torch.stack([image[:, r:r + tile, q:q + tile] for r in range(0, height - tile + 1, tile)
-                        for q in range(0, width - tile + 1, tile)]) if height >= tile and width >= tile else \
-        image.new_zeros(0, c, tile, tile)
+def _whole_tiles(image: torch.Tensor, tile: int) -> list[torch.Tensor]:
+    """The image's whole tiles (C, tile, tile) in raster order, as the codec cuts them."""
+    return [image[:, t.rows, t.cols] for t in all_tiles(*image.shape[1:], tile) if t.height == t.width == tile]
 
 
 class _Reparametrised:
@@ -98,6 +95,7 @@ def fit(model: nn.Module, image: torch.Tensor, tile: int, exact: ExactNumerics,
     tiles = _whole_tiles(image, tile)
     if len(tiles) < MIN_TILES:
         return None
+    tiles = torch.stack(tiles)                                                      # (T, C, tile, tile)
     generator = torch.Generator().manual_seed(0)
     order = torch.randperm(len(tiles), generator=generator)
     judged = min(JUDGE_TILES, len(tiles) // 5)
