@@ -1,6 +1,6 @@
 """Time one in-process decode of a .pxc file with the bundled model it names (the codec built first).
 
-    python benchmarks/decode_once.py photo.pxc [THREADS]     # prints wall and CPU seconds
+    python benchmarks/decode_once.py photo.pxc [THREADS|auto]     # prints wall and CPU seconds
 
 For an A/B, alternate runs of two checkouts (PYTHONPATH=<checkout>) on the same file. The import
 falls back to the module the format lived in before ``pixcodec/pxc/``, so older checkouts run it.
@@ -15,7 +15,10 @@ try:
 except ImportError:
     from pixcodec.container import parse
 
-if len(sys.argv) > 2:                     # torch threads; 1 gives steadier A/B figures on a busy host
+if len(sys.argv) > 2 and sys.argv[2] == "auto":   # the CLI's default (pixcodec/threads.py)
+    from pixcodec.threads import default_threads, set_threads
+    set_threads(default_threads())
+elif len(sys.argv) > 2:                     # torch threads; 1 gives steadier A/B figures on a busy host
     import torch
     torch.set_num_threads(int(sys.argv[2]))
 data = open(sys.argv[1], "rb").read()

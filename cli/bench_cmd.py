@@ -5,13 +5,9 @@ from pathlib import Path
 
 import click
 
-from pixcodec import bench
-from pixcodec.classic import available
-from pixcodec.codec import DEFAULT_EFFORT, EFFORTS
-from pixcodec.data import IMAGE_SUFFIXES
-from pixcodec.imageio import expand_inputs, refuse_existing
+from pixcodec.defaults import DEFAULT_EFFORT, EFFORT_LEVELS, IMAGE_SUFFIXES
 
-from .codec_cmds import Codecs, model_option
+from .codec_cmds import model_option
 
 
 @click.command("bench")
@@ -19,14 +15,19 @@ from .codec_cmds import Codecs, model_option
 @model_option
 @click.option("--out", default="bench-results", show_default=True, type=click.Path(file_okay=False),
               help="Folder for bench.json, bench.md and bench.png.")
-@click.option("--threads", type=click.IntRange(1), default=2, show_default=True,
+@click.option("-t", "--threads", type=click.IntRange(1), default=2, show_default=True,
               help="Threads for pixcodec (torch) and JPEG-XL; Pillow's PNG and WebP use one.")
 @click.option("--repeats", type=click.IntRange(1), default=1, show_default=True, help="Timed runs per image (median).")
-@click.option("--force", is_flag=True, help="Overwrite an earlier report in --out.")
-@click.option("-e", "--effort", type=click.IntRange(min(EFFORTS), max(EFFORTS)), default=DEFAULT_EFFORT, show_default=True,
+@click.option("-f", "--force", is_flag=True, help="Overwrite an earlier report in --out.")
+@click.option("-e", "--effort", type=click.IntRange(min(EFFORT_LEVELS), max(EFFORT_LEVELS)), default=DEFAULT_EFFORT, show_default=True,
               help="pixcodec's compress --effort.")
 def command(images, model_path, out, threads, repeats, force, effort):
     """Compress IMAGES (files or folders) with every codec; report rates, times and exactness."""
+    from pixcodec import bench
+    from pixcodec.api import Codecs
+    from pixcodec.classic import available
+    from pixcodec.imageio import expand_inputs, refuse_existing
+
     for name in ("bench.json", "bench.md", "bench.png"):
         refuse_existing(Path(out) / name, force)
     codecs = Codecs(model_path, effort=effort)

@@ -1,169 +1,158 @@
-"""`pixcodec compress`, `decompress` and `info`: the codec from the command line."""
+"""`pixcodec compress`, `decompress` and `info`: the codec from the command line, with the habits
+of gzip, zstd and cjxl: ``-`` for standard input and output, ``-f``, ``-q``, ``-v``, ``-j``.
+
+Exit status: 0 done; 1 bad input or options (2 for a usage error, as click gives); 3 a file
+that fails its integrity check (or ``--verify``); 130 interrupted.
+"""
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
-import time
 from pathlib import Path
 
 import click
 
-from pixcodec.api import Codecs
-from pixcodec.codec import DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, EFFORTS, MAX_DECODE_PIXELS, Codec, check_budget
-from pixcodec.data import IMAGE_SUFFIXES
-from pixcodec.errors import PixcodecError
-from pixcodec.imageio import expand_inputs, png_bytes, read_image, refuse_existing, write_new
-from pixcodec.likelihood import two_part_split
-from pixcodec.pngfile import write_png
-from pixcodec.pxc import parse
+from pixcodec.defaults import (DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, EFFORT_LEVELS, IMAGE_SUFFIXES,
+                               MAX_DECODE_PIXELS)
+
+from .common import jobs_option, threads_for, threads_option, verbosity_options
+from .coding import STDIO, Item, Settings
 
 model_option = click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
                             help="Model checkpoint (from `pixcodec train`) [default: the bundled model].")
 out_options = [
-    click.option("-o", "--out", type=click.Path(dir_okay=False), help="Output file (one input only)."),
+    click.option("-o", "--out", help="Output file (one input only); - for standard output."),
     click.option("--out-dir", type=click.Path(file_okay=False), help="Write outputs here, keeping subfolders."),
-    click.option("--force", is_flag=True, help="Overwrite existing outputs."),
+    click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs."),
+    click.option("--resume", is_flag=True,
+                 help="Skip outputs that already exist and check out (a .pxc decodes to its image; an image has "
+                      "the .pxc's pixels): rerun an interrupted folder."),
 ]
 
 
-def with_out_options(f):
-    for option in reversed(out_options):
+def with_common_options(f):
+    for option in reversed([*out_options, jobs_option, threads_option, *verbosity_options]):
         f = option(f)
     return f
 
 
-def output_path(source: Path, relative: Path, out, out_dir, suffix: str) -> Path:
-    if out:
-        return Path(out)
-    if out_dir:
-        target = Path(out_dir) / relative.with_suffix(suffix)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        return target
-    return source.with_suffix(suffix)
+def plan(inputs, out, out_dir, suffix: str, wanted: set[str]) -> list[Item]:
+    """(source, target) for every input; ``-`` reads standard input and, unless -o says
+    otherwise, writes standard output, as gzip does."""
+    from pixcodec.errors import PixcodecError
+    from pixcodec.imageio import expand_inputs
 
-
-def check_outputs(inputs, out, out_dir):
     if out and out_dir:
         raise click.UsageError("give -o or --out-dir, not both")
-    if out and len(inputs) != 1:
+    if STDIO in inputs and len(inputs) > 1:
+        raise click.UsageError("- (standard input) must be the only input")
+    if STDIO in inputs:
+        if out_dir:
+            raise click.UsageError("standard input has no name to put in --out-dir: use -o")
+        return [Item(STDIO, out or STDIO, 0)]
+    try:
+        sources = expand_inputs(list(inputs), wanted)
+    except PixcodecError as e:
+        raise click.UsageError(str(e)) from None
+    if out and len(sources) != 1:
         raise click.UsageError("-o names one output; use --out-dir for several inputs")
+    items = []
+    for source, relative in sources:
+        if out:
+            target = out
+        elif out_dir:
+            target = str(Path(out_dir) / relative.with_suffix(suffix))
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+        else:
+            target = str(source.with_suffix(suffix))
+        items.append(Item(str(source), target, source.stat().st_size if source.is_file() else 0))
+    return items
 
 
-def each(items, work):
-    """Run ``work`` on every item; report failures one line each and fail at the end."""
-    failures = 0
-    for item in items:
-        try:
-            work(*item)
-        except PixcodecError as e:
-            click.echo(f"Error: {e}", err=True)
-            failures += 1
-    if failures:
-        raise SystemExit(1)
+def refuse_terminal(items: list[Item]) -> None:
+    if any(i.target == STDIO for i in items) and sys.stdout.buffer.isatty():
+        raise click.UsageError("refusing to write binary data to a terminal: redirect it or give -o FILE")
 
 
-@contextlib.contextmanager
-def row_progress(codec: Codec, height: int, width: int, label: str):
-    """A click progress bar over engine rows, for images big enough to take a while."""
-    rows = codec.rows(height, width)
-    if height * width < 128 * 128:
-        yield None
-        return
-    with click.progressbar(length=rows, label=label, file=sys.stderr) as bar:
-        yield lambda _row: bar.update(1)
+def run(settings: Settings, items: list[Item], jobs: int, quiet: bool, verbose: bool) -> None:
+    from . import batch
+
+    if any(i.target == STDIO for i in items) and batch.launched_by_torchrun():
+        raise click.UsageError("under torchrun, outputs go to files: give --out-dir")
+    to_stdout = any(i.target == STDIO for i in items)
+    status = (lambda line: click.echo(line, err=True)) if to_stdout else click.echo   # noqa: E731
+    if verbose:
+        click.echo(f"{settings.command}: {len(items)} file(s), {jobs} process(es) x {settings.threads} thread(s)"
+                   f"{f', effort {settings.effort}' if settings.command == 'compress' else ''}", err=True)
+    code = batch.run(settings, items, jobs, quiet, status)
+    if code:
+        sys.exit(code)
 
 
 @click.command("compress")
 @click.argument("inputs", nargs=-1, required=True)
 @model_option
-@with_out_options
+@with_common_options
 @click.option("--verify", is_flag=True, help="Decode each written file and check it equals the image.")
 @click.option("--tile", type=click.IntRange(1, 65535), default=DEFAULT_TILE, show_default=True,
               help="Tile side; tiles of one shape are coded in lockstep.")
 @click.option("--group", type=click.IntRange(1, 65535), default=DEFAULT_GROUP, show_default=True,
               help="Tiles coded together at most (bounds memory).")
-@click.option("-e", "--effort", type=click.IntRange(min(EFFORTS), max(EFFORTS)), default=DEFAULT_EFFORT, show_default=True,
+@click.option("-e", "--effort", type=click.IntRange(min(EFFORT_LEVELS), max(EFFORT_LEVELS)), default=DEFAULT_EFFORT,
+              show_default=True,
               help="1: the model as trained; 2: + online mixing; 3: + every layer's channels and the head "
                    "refitted to the image; 4: + a longer fit, and each lever left out in turn, keeping the smallest "
                    "(slowest). Decoding needs no option.")
-def compress(inputs, model_path, out, out_dir, force, verify, tile, group, effort):
-    """Compress images (files or folders) losslessly to .pxc files."""
-    check_outputs(inputs, out, out_dir)
-    codecs = Codecs(model_path, tile, group, effort)
-    sources = expand_inputs(list(inputs), IMAGE_SUFFIXES)
-    check_outputs(sources, out, out_dir)
-    totals = {"bytes": 0, "nll": 0.0, "subpixels": 0, "seconds": 0.0, "latent": None}
+def compress(inputs, model_path, out, out_dir, force, resume, jobs, threads, quiet, verbose, verify, tile, group,
+             effort):
+    """Compress images (files, folders, or - for standard input) losslessly to .pxc files.
 
-    def one(source: Path, relative: Path):
-        image, mode, original = read_image(source)
-        codec = codecs.for_mode(mode)
-        target = output_path(source, relative, out, out_dir, ".pxc")
-        refuse_existing(target, force)
-        start = time.perf_counter()
-        with row_progress(codec, image.shape[1], image.shape[2], f"compressing {source.name}") as on_row:
-            result = codec.compress(image, mode, on_row, original=original)
-        seconds = time.perf_counter() - start
-        write_new(target, result.data, force)
-        if verify and not bool((codec.decompress(target.read_bytes(), max_pixels=None)[0] == image).all()):
-            raise PixcodecError(f"{target}: verification failed: the decoded image differs")
-        n = image.numel()
-        click.echo(f"{source} -> {target}: {result.bits_per_subpixel:.4f} bits/subpixel "
-                   f"(model {result.nll_bits / n:.4f}{two_part_split(result.nll_bits, result.latent_bits, n)}, "
-                   f"overhead {8 * len(result.data) - result.nll_bits:+.0f} bits), "
-                   f"{len(result.data)} bytes, {seconds:.2f} s{', verified' if verify else ''}"
-                   + (f", {result.stored_tiles} tile(s) stored raw" if result.stored_tiles else ""))
-        for k, v in (("bytes", len(result.data)), ("nll", result.nll_bits), ("subpixels", n), ("seconds", seconds)):
-            totals[k] += v
-        if result.latent_bits is not None:
-            totals["latent"] = (totals["latent"] or 0.0) + result.latent_bits
-
-    each(sources, one)
-    if len(sources) > 1:
-        n = totals["subpixels"]
-        click.echo(f"total: {8 * totals['bytes'] / n:.4f} bits/subpixel "
-                   f"(model {totals['nll'] / n:.4f}{two_part_split(totals['nll'], totals['latent'], n)}), "
-                   f"{totals['bytes']} bytes, {totals['seconds']:.2f} s")
-
+    The ICC profile, EXIF and XMP (and a PNG's text and colour chunks) are kept in the file."""
+    items = plan(inputs, out, out_dir, ".pxc", IMAGE_SUFFIXES)
+    refuse_terminal(items)
+    settings = Settings("compress", model_path, tile, group, effort, None, force, verify, resume,
+                        threads_for(jobs, threads, len(items)))
+    run(settings, items, jobs, quiet, verbose)
 
 
 @click.command("decompress")
 @click.argument("inputs", nargs=-1, required=True)
 @model_option
-@with_out_options
+@with_common_options
 @click.option("--max-pixels", type=click.IntRange(0), default=MAX_DECODE_PIXELS, show_default=True,
               help="Refuse images larger than this many pixels (0: no limit); a tiny file can claim a vast image.")
-def decompress(inputs, model_path, out, out_dir, force, max_pixels):
-    """Decode .pxc files to PNG images with exactly the original pixels."""
-    check_outputs(inputs, out, out_dir)
-    sources = expand_inputs(list(inputs), {".pxc"})
-    check_outputs(sources, out, out_dir)
-    codecs = Codecs(model_path)
+@click.option("--format", "suffix", type=click.Choice(["png", "ppm", "pgm", "pbm", "tif", "bmp", "webp"]),
+              default="png", show_default=True,
+              help="Format of standard output and of outputs named after their input (-o NAME's suffix chooses for "
+                   "itself), as djxl's png:- does.")
+def decompress(inputs, model_path, out, out_dir, force, resume, jobs, threads, quiet, verbose, max_pixels, suffix):
+    """Decode .pxc files (or - for standard input) to images with exactly the original pixels, in the
+    format the output's name asks for: .png, .ppm/.pgm/.pbm, .tif, .bmp or .webp (lossless)."""
+    from pixcodec.errors import PixcodecError
+    from pixcodec.image_formats import check_suffix
 
-    def one(source: Path, relative: Path):
-        data = read_bytes(source)
-        target = output_path(source, relative, out, out_dir, ".png")
-        refuse_existing(target, force)
-        start = time.perf_counter()
-        header = parse(data)[0]
-        check_budget(header, max_pixels or None)
-        codec = codecs.for_file(header)
-        with row_progress(codec, header.height, header.width, f"decompressing {source.name}") as on_row:
-            image, mode = codec.decompress(data, on_row, max_pixels or None)
-        original = header.side.original
-        write_new(target, png_bytes(image, mode) if original is None else write_png(image, original), force)
-        click.echo(f"{source} -> {target}: {image.shape[2]}x{image.shape[1]} {mode}, "
-                   f"{time.perf_counter() - start:.2f} s")
-
-    each(sources, one)
+    items = plan(inputs, out, out_dir, f".{suffix}", {".pxc"})
+    for item in items:
+        if item.target != STDIO:
+            try:
+                check_suffix(Path(item.target).suffix)
+            except PixcodecError as e:
+                raise click.UsageError(str(e)) from None
+    refuse_terminal(items)
+    settings = Settings("decompress", model_path, DEFAULT_TILE, DEFAULT_GROUP, DEFAULT_EFFORT, max_pixels or None,
+                        force, False, resume, threads_for(jobs, threads, len(items)), f".{suffix}")
+    run(settings, items, jobs, quiet, verbose)
 
 
 @click.command("info")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line.")
 def info(file, as_json):
-    """Show a .pxc file's header."""
-    data = read_bytes(Path(file))
+    """Show a .pxc file's header (- reads standard input)."""
+    from pixcodec.imageio import read_file
+    from pixcodec.pxc import parse
+
+    data = sys.stdin.buffer.read() if file == STDIO else read_file(Path(file))
     header, streams, stored = parse(data)
     fields = {"file": file, "format_version": header.version, "model_id": header.model_id.hex(), "width": header.width,
               "height": header.height, "mode": header.mode, "tile": header.tile, "group": header.group,
@@ -177,12 +166,3 @@ def info(file, as_json):
     else:
         for k, v in fields.items():
             click.echo(f"{k:20} {v:.4f}" if isinstance(v, float) else f"{k:20} {v}")
-
-
-def read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise PixcodecError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise PixcodecError(f"{path} is a directory") from None

@@ -12,6 +12,7 @@ from pixcodec.data import open_dataset
 from pixcodec.distributed import Distributed
 from pixcodec.likelihood import evaluate
 
+from .common import set_threads_option
 from .options import DATA_DIR_DEFAULT, download_option
 
 
@@ -25,6 +26,7 @@ from .options import DATA_DIR_DEFAULT, download_option
 @click.option("--limit", type=click.IntRange(1), default=None, help="Evaluate only the first N images.")
 @click.option("--batch-size", type=click.IntRange(1), default=64, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one machine-readable JSON line.")
+@set_threads_option
 def command(ckpt, data, data_dir, download, split, limit, batch_size, as_json):
     """Print the pooled bits/dim of CKPT over whole images (float32, no autocast).
 

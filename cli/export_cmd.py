@@ -13,7 +13,7 @@ from pixcodec.imageio import refuse_existing
 @click.command("export")
 @click.argument("ckpt", type=click.Path(dir_okay=False))
 @click.argument("out", type=click.Path(dir_okay=False))
-@click.option("--force", is_flag=True, help="Overwrite OUT.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite OUT.")
 def command(ckpt, out, force):
     """Copy CKPT to OUT without training state; print OUT's SHA-256 (bundled models pin it)."""
     refuse_existing(out, force)

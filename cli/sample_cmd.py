@@ -13,6 +13,8 @@ from pixcodec.errors import PixcodecError
 from pixcodec.imageio import png_bytes, read_image, refuse_existing, write_new
 from pixcodec.numerics import ExactNumerics
 
+from .common import set_threads_option
+
 NAMED_SIZES = {"mnist": 28, "fashion-mnist": 28, "cifar10": 32}
 
 
@@ -37,7 +39,8 @@ def default_size(state: dict) -> int:
 @click.option("--each-class", is_flag=True, help="Class-conditional models: one row of -n samples per class.")
 @click.option("--interpolate", nargs=2, type=click.Path(dir_okay=False), default=None,
               help="Auto-encoders: decode -n images along the line between the latents of two images.")
-@click.option("--force", is_flag=True, help="Overwrite --out.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite --out.")
+@set_threads_option
 def command(ckpt, count, out, seed, size, complete, keep_rows, label, each_class, interpolate, force):
     """Sample from a model; with --complete, the first row of the grid is the original.
 

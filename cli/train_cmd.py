@@ -9,6 +9,7 @@ from click.core import ParameterSource
 from pixcodec.run_config import resolve
 from pixcodec.train import train
 
+from .common import set_threads_option
 from .options import data_dir_option, download_option, hparam_option, model_option
 
 
@@ -56,9 +57,10 @@ from .options import data_dir_option, download_option, hparam_option, model_opti
                    "always the true one).")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out.")
-@click.option("--force", is_flag=True, help="Overwrite an existing --out with a new run.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing --out with a new run.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final evaluation as one JSON line.")
+@set_threads_option
 @click.pass_context
 def command(ctx, out, resume, force, quiet, as_json, **options):
     """Train a model; the checkpoint records everything needed to resume or evaluate it."""

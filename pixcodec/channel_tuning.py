@@ -28,6 +28,8 @@ from .convs import conv_weight
 from .numerics import ExactNumerics, convs_of
 from .pxc import ChannelDeltas, all_tiles
 from .pxc.channel_deltas import GAIN_ONE, LIMIT, SHIFT_BITS
+from .progress import phase
+from .threads import one_thread
 
 STEPS, LR, BATCH = 60, 0.02, 8  # Adam on BATCH random tiles a step: ~20 s for the bundled model
 EPOCHS = 10                     # a small image's fit stops sooner: each training tile seen ~10 times
@@ -81,11 +83,13 @@ def _bits(net: _Reparametrised, tiles: torch.Tensor, gains, shifts) -> float:
                    for i in range(0, len(tiles), CHUNK)) / math.log(2)
 
 
+@one_thread
 def fit(model: nn.Module, image: torch.Tensor, tile: int, exact: ExactNumerics,
-        steps: int = STEPS, epochs: int = EPOCHS) -> ChannelDeltas | None:
+        steps: int = STEPS, epochs: int = EPOCHS, on_step=None) -> ChannelDeltas | None:
     """The section of channel deltas that pays for its bytes on ``image`` (C, H, W: the coded
-    channels), or None. Deterministic for a given image and thread count. A fit longer than
-    ``STEPS`` (each tile seen up to ``epochs`` times) takes half the learning rate."""
+    channels), or None. Deterministic for a given image, at any thread count (one_thread). A fit longer than
+    ``STEPS`` (each tile seen up to ``epochs`` times) takes half the learning rate. ``on_step``:
+    a progress callback (progress.py)."""
     gray = image.shape[0] == 1 and model.in_channels == 3
     count = ChannelDeltas.channel_count(model)
     if (image.shape[0] != model.in_channels and not gray) or 2 * count >= 1 << 16:
@@ -102,12 +106,15 @@ def fit(model: nn.Module, image: torch.Tensor, tile: int, exact: ExactNumerics,
     check, train = tiles[order[:judged]], tiles[order[judged:]]
     net = _Reparametrised(model, gray)
     optimizer = torch.optim.Adam(net.gains + net.shifts, lr=LR if steps <= STEPS else LR / 2)
+    steps = min(steps, math.ceil(epochs * len(train) / BATCH))
+    on_step = phase(on_step, "fitting channels", steps)
     with torch.enable_grad():
-        for _ in range(min(steps, math.ceil(epochs * len(train) / BATCH))):
+        for step in range(steps):
             batch = train[torch.randint(len(train), (BATCH,), generator=generator)]
             optimizer.zero_grad()
             net.nats(batch, *net.fitted()).mean().backward()
             optimizer.step()
+            on_step(step)
     gains, shifts = net.fitted()
     deltas = ChannelDeltas(torch.cat([(g.detach() * GAIN_ONE).round() for g in gains]).clamp(-LIMIT, LIMIT),
                            torch.cat([(d.detach() * (1 << SHIFT_BITS)).round() for d in shifts]).clamp(-LIMIT, LIMIT))

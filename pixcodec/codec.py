@@ -20,16 +20,13 @@ import torch.nn as nn
 from . import channel_tuning, engine, tune
 from .adapt import MEASURE_ALL, Measure
 from .coder import SymbolDecoder, SymbolEncoder
-from .errors import PixcodecError
+from .defaults import DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, EFFORT_LEVELS, MAX_DECODE_PIXELS
+from .errors import IntegrityError, PixcodecError
+from .progress import phase
 from .pxc import (ChannelDeltas, MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, GrayRGB, Header, OnlineMixing, Original, SideInfo, TunedHead, all_tiles, parse,
                   plan_rows, tile_count, tiling_plan)
 from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables, lazy_zeros
 
-DEFAULT_TILE = 64
-DEFAULT_GROUP = 256
-# What decompress accepts unless told otherwise, like Pillow's decompression-bomb limit: a file
-# of a few bytes may truthfully claim a vast flat image, which costs minutes to hours to decode.
-MAX_DECODE_PIXELS = 1 << 28     # 268 megapixels
 # Tiles a lockstep group runs through the model at once: a larger group (the file's choice) is
 # run as consecutive parts of this many, in the same symbol order, so a step's memory stays bounded.
 LOCKSTEP = DEFAULT_GROUP
@@ -42,7 +39,7 @@ NEVER, SMALL, ALWAYS = 0, 1, 2      # when the encoder also codes without online
 EFFORTS = {1: dict(tuning=False, online=False, deltas=False), 2: dict(tuning=False, deltas=False),
            3: dict(search=SMALL), 4: dict(search=ALWAYS, fit=channel_tuning.LONG)}
 
-DEFAULT_EFFORT = 3
+assert tuple(EFFORTS) == EFFORT_LEVELS
 
 
 # Hyperparameters added after files existed, with the value that builds the earlier architecture.
@@ -163,7 +160,10 @@ class Codec:
                                 f"{MAX_TILES} tiles: use larger tiles")
         fitting = cond is None
         deltas = self.deltas if isinstance(self.deltas, ChannelDeltas) else \
-            channel_tuning.fit(self.model, image, self.tile, self.exact, *self.fit) if self.deltas and fitting else None
+            channel_tuning.fit(self.model, image, self.tile, self.exact, *self.fit, on_step=on_row) \
+            if self.deltas and fitting else None
+        if self.tuning and fitting:
+            phase(on_row, "fitting the head", None)
         tuned = self._tuned(image, deltas) if self.tuning and fitting else None
         result = self._encode_adapted(image, SideInfo(deltas=deltas, tuned=tuned, online=self.online), on_row, cond)
         # the fits judge on a sample and know nothing of value sets and palettes: where those are
@@ -178,8 +178,8 @@ class Codec:
             tuned_plain = self._tuned(image, None) if self.tuning else None
             others += [SideInfo(tuned=tuned_plain, online=self.online)] + \
                 ([SideInfo(online=self.online)] if tuned_plain is not None else [])
-        for other in others:
-            encoded = self._encode_adapted(image, other, None, cond)
+        for n, other in enumerate(others):
+            encoded = self._encode_adapted(image, other, on_row, cond, f"trying without a lever ({n + 1}/{len(others)})")
             if self._size(image, *encoded[:2]) <= self._size(image, *result[:2]):
                 result = encoded
         return result
@@ -189,18 +189,19 @@ class Codec:
         model = self.model if deltas is None else channel_tuning.adapted(self.model, deltas)
         return tune.fit(model, image, self.tile, self.sharpness)
 
-    def _encode_adapted(self, image: torch.Tensor, fitted: SideInfo, on_row, cond):
+    def _encode_adapted(self, image: torch.Tensor, fitted: SideInfo, on_row, cond, label: str = "coding"):
         """``encode_pixels`` with the fitted sections (deltas, tuned head, online mixing) as they
         are: both passes."""
         c, height, width = image.shape
         measure = Measure(image, tile_count(height, width, self.tile), self.value_sets, self.sharpness, self.palette)
-        streams, nll, tile_bits = self._encode(image, fitted, on_row, cond, measure)
+        streams, nll, tile_bits = self._encode(image, fitted, phase(on_row, label, self.rows(height, width)), cond, measure)
         subpixels = {t.index: c * t.height * t.width for t in all_tiles(height, width, self.tile)}
         side = measure.decide(tile_bits, subpixels, self.fallback).replace(
             deltas=fitted.deltas, tuned=fitted.tuned, online=fitted.online)
         if side.stored is not None or side.restriction is not None or side.sharpness is not None:
             # the streams change; stored tiles still count at the model's cost
-            streams, coded_nll, _ = self._encode(image, side, None, cond)
+            streams, coded_nll, _ = self._encode(image, side, phase(on_row, f"{label}: second pass",
+                                                                    self.rows(height, width)), cond)
             nll = coded_nll + sum(bits for k, bits in tile_bits.items() if side.stored is not None and side.stored.bits[k])
         return streams, side, nll
 
@@ -269,6 +270,7 @@ class Codec:
         if not self._fits(header.coded_channels):
             raise PixcodecError(f"corrupt header: mode {header.mode} does not fit a "
                                 f"{self.model.in_channels}-channel model")
+        on_row = phase(on_row, "decoding", self.rows(header.height, header.width))
         return checked(self.decode_pixels(header, streams, raw, on_row), header), header.mode
 
     def decode_pixels(self, header: Header, streams: list[bytes], raw: bytes, on_row=None,
@@ -320,7 +322,7 @@ def checked(image: torch.Tensor, header: Header) -> torch.Tensor:
     if header.side.gray:
         image = image.expand(3, -1, -1).contiguous()
     if pixel_crc(image) != header.pixel_crc:
-        raise PixcodecError("corrupt .pxc file: the decoded pixels fail their checksum")
+        raise IntegrityError("corrupt .pxc file: the decoded pixels fail their checksum")
     if header.mode == "1" and not bool(((image == 0) | (image == 255)).all()):
         raise PixcodecError("corrupt .pxc file: a 1-bit image whose pixels are not all 0 or 255")
     return image

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .defaults import IMAGE_SUFFIXES  # one list for training folders and the codec
 from .errors import PixcodecError
 
 NAMED = {
@@ -29,7 +30,6 @@ NAMED = {
     "cifar10": ("CIFAR10", "cifar-10-batches-py/ (data_batch_1..5, test_batch)"),
 }
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 GRAY_MODES = {"1", "L", "LA", "La"}
 COLOUR_MODES = {"RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV", "P", "PA"}
 

@@ -14,3 +14,13 @@ def allocation_failure(e: BaseException) -> bool:
     reports it as a RuntimeError."""
     return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "alloc" in str(e).lower()
                                           and "memory" in str(e).lower())
+
+
+class IntegrityError(PixcodecError):
+    """A file that parsed but whose decoded pixels fail their checksum, or a written file that
+    does not decode to its image (``--verify``): exit status 3, apart from bad input's 1, the way
+    ``gzip -t`` and ``xz -t`` tell damage from misuse."""
+
+
+EXIT_INTEGRITY = 3
+EXIT_INTERRUPTED = 130

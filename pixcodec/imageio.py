@@ -32,20 +32,36 @@ def read_image(path: str | Path) -> tuple[torch.Tensor, str, Original | None]:
     PNG's depth, alpha, palette, transparency: ``pxc.Original``; None for none) of an image file,
     exactly. PNGs are read by pypng (pngfile.py), which keeps every sample; other formats by
     Pillow, refusing what it would reduce."""
+    return image_from_bytes(read_file(path), path)
+
+
+def read_file(path: str | Path) -> bytes:
     try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-        if is_png(head):
-            return read_png(Path(path).read_bytes(), path)
-        with Image.open(path) as img:
-            img.load()
-            return (*pixels_of(img, path), None)
+        return Path(path).read_bytes()
     except FileNotFoundError:
         raise PixcodecError(f"no such file: {path}") from None
     except IsADirectoryError:
         raise PixcodecError(f"{path} is a directory") from None
+    except OSError as e:
+        raise PixcodecError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def image_from_bytes(data: bytes, name) -> tuple[torch.Tensor, str, Original | None]:
+    """``read_image`` of a file's bytes (standard input, say); ``name`` for messages."""
+    try:
+        if is_png(data[:8]):
+            return read_png(data, name)
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            return (*pixels_of(img, name), None)
+    except Image.UnidentifiedImageError:
+        raise PixcodecError(f"cannot read image {name}: not a PNG, JPEG, TIFF, BMP, WebP or PNM image") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise PixcodecError(f"cannot read image {path}: {e}") from None
+        raise PixcodecError(f"cannot read image {name}: {e}") from None
+
+
+def is_jpeg(data: bytes) -> bool:
+    return data[:3] == b"\xff\xd8\xff"
 
 
 def pixels_of(img: Image.Image, name) -> tuple[torch.Tensor, str]:
@@ -74,7 +90,7 @@ def png_bytes(image: torch.Tensor, mode: str) -> bytes:
 def refuse_existing(path: str | Path, force: bool) -> None:
     """Outputs never replace a file without --force (checked before work as well as at write)."""
     if Path(path).exists() and not force:
-        raise PixcodecError(f"{path} exists (use --force to overwrite)")
+        raise PixcodecError(f"{path} exists (use -f/--force to overwrite)")
 
 
 def write_new(path: Path, data: bytes, force: bool) -> None:
@@ -88,7 +104,9 @@ def write_new(path: Path, data: bytes, force: bool) -> None:
         with atomic_write(path, exclusive=not force) as f:
             f.write(data)
     except FileExistsError:            # created by someone else while we worked
-        raise PixcodecError(f"{path} exists (use --force to overwrite)") from None
+        raise PixcodecError(f"{path} exists (use -f/--force to overwrite)") from None
+    except OSError as e:               # name the output, not the temporary file beside it
+        raise PixcodecError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def expand_inputs(inputs: list[str], suffixes: set[str]) -> list[tuple[Path, Path]]:

@@ -28,6 +28,7 @@ from .models.heads import LogitsHead, laplace_nats
 from .convs import conv_weight
 from .numerics import FLOAT
 from .pxc import TunedHead, tile_count, tiling_plan
+from .threads import one_thread
 
 STEP_BITS = TunedHead.STEP_BITS
 LIMIT = 127               # int8 (finer steps, tried to 2^-12, gain under 0.1 % and cost twice the bytes)
@@ -107,9 +108,10 @@ def _minimise(loss, params: list[torch.Tensor], lr: float, steps: int) -> None:
             optimizer.step()
 
 
+@one_thread
 def fit(model: nn.Module, image: torch.Tensor, tile: int, sharpness: bool = True) -> TunedHead | None:
     """The section of int8 deltas for the last layer (weights under the mask, then biases) that pay for their
-    header bytes on ``image`` (C, H, W), or None. Deterministic for a given image.
+    header bytes on ``image`` (C, H, W), or None. Deterministic for a given image, at any thread count (one_thread).
 
     sharpness: the codec will also scale each tile's logits (adapt.py), which captures part of
     what tuning gains; the saving is then judged with a free temperature per tile and channel

@@ -18,6 +18,7 @@ import torch
 from .codec import (DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec, Compressed, check_budget, checked,
                     stored_count, stored_payload)
 from .errors import PixcodecError
+from .progress import phase
 from .pxc import MAX_PIXELS, MAX_SIDE, Header, Latent, parse
 from .numerics import ExactNumerics
 
@@ -85,6 +86,7 @@ class TwoPartCodec:
         layout = Header("L" if self.ae.prior.in_channels == 1 else "RGB", self.latents.id, *z_shape,
                         self.latents.tile, 1, 0, header.stream_lengths[:1])      # one tile, one stream
         levels = self.ae.from_image(self.latents.decode_pixels(layout, streams[:1], b""))
+        on_row = phase(on_row, "decoding", self.rows(header.height, header.width))
         image = self.pixels.decode_pixels(header, streams[1:], raw, on_row,
                                           self._condition(levels, header.height, header.width))
         return checked(image, header), header.mode

@@ -1,13 +1,21 @@
 """Shared fixtures: tiny model settings and tiny datasets made on the fly (no ../shared needed)."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import numpy as np
-import pytest
-import torch
+# One torch thread everywhere, subprocesses and workers included: a test run cannot oversubscribe
+# the cores, so a busy machine slows it in proportion instead of stalling every OpenMP barrier.
+os.environ.setdefault("PIXCODEC_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from pixcodec import models
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from pixcodec import models  # noqa: E402
+
+torch.set_num_threads(1)
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 

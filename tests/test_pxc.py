@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from pixcodec.errors import PixcodecError
-from pixcodec.pxc import (LAYOUT, VERSIONS, ChannelDeltas, GrayRGB, Header, Latent, OnlineMixing, Original, Palette,
+from pixcodec.pxc import (LAYOUT, VERSIONS, ChannelDeltas, GrayRGB, Header, Latent, Metadata, OnlineMixing, Original,
+                          Palette,
                           Sharpness, SideInfo, StoredTiles, TunedHead, ValueSets, oldest_version, parse, stream_count)
 
 FORMAT = (Path(__file__).resolve().parents[1] / "FORMAT.md").read_text()
@@ -63,6 +64,8 @@ def every_side(tiles: int, channels: int):
     yield "tuned", SideInfo(tuned=TunedHead(torch.tensor([-3, 0, 127], dtype=torch.int8)), latent=Latent())
     yield "deltas", SideInfo(deltas=ChannelDeltas(torch.tensor([5, -127, 0]), torch.tensor([0, 1, -2])),
                              online=OnlineMixing(), stored=StoredTiles.of(tiles, [3]))
+    yield "metadata", SideInfo(metadata=Metadata(b"icc", None, b"<x/>", ((b"tEXt", b"a\x00b"), (b"pHYs", bytes(9)))),
+                               online=OnlineMixing())
     if channels == 3:
         yield "palette", SideInfo(palette=Palette(((0, 0, 0), (0, 1, 2), (9, 1, 2))), sharpness=Sharpness(k))
         low, alpha = np.arange(105, dtype=np.uint8).reshape(3, 5, 7), np.arange(35, dtype=np.uint16).reshape(5, 7) * 999
@@ -106,3 +109,23 @@ def test_stored_tiles_are_bits_not_a_set():
     """A header may declare millions of tiles: the section keeps one bit each, never a Python set."""
     side = StoredTiles.of(1 << 20, [0, (1 << 20) - 1])
     assert side.bits.dtype == np.bool_ and side.indices() == {0, (1 << 20) - 1}
+
+
+@pytest.mark.parametrize("records,fragment", [
+    (b"\x00", "metadata"),                                          # no records
+    (b"\x01\x05" + struct.pack("<I", 1) + b"x", "metadata"),        # an unknown kind
+    (b"\x02\x01" + struct.pack("<I", 1) + b"a" + b"\x01" + struct.pack("<I", 1) + b"b", "metadata"),   # ICC twice
+    (b"\x01\x02" + struct.pack("<I", 0), "metadata"),                # empty EXIF
+    (b"\x01\x04" + struct.pack("<I", 5) + b"IDATx", "metadata"),     # a chunk that is not metadata
+    (b"\x01\x03" + struct.pack("<I", 1 << 30) + b"x", "truncated"),  # longer than the file
+])
+def test_forged_metadata_is_refused(records, fragment):
+    """The section's bytes are rewritten and the header CRC recomputed, as a forger would."""
+    side = SideInfo(metadata=Metadata(b"icc"))
+    header = Header("RGB", bytes(16), 4, 4, 4, 1, 0, [0], side)
+    packed = header.pack()
+    at = len(packed) - 4 - 4 - len(side.metadata.write(header.frame))
+    body = packed[:at] + records + packed[-8:-4]
+    forged = body + struct.pack("<I", zlib.crc32(body))
+    with pytest.raises(PixcodecError, match=fragment):
+        parse(forged)

@@ -12,7 +12,8 @@ channel_tuning.py.
 from .channel_deltas import ChannelDeltas
 from .original import Original
 from .online import MixState, OnlineMixing
-from .header import MAX_PIXELS, MAX_SIDE, MAX_TILES, MODES, Header, SideInfo, parse
+from .header import MAX_PIXELS, MAX_SIDE, MAX_TILES, MODES, Header, SideInfo, parse, restamped
+from .metadata import Metadata
 from .sections import Frame, GrayRGB, Latent, Section, Sharpness, StoredTiles, TunedHead
 from .step import CodingStep, Distribution
 from .tiles import Tile, all_tiles, plan_rows, stream_count, tile_count, tiling_plan
@@ -23,4 +24,4 @@ __all__ = ["MAX_PIXELS", "MAX_SIDE", "MAX_TILES", "MODES", "Header", "SideInfo",
            "Latent", "Section", "Sharpness", "StoredTiles", "TunedHead", "CodingStep", "Distribution", "Tile",
            "all_tiles", "plan_rows", "stream_count", "tile_count", "tiling_plan", "Options", "Palette", "ValueSets", "LAYOUT",
            "NEWEST", "VERSIONS", "oldest_version", "Original", "MixState", "OnlineMixing",
-           "ChannelDeltas"]
+           "ChannelDeltas", "Metadata", "restamped"]

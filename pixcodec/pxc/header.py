@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from ..errors import PixcodecError
 from .channel_deltas import ChannelDeltas
+from .metadata import Metadata
 from .online import OnlineMixing
 from .original import Original
 from .sections import FLAG_GRAY, Frame, GrayRGB, Latent, Reader, Section, Sharpness, StoredTiles, TunedHead
@@ -45,6 +46,7 @@ class SideInfo:
     original: Original | None = None
     online: OnlineMixing | None = None
     deltas: ChannelDeltas | None = None
+    metadata: Metadata | None = None
 
     def sections(self) -> list[Section]:
         return [s for s in (getattr(self, cls.key) for cls in LAYOUT) if s is not None]
@@ -174,3 +176,12 @@ def parse(data: bytes) -> tuple[Header, list[bytes], bytes]:
         streams.append(data[offset:offset + length])
         offset += length
     return header, streams, data[offset:]
+
+
+def restamped(data: bytes, **changes) -> bytes:
+    """A file's bytes with its header's sections changed (``metadata=...``): the streams are
+    untouched, so nothing is coded again."""
+    header = parse(data)[0]
+    old_size = header.size
+    header.side = header.side.replace(**changes)
+    return header.pack() + data[old_size:]

@@ -111,6 +111,14 @@ class Original(Section):
             indices = np.frombuffer(read_plane(reader, h * w), np.uint8).reshape(h, w)
         return cls(color_type, depth, low, alpha, palette, palette_alpha, key, indices)
 
+    def describe_kept(self) -> str:
+        """What this section holds beyond 8-bit pixels, for messages."""
+        if self.color_type == 3:
+            return "a palette"
+        kept = [f"{self.depth}-bit samples"] if self.depth != 8 else []
+        kept += ["an alpha channel"] * (self.alpha is not None) + ["a transparent colour"] * (self.colour_key is not None)
+        return " and ".join(kept) or "its own PNG layout"
+
     def samples(self, pixels: np.ndarray) -> np.ndarray:
         """The PNG's samples (H, W, planes) at their depth (palette: indices, (H, W, 1)) from the
         decoded 8-bit image (C, H, W); a decoded image the section cannot come from is corrupt."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .channel_deltas import ChannelDeltas
+from .metadata import Metadata
 from .online import OnlineMixing
 from .original import Original
 from .sections import GrayRGB, Latent, Sharpness, StoredTiles, TunedHead
@@ -22,7 +23,7 @@ class Version(NamedTuple):
 
 
 # The order sections are written in; the zero-byte ones (latent, gray) first.
-LAYOUT = (Latent, GrayRGB, StoredTiles, ValueSets, Palette, Sharpness, TunedHead, Original, OnlineMixing, ChannelDeltas)
+LAYOUT = (Latent, GrayRGB, StoredTiles, ValueSets, Palette, Sharpness, TunedHead, Original, OnlineMixing, ChannelDeltas, Metadata)
 
 VERSIONS = {
     1: Version(0, False, ()),
@@ -35,6 +36,8 @@ VERSIONS = {
                          OnlineMixing)),
     8: Version(2, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead, Original,
                          OnlineMixing, ChannelDeltas)),
+    9: Version(2, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead, Original,
+                         OnlineMixing, ChannelDeltas, Metadata)),
 }
 NEWEST = max(VERSIONS)
 

@@ -1,0 +1,167 @@
+"""Decoded images in the format their output name asks for, always losslessly, with the
+metadata the format can hold; and the metadata of an input file.
+
+PNG restores everything a PNG input had (``pxc.Original``: depth, alpha, palette). PPM/PGM/PBM,
+TIFF, BMP and WebP lossless take 8-bit gray, RGB and 1-bit images; an image whose file kept
+more than that is refused for them, never reduced. Lossy formats are refused outright. Every
+written image is read back and compared before it is returned.
+"""
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+from PIL import Image
+
+from .errors import PixcodecError
+from .pngfile import is_png
+from .pxc import Metadata, Original
+from .pxc.metadata import PNG_CHUNKS
+
+# suffix: (Pillow format, what it keeps of the metadata)
+FORMATS = {".png": ("PNG", {"ICC", "EXIF", "XMP", "PNG"}), ".ppm": ("PPM", set()), ".pgm": ("PPM", set()),
+           ".pbm": ("PPM", set()), ".pnm": ("PPM", set()), ".tif": ("TIFF", {"ICC"}), ".tiff": ("TIFF", {"ICC"}),
+           ".bmp": ("BMP", set()), ".webp": ("WEBP", {"ICC", "EXIF", "XMP"})}
+LOSSY = {".jpg", ".jpeg", ".jpe", ".jfif", ".gif", ".avif", ".heic", ".heif", ".jxl", ".jp2", ".j2k"}
+PNM_MODES = {".ppm": ("RGB",), ".pgm": ("L",), ".pbm": ("1",), ".pnm": ("L", "RGB", "1")}
+MAX_ICC = 1 << 24          # an iCCP's inflated profile beyond 16 MiB is not a profile
+
+
+def check_suffix(suffix: str) -> None:
+    """Refuse, before any work, an output name whose format cannot hold an exact image."""
+    suffix = suffix.lower()
+    if suffix in LOSSY:
+        raise PixcodecError(f"{suffix} is a lossy format: decompress writes .png, .ppm/.pgm/.pbm, .tif, .bmp "
+                            "or .webp (lossless)")
+    if suffix not in FORMATS:
+        raise PixcodecError(f"cannot write {suffix or 'a name without a suffix'}: use .png, .ppm/.pgm/.pbm, .tif, "
+                            ".bmp or .webp")
+
+
+def _pil_image(pixels: np.ndarray, mode: str) -> Image.Image:
+    """``pixels`` uint8 (C, H, W) as a PIL image of ``mode``."""
+    img = Image.fromarray(pixels.transpose(1, 2, 0) if pixels.shape[0] == 3 else pixels[0],
+                          "RGB" if pixels.shape[0] == 3 else "L")
+    return img.convert("1") if mode == "1" else img
+
+
+def encode(pixels: np.ndarray, mode: str, suffix: str, png: bytes, original: Original | None,
+           metadata: Metadata | None) -> tuple[bytes, list[str]]:
+    """(file bytes, the names of metadata records the format dropped). ``png`` is the image as a
+    PNG (with its ``original`` restored), used for .png and to compare against."""
+    suffix = suffix.lower()
+    check_suffix(suffix)
+    fmt, keeps = FORMATS[suffix]
+    dropped = [n for n in (metadata.names() if metadata else []) if (n if n in ("ICC", "EXIF", "XMP") else "PNG")
+               not in keeps]
+    if fmt == "PNG":
+        return with_png_metadata(png, metadata), dropped
+    if original is not None:
+        raise PixcodecError(f"this image came from a PNG with {original.describe_kept()}, which only .png keeps: "
+                            "write .png")
+    if fmt == "PPM" and mode not in PNM_MODES[suffix]:
+        wanted = {"RGB": ".ppm", "L": ".pgm", "1": ".pbm"}[mode]
+        raise PixcodecError(f"a {mode} image goes in {wanted} (or .pnm), not {suffix}")
+    img = _pil_image(pixels, mode)
+    options = {}
+    if fmt == "WEBP":
+        options = dict(lossless=True, quality=100, method=4, exact=True)
+        if mode == "1":
+            raise PixcodecError("WebP cannot hold a 1-bit image: write .png, .pbm, .tif or .bmp")
+    if metadata is not None and "ICC" in keeps and metadata.icc:
+        options["icc_profile"] = metadata.icc
+    if metadata is not None and fmt == "WEBP":
+        options.update({k: v for k, v in (("exif", metadata.exif), ("xmp", metadata.xmp)) if v})
+    buffer = io.BytesIO()
+    img.save(buffer, format=fmt, **options)
+    data = buffer.getvalue()
+    with Image.open(io.BytesIO(data)) as back:        # the writer's own promise, checked
+        same = np.asarray(back.convert(img.mode if fmt != "WEBP" else "RGB"))
+        wanted = np.asarray(img.convert("RGB") if fmt == "WEBP" else img)
+    if same.shape != wanted.shape or not np.array_equal(same, wanted):
+        raise PixcodecError(f"the {fmt} writer did not keep every pixel: write .png instead")
+    return data, dropped
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_chunks(data: bytes):
+    """(type, data) of each chunk of a PNG whose chunks pypng has already checked."""
+    at = 8
+    while at + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at:at + 8])
+        yield kind, data[at + 8:at + 8 + length]
+        at += 12 + length
+
+
+def with_png_metadata(png: bytes, metadata: Metadata | None) -> bytes:
+    """The PNG with the metadata's chunks right after IHDR, where every one of them may go."""
+    if metadata is None:
+        return png
+    extra = b""
+    if metadata.icc:
+        extra += _chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(metadata.icc, 9))
+    if metadata.exif:
+        extra += _chunk(b"eXIf", metadata.exif)
+    if metadata.xmp:
+        extra += _chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + metadata.xmp)
+    extra += b"".join(_chunk(kind, data) for kind, data in metadata.png_chunks)
+    ihdr_end = 8 + 12 + struct.unpack(">I", png[8:12])[0]
+    return png[:ihdr_end] + extra + png[ihdr_end:]
+
+
+def read_metadata(data: bytes, name) -> Metadata | None:
+    """The ICC profile, EXIF, XMP and (of a PNG) the other copyable ancillary chunks of an image file."""
+    if is_png(data[:8]):
+        icc = exif = xmp = None
+        chunks = []
+        for kind, body in png_chunks(data):
+            if kind == b"iCCP":
+                icc = _inflate_icc(body, name)
+            elif kind == b"eXIf":
+                exif = body
+            elif xmp is None and body.startswith(b"XML:com.adobe.xmp\x00") and kind == b"iTXt" and _itxt_text(body):
+                xmp = _itxt_text(body)
+            elif kind in PNG_CHUNKS:
+                chunks.append((kind, body))
+        return Metadata.of(icc, exif, xmp, chunks)
+    with Image.open(io.BytesIO(data)) as img:
+        info = img.info
+        exif = info.get("exif") or None
+        if exif and exif.startswith(b"Exif\x00\x00"):            # JPEG's APP1 prefix
+            exif = exif[6:]
+        xmp = info.get("xmp") or info.get("XML:com.adobe.xmp")
+        return Metadata.of(info.get("icc_profile") or None, exif, xmp.encode() if isinstance(xmp, str) else xmp)
+
+
+def _inflate_icc(body: bytes, name) -> bytes:
+    profile = body[body.index(b"\x00") + 2:] if b"\x00" in body[:80] else b""
+    d = zlib.decompressobj()
+    try:
+        icc = d.decompress(profile, MAX_ICC)
+    except zlib.error:
+        raise PixcodecError(f"{name}: a corrupt ICC profile (iCCP chunk)") from None
+    if d.unconsumed_tail:
+        raise PixcodecError(f"{name}: an ICC profile larger than 16 MiB")
+    return icc
+
+
+def _itxt_text(body: bytes) -> bytes | None:
+    """An iTXt chunk's text, or None for a malformed one (then kept as a chunk, byte for byte)."""
+    try:
+        return _itxt_fields(body)
+    except (ValueError, IndexError, zlib.error):
+        return None
+
+
+def _itxt_fields(body: bytes) -> bytes:
+    keyword_end = body.index(b"\x00")
+    compressed = body[keyword_end + 1]
+    rest = body[keyword_end + 3:]
+    rest = rest[rest.index(b"\x00") + 1:]           # language tag
+    text = rest[rest.index(b"\x00") + 1:]           # translated keyword
+    return zlib.decompressobj().decompress(text, MAX_ICC) if compressed else text
