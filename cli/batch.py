@@ -28,7 +28,13 @@ def launched_by_torchrun() -> bool:
 def run(settings: Settings, items: list[Item], jobs: int, quiet: bool, status) -> int:
     """Code every item; print each outcome; the exit status (0, 1 bad input, 3 integrity)."""
     if launched_by_torchrun():
-        return _ranks(settings, items, quiet, status)
+        code = _ranks(settings, items, quiet, status)
+        # every output is written and synced, and gloo is torn down: leave now, before the
+        # interpreter's exit runs torch's C++ destructors, which under load aborted a rank
+        # now and then ("terminate called without an active exception", exit -6)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     if jobs > 1 and len(items) > 1:
         outcomes = _pool(settings, items, jobs, quiet, status)
     else:
@@ -120,6 +126,7 @@ def _ranks(settings, items, quiet, status) -> int:
         everything = [o for part in gathered for o in part]
         if dist.is_main:
             _total(everything, quiet, status, force=True)
+        dist.barrier()            # no rank tears gloo down while another still talks to it
         return exit_status(everything)
     finally:
         dist.close()

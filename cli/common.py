@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from pixcodec.threads import ENV, cores, default_threads, threads_per_job
+from pixcodec.threads import ENV, default_threads, threads_per_job
 
 
 def _threads(ctx, param, value):
@@ -45,5 +45,3 @@ def set_threads_option(f):
     return click.option("-t", "--threads", type=click.IntRange(1), default=None, callback=apply, expose_value=False,
                         help=f"torch threads [default: {ENV} if set, else the cores other work leaves idle, at least 1].")(f)
 
-
-__all__ = ["cores", "jobs_option", "threads_option", "verbosity_options", "threads_for", "set_threads_option"]
