@@ -169,8 +169,8 @@ def _decompress(settings, codecs, item, bar, warnings) -> Outcome:
     codec = codecs.for_file(header)
     image, mode = codec.decompress(data, bar, settings.max_pixels)
     original, metadata = header.side.original, header.side.metadata
-    png = png_bytes(image, mode) if original is None else write_png(image, original)
-    out, dropped = image_formats.encode(image.numpy(), mode, suffix, png, original, metadata)
+    out, dropped = image_formats.encode(image.numpy(), mode, suffix, lambda: png_bytes(image, mode) if original is None
+                                        else write_png(image, original), original, metadata)
     if dropped:
         warnings.append(f"{item.target}: {suffix} cannot hold {', '.join(dropped)} from the original: dropped "
                         "(write .png to keep everything)")
@@ -190,6 +190,4 @@ def _decompressed_already(target: str, header) -> bool:
         pixels, _, _ = read_image(target)
     except PixcodecError:
         return False
-    if header.side.gray and pixels.shape[0] == 1:
-        pixels = pixels.expand(3, -1, -1)
     return tuple(pixels.shape[1:]) == (header.height, header.width) and pixel_crc(pixels) == header.pixel_crc

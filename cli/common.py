@@ -32,7 +32,7 @@ verbosity_options = [
 def threads_for(jobs: int, threads: int, files: int) -> int:
     """Each worker's threads: as given, but never more than its share of the cores."""
     workers = min(jobs, max(files, 1))
-    return min(threads, threads_per_job(workers, None)) if workers > 1 else threads
+    return min(threads, threads_per_job(workers)) if workers > 1 else threads
 
 
 def set_threads_option(f):

@@ -13,6 +13,7 @@ import struct
 import zlib
 
 import numpy as np
+import png
 from PIL import Image
 
 from .errors import PixcodecError
@@ -47,17 +48,17 @@ def _pil_image(pixels: np.ndarray, mode: str) -> Image.Image:
     return img.convert("1") if mode == "1" else img
 
 
-def encode(pixels: np.ndarray, mode: str, suffix: str, png: bytes, original: Original | None,
+def encode(pixels: np.ndarray, mode: str, suffix: str, png_of, original: Original | None,
            metadata: Metadata | None) -> tuple[bytes, list[str]]:
-    """(file bytes, the names of metadata records the format dropped). ``png`` is the image as a
-    PNG (with its ``original`` restored), used for .png and to compare against."""
+    """(file bytes, the names of metadata records the format dropped). ``png_of()`` gives the image
+    as a PNG (with its ``original`` restored), asked for only when the output is one."""
     suffix = suffix.lower()
     check_suffix(suffix)
     fmt, keeps = FORMATS[suffix]
     dropped = [n for n in (metadata.names() if metadata else []) if (n if n in ("ICC", "EXIF", "XMP") else "PNG")
                not in keeps]
     if fmt == "PNG":
-        return with_png_metadata(png, metadata), dropped
+        return with_png_metadata(png_of(), metadata), dropped
     if original is not None:
         raise PixcodecError(f"this image came from a PNG with {original.describe_kept()}, which only .png keeps: "
                             "write .png")
@@ -89,15 +90,6 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def png_chunks(data: bytes):
-    """(type, data) of each chunk of a PNG whose chunks pypng has already checked."""
-    at = 8
-    while at + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[at:at + 8])
-        yield kind, data[at + 8:at + 8 + length]
-        at += 12 + length
-
-
 def with_png_metadata(png: bytes, metadata: Metadata | None) -> bytes:
     """The PNG with the metadata's chunks right after IHDR, where every one of them may go."""
     if metadata is None:
@@ -119,7 +111,7 @@ def read_metadata(data: bytes, name) -> Metadata | None:
     if is_png(data[:8]):
         icc = exif = xmp = None
         chunks = []
-        for kind, body in png_chunks(data):
+        for kind, body in png.Reader(bytes=data).chunks():      # read_png has checked every CRC
             if kind == b"iCCP":
                 icc = _inflate_icc(body, name)
             elif kind == b"eXIf":

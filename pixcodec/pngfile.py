@@ -4,7 +4,8 @@ interlaced or not, palettes, alpha and tRNS transparency.
 Pillow cannot be trusted with this: it reduces 16-bit RGB to 8 bits on open, forgets tRNS
 colour keys, and accepts an IDAT whose checksum is wrong. pypng keeps every sample and checks
 every chunk's CRC. What the model does not code (see ``pxc.Original``) travels beside it.
-Ancillary chunks (gamma, text, a truecolour image's suggested palette) are not kept.
+Ancillary chunks that describe the pixels (colour, text, EXIF) travel in ``pxc.Metadata``
+(image_formats.py); the rest (a truecolour image's suggested palette, say) are not kept.
 """
 from __future__ import annotations
 

@@ -65,10 +65,9 @@ def busy_elsewhere(samples: int = 5) -> int:
         return 0
 
 
-def threads_per_job(jobs: int, threads: int | None) -> int:
-    """Threads for each of ``jobs`` worker processes: the given count, else the cores shared out,
-    so that jobs x threads never exceeds the cores."""
-    return threads if threads else max(1, cores() // max(1, jobs))
+def threads_per_job(jobs: int) -> int:
+    """Each of ``jobs`` worker processes' share of the cores, so that jobs x threads never exceeds them."""
+    return max(1, cores() // max(1, jobs))
 
 
 def set_threads(n: int) -> None:
