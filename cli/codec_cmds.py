@@ -149,7 +149,7 @@ def decompress(inputs, model_path, out, out_dir, force, resume, jobs, threads, q
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line.")
 def info(file, as_json):
     """Show a .pxc file's header (- reads standard input)."""
-    from pixcodec.imageio import read_file
+    from pixcodec.atomic import read_file        # no torch: info reads the header only
     from pixcodec.pxc import parse
 
     data = sys.stdin.buffer.read() if file == STDIO else read_file(Path(file))

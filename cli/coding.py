@@ -102,10 +102,13 @@ def _compress(settings, codecs, item, bar, warnings) -> Outcome:
     if is_jpeg(data):
         warnings.append(f"{item.source} is a JPEG: its decoded pixels are coded exactly, so the .pxc will "
                         f"probably be larger than the JPEG ({len(data)} bytes)")
-    metadata = read_metadata(data, item.source)
+    dropped: list[str] = []
+    metadata = read_metadata(data, item.source, dropped)
+    if dropped:
+        warnings.append(f"{item.source}: metadata that cannot be valid is not kept: {'; '.join(dropped)}")
     codec = codecs.for_mode(mode)
     if item.target != STDIO and Path(item.target).exists():
-        if settings.resume and _compressed_already(codec, item.target, image):
+        if settings.resume and _compressed_already(codec, item.target, image, original):
             return Outcome("compress", f"{item.source} -> {item.target}: exists and decodes to this image, skipped",
                            skipped=True)
         refuse_existing(item.target, settings.force)
@@ -130,8 +133,9 @@ def _compress(settings, codecs, item, bar, warnings) -> Outcome:
                    bytes=len(out), subpixels=n, seconds=seconds)
 
 
-def _compressed_already(codec, target: str, image) -> bool:
-    """Whether an existing .pxc is this image, coded with this codec's model: decoded in full."""
+def _compressed_already(codec, target: str, image, original) -> bool:
+    """Whether an existing .pxc is this image (and what else its source kept), coded with this
+    codec's model: decoded in full."""
     import torch
 
     from pixcodec.codec import pixel_crc
@@ -141,7 +145,7 @@ def _compressed_already(codec, target: str, image) -> bool:
     try:
         data = Path(target).read_bytes()
         header = parse(data)[0]
-        if header.pixel_crc != pixel_crc(image) or header.model_id != codec.id:
+        if header.pixel_crc != pixel_crc(image, original if header.covers_samples else None) or header.model_id != codec.id:
             return False
         return torch.equal(codec.decompress(data, max_pixels=None)[0], image)
     except (PixcodecError, OSError):
@@ -187,7 +191,8 @@ def _decompressed_already(target: str, header) -> bool:
     from pixcodec.imageio import read_image
 
     try:
-        pixels, _, _ = read_image(target)
+        pixels, _, original = read_image(target)
     except PixcodecError:
         return False
-    return tuple(pixels.shape[1:]) == (header.height, header.width) and pixel_crc(pixels) == header.pixel_crc
+    return (tuple(pixels.shape[1:]) == (header.height, header.width)
+            and pixel_crc(pixels, original if header.covers_samples else None) == header.pixel_crc)

@@ -1,4 +1,5 @@
-"""Atomic file output: a reader sees the old file or the whole new one, never a half-written one."""
+"""Files in and out: a read fails with one clean line; output is atomic, so a reader sees the
+old file or the whole new one, never a half-written one. No torch here: ``pixcodec info`` uses it."""
 from __future__ import annotations
 
 import contextlib
@@ -6,6 +7,19 @@ import os
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
+
+from .errors import PixcodecError
+
+
+def read_file(path: str | Path) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise PixcodecError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise PixcodecError(f"{path} is a directory") from None
+    except OSError as e:
+        raise PixcodecError(f"cannot read {path}: {e.strerror or e}") from None
 
 
 @contextlib.contextmanager

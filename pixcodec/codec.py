@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zlib
 from dataclasses import dataclass
 
 import torch
@@ -26,6 +25,7 @@ from .progress import phase
 from .pxc import (ChannelDeltas, MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, GrayRGB, Header, OnlineMixing, Original, SideInfo, TunedHead, all_tiles, parse,
                   plan_rows, tile_count, tiling_plan)
 from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables, lazy_zeros
+from .pxc.original import pixel_crc as samples_crc
 
 # Tiles a lockstep group runs through the model at once: a larger group (the file's choice) is
 # run as consecutive parts of this many, in the same symbol order, so a step's memory stays bounded.
@@ -60,8 +60,10 @@ def model_id(model: nn.Module, exact: ExactNumerics) -> bytes:
     return h.digest()[:16]
 
 
-def pixel_crc(image: torch.Tensor) -> int:
-    return zlib.crc32(image.contiguous().numpy().tobytes())
+def pixel_crc(image: torch.Tensor, original: Original | None = None) -> int:
+    """The pixel CRC of a decoded image (C, H, W), over the samples ``original`` restores from it
+    when given (format version 10 on: ``pxc.original.pixel_crc``)."""
+    return samples_crc(image.contiguous().numpy(), original)
 
 
 @dataclass
@@ -143,8 +145,10 @@ class Codec:
     def header(self, mode: str, image: torch.Tensor, streams: list[bytes], side: SideInfo,
                model_id: bytes | None = None) -> Header:
         """The header of a file of ``image`` coded as ``streams`` with ``side``."""
-        return Header(mode, model_id or self.id, image.shape[1], image.shape[2], self.tile, self.group,
-                      pixel_crc(image), [len(s) for s in streams], side)
+        header = Header(mode, model_id or self.id, image.shape[1], image.shape[2], self.tile, self.group, 0,
+                        [len(s) for s in streams], side)
+        header.pixel_crc = pixel_crc(image, side.original if header.covers_samples else None)
+        return header
 
     def encode_pixels(self, image: torch.Tensor, on_row=None, cond: torch.Tensor | None = None):
         """(streams, SideInfo, the model's NLL in bits) for image (C, H, W); cond is a (1, F, H, W)
@@ -317,11 +321,12 @@ def check_budget(header: Header, max_pixels: int | None) -> None:
 
 def checked(image: torch.Tensor, header: Header) -> torch.Tensor:
     """The decoded coded channels (C, H, W) as the image the header describes, once its pixels
-    are shown to be what the header claims: the checksum, and 0 or 255 only in a 1-bit image
-    (the checksum does not cover the mode byte)."""
+    are shown to be what the header claims: the checksum (from version 10 over the samples the
+    ``original`` section restores, so its planes are inflated here, after the decode budget and
+    the pixels), and 0 or 255 only in a 1-bit image (the checksum does not cover the mode byte)."""
     if header.side.gray:
         image = image.expand(3, -1, -1).contiguous()
-    if pixel_crc(image) != header.pixel_crc:
+    if pixel_crc(image, header.side.original if header.covers_samples else None) != header.pixel_crc:
         raise IntegrityError("corrupt .pxc file: the decoded pixels fail their checksum")
     if header.mode == "1" and not bool(((image == 0) | (image == 255)).all()):
         raise PixcodecError("corrupt .pxc file: a 1-bit image whose pixels are not all 0 or 255")

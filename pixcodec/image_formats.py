@@ -58,7 +58,9 @@ def encode(pixels: np.ndarray, mode: str, suffix: str, png_of, original: Origina
     dropped = [n for n in (metadata.names() if metadata else []) if (n if n in ("ICC", "EXIF", "XMP") else "PNG")
                not in keeps]
     if fmt == "PNG":
-        return with_png_metadata(png_of(), metadata), dropped
+        data = with_png_metadata(png_of(), metadata)
+        read_back_png(data, pixels, original)
+        return data, dropped
     if original is not None:
         raise PixcodecError(f"this image came from a PNG with {original.describe_kept()}, which only .png keeps: "
                             "write .png")
@@ -86,6 +88,31 @@ def encode(pixels: np.ndarray, mode: str, suffix: str, png_of, original: Origina
     return data, dropped
 
 
+def read_back_png(data: bytes, pixels: np.ndarray, original: Original | None) -> None:
+    """Refuse a PNG that Pillow, a reader independent of the pypng that writes samples and of
+    the code that adds chunks, cannot open, parse chunk by chunk and decode to these pixels
+    (C, H, W) uint8: the samples ``original`` restores, or, where Pillow gives 8 bits of 16 or
+    scales 2 and 4-bit gray, what it can show of them."""
+    want = pixels.transpose(1, 2, 0) if original is None else original.samples(pixels)
+    if original is not None and original.color_type == 0 and original.depth in (2, 4):
+        want = pixels.transpose(1, 2, 0)                        # Pillow scales them as we code them
+    try:
+        with Image.open(io.BytesIO(data)) as back:
+            back.load()
+            got = np.asarray(back)
+    except Exception as e:           # whatever the reader raises, the file must not be kept
+        raise PixcodecError(f"the PNG written would not read back ({type(e).__name__}: {e}): nothing written") from None
+    got = got.reshape(got.shape[0], got.shape[1], -1)
+    if got.dtype == np.bool_:
+        got, want = got.astype(np.uint8), (want != 0).astype(np.uint8)
+    elif got.dtype == np.uint8 and want.dtype == np.uint16:
+        want = want >> 8
+        if want.shape[2] == 2 and got.shape[2] == 4:            # 16-bit gray + alpha opens as RGBA
+            got = got[:, :, [0, 3]] if np.array_equal(got[:, :, 0], got[:, :, 2]) else got
+    if got.shape != want.shape or not np.array_equal(got, want):
+        raise PixcodecError("the PNG written reads back with other samples: nothing written")
+
+
 def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
@@ -106,8 +133,9 @@ def with_png_metadata(png: bytes, metadata: Metadata | None) -> bytes:
     return png[:ihdr_end] + extra + png[ihdr_end:]
 
 
-def read_metadata(data: bytes, name) -> Metadata | None:
-    """The ICC profile, EXIF, XMP and (of a PNG) the other copyable ancillary chunks of an image file."""
+def read_metadata(data: bytes, name, dropped: list | None = None) -> Metadata | None:
+    """The ICC profile, EXIF, XMP and (of a PNG) the other copyable ancillary chunks of an image
+    file. A record that cannot be valid is left out and named, with why, in ``dropped``."""
     if is_png(data[:8]):
         icc = exif = xmp = None
         chunks = []
@@ -120,14 +148,15 @@ def read_metadata(data: bytes, name) -> Metadata | None:
                 xmp = _itxt_text(body)
             elif kind in PNG_CHUNKS:
                 chunks.append((kind, body))
-        return Metadata.of(icc, exif, xmp, chunks)
+        return Metadata.of(icc, exif, xmp, chunks, dropped)
     with Image.open(io.BytesIO(data)) as img:
         info = img.info
         exif = info.get("exif") or None
         if exif and exif.startswith(b"Exif\x00\x00"):            # JPEG's APP1 prefix
             exif = exif[6:]
         xmp = info.get("xmp") or info.get("XML:com.adobe.xmp")
-        return Metadata.of(info.get("icc_profile") or None, exif, xmp.encode() if isinstance(xmp, str) else xmp)
+        return Metadata.of(info.get("icc_profile") or None, exif, xmp.encode() if isinstance(xmp, str) else xmp,
+                           dropped=dropped)
 
 
 def _inflate_icc(body: bytes, name) -> bytes:

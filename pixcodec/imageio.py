@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .atomic import atomic_write
+from .atomic import atomic_write, read_file  # noqa: F401 (read_file: its old home)
 from .data import IMAGE_SUFFIXES
 from .errors import PixcodecError
 from .pngfile import is_png, read_png
@@ -33,17 +33,6 @@ def read_image(path: str | Path) -> tuple[torch.Tensor, str, Original | None]:
     exactly. PNGs are read by pypng (pngfile.py), which keeps every sample; other formats by
     Pillow, refusing what it would reduce."""
     return image_from_bytes(read_file(path), path)
-
-
-def read_file(path: str | Path) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise PixcodecError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise PixcodecError(f"{path} is a directory") from None
-    except OSError as e:
-        raise PixcodecError(f"cannot read {path}: {e.strerror or e}") from None
 
 
 def image_from_bytes(data: bytes, name) -> tuple[torch.Tensor, str, Original | None]:

@@ -51,6 +51,9 @@ def read_png(data: bytes, name) -> tuple[torch.Tensor, str, Original | None]:
     alpha = values[:, :, colour] if color_type in (4, 6) else None
     key = info.get("transparent")
     key = None if key is None else tuple(key) if isinstance(key, (tuple, list)) else (int(key),)
+    if key is not None and max(key) >> depth:         # it can match no sample, and no writer may keep it
+        raise PixcodecError(f"{name}: a tRNS colour key {key[0] if len(key) == 1 else key} beyond its {depth}-bit "
+                            "samples (an invalid PNG)")
     mode = "RGB" if colour == 3 else "1" if depth == 1 else "L"
     if depth == 16:
         pixels, low = (samples >> 8).astype(np.uint8), (samples & 255).astype(np.uint8)

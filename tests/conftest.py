@@ -94,3 +94,17 @@ def rewritten_header(data: bytes, edit, size: int) -> bytes:
     body = bytearray(data[:size - 4])
     edit(body)
     return bytes(body) + struct.pack("<I", zlib.crc32(body)) + data[size:]
+
+
+def header_lies(data: bytes, size: int, trials: int, seed: int, first: int = 4):
+    """``trials`` copies of a file whose header (``size`` bytes) has 1 to 3 bytes from ``first`` on
+    rewritten, its checksum made right again: the forgeries an attacker starts from."""
+    import random
+    import struct
+    import zlib
+    rng = random.Random(seed)
+    for _ in range(trials):
+        body = bytearray(data[:size - 4])
+        for _ in range(rng.randint(1, 3)):
+            body[rng.randrange(first, len(body))] = rng.randrange(256)
+        yield bytes(body) + struct.pack("<I", zlib.crc32(body)) + data[size:]

@@ -152,7 +152,7 @@ def test_a_jpeg_is_coded_with_a_warning(photo):
 
 
 def test_metadata_is_kept_and_said_when_dropped(photo):
-    icc = b"\x00\x00\x02\x0cfake profile" + bytes(range(256)) * 2
+    icc = b"\x00\x00\x02\x28fake profile" + bytes(20) + b"acsp" + bytes(range(256)) * 2    # its size and signature right
     info = PngImagePlugin.PngInfo()
     info.add_text("Author", "someone")
     info.add_itxt("XML:com.adobe.xmp", "<x:xmpmeta>kept</x:xmpmeta>")

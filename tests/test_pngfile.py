@@ -9,6 +9,7 @@ import torch
 
 from pixcodec.codec import Codec
 from pixcodec.errors import PixcodecError
+from pixcodec.image_formats import encode
 from pixcodec.imageio import png_bytes, read_image
 from pixcodec.pngfile import write_png
 from pixcodec.pxc import parse
@@ -32,7 +33,8 @@ def round_trip(codec: Codec, path: Path) -> bytes:
     data = codec.compress(pixels, mode, original=original).data
     back, mode = codec.decompress(data)
     original = parse(data)[0].side.original
-    return png_bytes(back, mode) if original is None else write_png(back, original)
+    return encode(back.numpy(), mode, ".png", lambda: png_bytes(back, mode) if original is None
+                  else write_png(back, original), original, None)[0]        # as decompress writes it, read back
 
 
 def same_samples(a: bytes, b: bytes) -> bool:
@@ -76,8 +78,8 @@ def test_through_the_command_line(tmp_path):
     checkpoint.save(model, tiny_model("pixelcnn", 3))
     assert run("compress", source, "-m", model, "-o", tmp_path / "a.pxc", "--verify").exit_code == 0
     info = run("info", tmp_path / "a.pxc", "--json")
-    # version 9: the PNG's gAMA chunk travels in the metadata section
-    assert '"format_version": 9' in info.stdout and "16-bit, alpha" in info.stdout and '"metadata": ["gAMA"]' in info.stdout
+    # version 10: the pixel CRC covers the 16-bit samples and alpha; the PNG's gAMA chunk travels in the metadata section
+    assert '"format_version": 10' in info.stdout and "16-bit, alpha" in info.stdout and '"metadata": ["gAMA"]' in info.stdout
     assert run("decompress", tmp_path / "a.pxc", "-m", model, "-o", tmp_path / "b.png").exit_code == 0
     assert same_samples(source.read_bytes(), (tmp_path / "b.png").read_bytes())
 
@@ -139,6 +141,32 @@ def test_the_version_6_golden_file_decodes_to_its_samples():
     again = codec.compress(*as_pixels(golden.golden_original_samples())[:2],
                            original=as_pixels(golden.golden_original_samples())[2]).data
     assert parse(again)[1:] == (streams, raw)
+
+
+def test_the_version_10_golden_file_decodes_to_its_samples_and_re_encodes():
+    """golden_samples_crc.pxc (never regenerated) pins version 10: the same streams as the version-6
+    file, its pixel CRC over the samples given back. Re-encoding gives its bytes wherever liblzma
+    packs the planes as it did here, its streams and CRC everywhere."""
+    from test_codec import golden_module
+    from pixcodec.api import as_array, as_pixels
+    import zlib
+    from pixcodec.pxc.original import pixel_crc
+    golden = golden_module()
+    codec = golden.golden_codec("golden_samples_crc.pxc")
+    data, old = (SHIPPED.parent / "golden_samples_crc.pxc").read_bytes(), (SHIPPED.parent / "golden_original.pxc").read_bytes()
+    header, streams, raw = parse(data)
+    assert header.version == 10 and parse(old)[1:] == (streams, raw) and header.pixel_crc != parse(old)[0].pixel_crc
+    pixels, mode = codec.decompress(data)
+    samples = as_array(pixels, mode, header.side.original)
+    assert np.array_equal(samples, golden.golden_original_samples())
+    by_the_format = zlib.crc32(golden.golden_original_samples().astype("<u2").tobytes())    # (H, W, 4), little-endian
+    assert header.pixel_crc == pixel_crc(pixels.numpy(), header.side.original) == by_the_format
+    coded, mode, original = as_pixels(golden.golden_original_samples())
+    again = codec.compress(coded, mode, original=original).data
+    same_planes = all(parse(again)[0].side.original.planes[k].packed == p.packed
+                      for k, p in header.side.original.planes.items())
+    assert parse(again)[1:] == (streams, raw) and parse(again)[0].pixel_crc == header.pixel_crc
+    assert again == data or not same_planes
 
 
 def test_a_damaged_version_6_file_gives_its_samples_or_one_error():

@@ -6,16 +6,16 @@
 - ``header``: the header, packed and parsed by loops over those;
 - ``step``: the one rule turning a model's logits into the coder's distribution.
 
+Reading and writing headers needs numpy only; torch loads with the coding step.
+
 Encoder heuristics (what to store, which sections pay) live in adapt.py, tune.py and
 channel_tuning.py.
 """
 from .channel_deltas import ChannelDeltas
 from .original import Original
-from .online import MixState, OnlineMixing
 from .header import MAX_PIXELS, MAX_SIDE, MAX_TILES, MODES, Header, SideInfo, parse, restamped
 from .metadata import Metadata
-from .sections import Frame, GrayRGB, Latent, Section, Sharpness, StoredTiles, TunedHead
-from .step import CodingStep, Distribution
+from .sections import Frame, GrayRGB, Latent, OnlineMixing, Section, Sharpness, StoredTiles, TunedHead
 from .tiles import Tile, all_tiles, plan_rows, stream_count, tile_count, tiling_plan
 from .value_sets import Options, Palette, ValueSets
 from .versions import LAYOUT, NEWEST, VERSIONS, oldest_version
@@ -25,3 +25,13 @@ __all__ = ["MAX_PIXELS", "MAX_SIDE", "MAX_TILES", "MODES", "Header", "SideInfo",
            "all_tiles", "plan_rows", "stream_count", "tile_count", "tiling_plan", "Options", "Palette", "ValueSets", "LAYOUT",
            "NEWEST", "VERSIONS", "oldest_version", "Original", "MixState", "OnlineMixing",
            "ChannelDeltas", "Metadata", "restamped"]
+
+_CODING = {"CodingStep": "step", "Distribution": "step", "MixState": "online"}
+
+
+def __getattr__(name: str):
+    # the coding step needs torch; reading a header (``pixcodec info``) does not load it
+    if name in _CODING:
+        import importlib
+        return getattr(importlib.import_module(f".{_CODING[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,22 +22,22 @@ from its top; the last byte's unused bits are zero.
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn as nn
 
-from ..convs import conv_weight
 from ..errors import PixcodecError
-from ..numerics import ACT_BITS, WEIGHT_BITS, convs_of
-from .sections import TRUNCATED, Section
+from .sections import TRUNCATED, Section, tensor
+
+if TYPE_CHECKING:
+    import torch
+    import torch.nn as nn
 
 FLAG_DELTAS = 256
 GAIN_BITS, SHIFT_BITS = 5, 6          # gains in steps of 1/32, shifts of 1/64 (an activation is 2^-12)
 GAIN_ONE = 1 << GAIN_BITS
 LIMIT = 127
 MAX_K = 7
-BIAS_BITS = ACT_BITS + WEIGHT_BITS    # the bias grid
 CORRUPT = "corrupt .pxc header (channel deltas)"
 
 
@@ -90,8 +90,18 @@ def rice_decode(data: bytes, parts: list[tuple[int, int]]) -> np.ndarray:
 class ChannelDeltas(Section):
     flag, key, title = FLAG_DELTAS, "deltas", "channel deltas"
 
-    def __init__(self, gains: torch.Tensor, shifts: torch.Tensor):
-        self.gains, self.shifts = gains.long(), shifts.long()     # (channels,) each, every conv's in order
+    def __init__(self, gains, shifts, ks: tuple[int, int] | None = None):
+        self.gain_values = np.asarray(gains, dtype=np.int64)      # (channels,) each, every conv's in order
+        self.shift_values = np.asarray(shifts, dtype=np.int64)
+        self.ks = ks            # the Rice parameters a file was read with (None: the smallest codes)
+
+    @property
+    def gains(self) -> "torch.Tensor":
+        return tensor(self.gain_values)
+
+    @property
+    def shifts(self) -> "torch.Tensor":
+        return tensor(self.shift_values)
 
     @classmethod
     def read(cls, reader, frame):
@@ -99,18 +109,21 @@ class ChannelDeltas(Section):
         if count == 0 or count % 2 or ks >> 4 > MAX_K or ks & 15 > MAX_K:
             raise PixcodecError(TRUNCATED)
         half = count // 2
-        values = torch.from_numpy(rice_decode(reader.take(length), [(half, ks >> 4), (half, ks & 15)]))
-        return cls(values[:half], values[half:])
+        values = rice_decode(reader.take(length), [(half, ks >> 4), (half, ks & 15)])
+        return cls(values[:half], values[half:], (ks >> 4, ks & 15))
 
     def _parts(self) -> list[tuple[np.ndarray, int]]:
-        gains, shifts = self.gains.numpy(), self.shifts.numpy()
-        return [(gains, best_k(gains)), (shifts, best_k(shifts))]
+        """Each half with its Rice parameter: as read, so that a file's bytes and size are its own
+        (any k is lawful), else the one giving the fewest bits."""
+        gains, shifts = self.gain_values, self.shift_values
+        k_gain, k_shift = self.ks or (best_k(gains), best_k(shifts))
+        return [(gains, k_gain), (shifts, k_shift)]
 
     def write(self, frame):
-        n = self.gains.numel()
-        if not 0 < 2 * n < 1 << 16 or self.shifts.numel() != n:
+        n = self.gain_values.size
+        if not 0 < 2 * n < 1 << 16 or self.shift_values.size != n:
             raise ValueError("channel deltas: a gain and a shift per channel, 1 to 32767 channels")
-        if int(self.gains.abs().max()) > LIMIT or int(self.shifts.abs().max()) > LIMIT:
+        if int(np.abs(self.gain_values).max()) > LIMIT or int(np.abs(self.shift_values).max()) > LIMIT:
             raise ValueError(f"channel deltas lie within +-{LIMIT}")
         parts = self._parts()
         stream = rice_encode(parts)
@@ -123,11 +136,17 @@ class ChannelDeltas(Section):
 
     @staticmethod
     def channel_count(model: nn.Module) -> int:
+        from ..convs import conv_weight
+        from ..numerics import convs_of
         return sum(conv_weight(m)[0].shape[0] for m in convs_of(model))
 
     def numerics(self, exact, model: nn.Module):
         """The exact arithmetic of ``model`` with every conv's channels moved by these deltas
         (ValueError when they do not fit the model, or push a layer past the exact bounds)."""
+        import torch
+
+        from ..numerics import ACT_BITS, WEIGHT_BITS, convs_of
+        bias_bits = ACT_BITS + WEIGHT_BITS                                              # the bias grid
         convs = convs_of(model)
         if self.gains.numel() != self.channel_count(model):
             raise ValueError(f"{self.gains.numel()} channel deltas for a model with {self.channel_count(model)} channels")
@@ -138,15 +157,15 @@ class ChannelDeltas(Section):
             gain = (GAIN_ONE + self.gains[at:at + n])[:, None]                         # (out, 1) integers
             shift = self.shifts[at:at + n]
             w = (weight.flatten(1) * (1 << WEIGHT_BITS)).long()                        # exact: the weight grid
-            b = (bias * (1 << BIAS_BITS)).long()                                        # and the bias grid
+            b = (bias * (1 << bias_bits)).long()                                        # and the bias grid
             w = torch.div(w * gain + GAIN_ONE // 2, GAIN_ONE, rounding_mode="floor")
-            b = torch.div(b * gain[:, 0] + GAIN_ONE // 2, GAIN_ONE, rounding_mode="floor") + shift * (1 << (BIAS_BITS - SHIFT_BITS))
+            b = torch.div(b * gain[:, 0] + GAIN_ONE // 2, GAIN_ONE, rounding_mode="floor") + shift * (1 << (bias_bits - SHIFT_BITS))
             if int(b.abs().max()) >= 1 << 52:
                 raise ValueError("a shifted bias beyond the exact bounds")
-            changes.append((module, w.double() / (1 << WEIGHT_BITS), b.double() / (1 << BIAS_BITS)))
+            changes.append((module, w.double() / (1 << WEIGHT_BITS), b.double() / (1 << bias_bits)))
             at += n
         return exact.replaced_all(changes)
 
     @classmethod
     def describe(cls, section, stream_lengths):
-        return {"channel_deltas": None if section is None else section.gains.numel()}
+        return {"channel_deltas": None if section is None else section.gain_values.size}

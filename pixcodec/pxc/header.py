@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from ..errors import PixcodecError
 from .channel_deltas import ChannelDeltas
 from .metadata import Metadata
-from .online import OnlineMixing
 from .original import Original
-from .sections import FLAG_GRAY, Frame, GrayRGB, Latent, Reader, Section, Sharpness, StoredTiles, TunedHead
+from .sections import FLAG_GRAY, Frame, GrayRGB, Latent, OnlineMixing, Reader, Section, Sharpness, StoredTiles, TunedHead
 from .tiles import stream_count, tile_count
 from .value_sets import Palette, ValueSets
 from .versions import LAYOUT, NEWEST, VERSIONS, implied_flags, known_flags, new_in, oldest_version
@@ -75,6 +74,7 @@ class Header:
     pixel_crc: int
     stream_lengths: list[int]
     side: SideInfo = field(default_factory=SideInfo)
+    writer: int = NEWEST        # the versions its writer knew: a header read packs again as its own version
 
     @property
     def channels(self) -> int:
@@ -92,7 +92,12 @@ class Header:
     @property
     def version(self) -> int:
         """The oldest version that reads the file."""
-        return oldest_version(type(s) for s in self.side.sections())
+        return oldest_version((type(s) for s in self.side.sections()), self.writer)
+
+    @property
+    def covers_samples(self) -> bool:
+        """Whether the pixel CRC is over the samples the file gives back (``integrity``), not the coded pixels."""
+        return VERSIONS[self.version].samples_crc
 
     def _held(self) -> list[tuple[type, Section | None]]:
         row, flags = VERSIONS[self.version], self.side.flags
@@ -161,17 +166,17 @@ def parse(data: bytes) -> tuple[Header, list[bytes], bytes]:
     if struct.unpack_from("<I", data, start + 4 * n)[0] != zlib.crc32(data[:start + 4 * n]):
         raise PixcodecError("corrupt .pxc header (checksum mismatch)")
     present = [type(s) for s in side.sections()]
-    if oldest_version(present) != version:
+    if oldest_version(present, version) != version:
         raise PixcodecError(f"corrupt .pxc header: a version {version} file with no "
                             f"{' or '.join(s.title for s in new_in(version))}")
     for section in side.sections():
         section.check(frame)
     lengths = list(struct.unpack_from(f"<{n}I", data, start))
-    header = Header(mode, model_id, height, width, tile, group, pixel_crc, lengths, side)
-    expected = header.size + sum(lengths) + header.payload_size()
+    header = Header(mode, model_id, height, width, tile, group, pixel_crc, lengths, side, version)
+    expected = reader.offset + sum(lengths) + header.payload_size()      # the sizes read, never re-encoded
     if len(data) != expected:
         raise PixcodecError(f".pxc file is {len(data)} bytes but its header promises {expected}: truncated or padded")
-    streams, offset = [], header.size
+    streams, offset = [], reader.offset
     for length in lengths:
         streams.append(data[offset:offset + length])
         offset += length
@@ -182,6 +187,8 @@ def restamped(data: bytes, **changes) -> bytes:
     """A file's bytes with its header's sections changed (``metadata=...``): the streams are
     untouched, so nothing is coded again."""
     header = parse(data)[0]
-    old_size = header.size
+    old_size, covered = header.size, header.covers_samples
     header.side = header.side.replace(**changes)
+    if header.covers_samples != covered:
+        raise ValueError("restamping would change what the pixel CRC covers")
     return header.pack() + data[old_size:]

@@ -24,8 +24,6 @@ import functools
 
 import torch
 
-from .sections import Section
-
 SPAN = 511                     # residual bins: value - mode in -255..255
 # Spread contexts: total weight over the mode's weight (1 for a certain symbol, up to 256),
 # in quarter octaves; thresholds are decimal literals, so every machine compares alike
@@ -113,21 +111,3 @@ class MixState:
         if bool(full.any()):
             self.counts[full] >>= 1
         self._tables()
-
-
-FLAG_ONLINE = 128
-
-
-class OnlineMixing(Section):
-    """The file is coded through the online mixing stage (``MixState``); no bytes."""
-    flag, key, title = FLAG_ONLINE, "online", "online mixing"
-
-    @staticmethod
-    def state(channels: int, exact) -> "MixState":
-        """A fresh state for a file of these coded channels, under ``exact``'s exp table (its
-        first entry is every row's weight at its mode)."""
-        return MixState(channels, float(exact.tables["exp"][0]))
-
-    @classmethod
-    def describe(cls, section, stream_lengths):
-        return {"online_mixing": section is not None}

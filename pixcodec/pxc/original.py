@@ -11,13 +11,17 @@ exactly that, so the decoder writes back every sample at its original depth:
   index plane too when two entries share a colour (else the colour names its index);
 - colour key: the tRNS sample values of a gray or RGB image.
 
-Planes are stored as raw LZMA2 streams after a byte-wise delta filter, and decompressed with
-their exact size as a bound: a forged length cannot make the reader allocate more.
+Planes are stored as raw LZMA2 streams after a byte-wise delta filter. A file's planes stay
+packed until the decoder asks for them, after the decode budget: then each is inflated in
+pieces, with the size the header's geometry gives as a hard bound, so a forged stream can
+neither make the reader allocate more nor go on inflating. Any LZMA2 stream of the right size is
+lawful, whatever encoder wrote it: the decoder's dictionary is as large as the plane.
 """
 from __future__ import annotations
 
 import lzma
 import struct
+import zlib
 
 import numpy as np
 
@@ -29,57 +33,132 @@ DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 1
 MODES = {0: "L", 2: "RGB", 3: "RGB", 4: "L", 6: "RGB"}
 LOW, ALPHA, PALETTE, KEY, INDICES = 1, 2, 4, 8, 16           # the parts byte
 _FILTERS = [{"id": lzma.FILTER_DELTA, "dist": 1}, {"id": lzma.FILTER_LZMA2, "preset": 6}]
+MAX_DICT = 3 << 29             # LZMA2's largest dictionary (1.5 GiB): no stream reaches further back
+PIECE = 1 << 24                # inflated at most this much at a time
+CORRUPT = "corrupt .pxc header: an original section that does not fit the image"
 
 
-def pack_plane(plane: np.ndarray) -> bytes:
-    raw = lzma.compress(np.ascontiguousarray(plane).tobytes(), format=lzma.FORMAT_RAW, filters=_FILTERS)
-    return struct.pack("<I", len(raw)) + raw
-
-
-def read_plane(reader: Reader, size: int) -> bytes:
-    """A plane of exactly ``size`` bytes, or a corrupt header."""
-    packed = reader.take(struct.unpack("<I", reader.take(4))[0])
+def inflate(packed: bytes, size: int) -> bytearray:
+    """A plane of exactly ``size`` bytes from its LZMA2 stream, or a corrupt file. Memory is the
+    plane's own (the output, and a dictionary no larger), whatever the stream claims."""
+    filters = [{"id": lzma.FILTER_DELTA, "dist": 1},
+               {"id": lzma.FILTER_LZMA2, "dict_size": min(max(size, 4096), MAX_DICT)}]
+    decompressor, out, at, data = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=filters), bytearray(size), 0, packed
     try:
-        d = lzma.LZMADecompressor(format=lzma.FORMAT_RAW, filters=_FILTERS)
-        raw = d.decompress(packed, max_length=size + 1)
+        while not decompressor.eof:
+            piece = decompressor.decompress(data, max_length=min(PIECE, size - at + 1))
+            data = b""
+            if at + len(piece) > size:
+                raise PixcodecError("corrupt .pxc file: a plane of the original section inflates past its size")
+            out[at:at + len(piece)] = piece
+            at += len(piece)
+            if not piece:
+                break                   # the stream ended before its end marker
     except lzma.LZMAError:
-        raise PixcodecError("corrupt .pxc header: an undecodable plane in the original section") from None
-    if len(raw) != size or not d.eof or d.unused_data:
-        raise PixcodecError("corrupt .pxc header: a plane of the wrong size in the original section")
-    return raw
+        raise PixcodecError("corrupt .pxc file: an undecodable plane in the original section") from None
+    if at != size or not decompressor.eof or decompressor.unused_data:
+        raise PixcodecError("corrupt .pxc file: a plane of the original section short of its size, or padded")
+    return out
+
+
+def pixel_crc(pixels: np.ndarray, original: "Original | None" = None) -> int:
+    """CRC-32 of what a file gives back: the samples ``original`` restores from the decoded pixels
+    (C, H, W) uint8, as ``Original.samples`` lays them out, 16-bit ones little-endian; without
+    one, the pixels themselves."""
+    if original is None:
+        return zlib.crc32(np.ascontiguousarray(pixels).data)
+    samples = original.samples(pixels)
+    return zlib.crc32(np.ascontiguousarray(samples, samples.dtype.newbyteorder("<")).data)
+
+
+class Plane:
+    """One plane of the section: its samples, or the LZMA2 stream that holds them, each made
+    from the other once, when first asked for (the reader never inflates what it only describes)."""
+
+    def __init__(self, shape: tuple[int, ...], dtype, array: np.ndarray | None = None, packed: bytes | None = None):
+        self.shape, self.dtype = shape, np.dtype(dtype)     # as stored: 16-bit samples big-endian
+        self._array, self._packed = array, packed
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape)) * self.dtype.itemsize
+
+    @property
+    def array(self) -> np.ndarray:
+        if self._array is None:
+            raw = np.frombuffer(inflate(self._packed, self.size), self.dtype).reshape(self.shape)
+            native = raw.dtype.newbyteorder("=")
+            self._array = raw if native == raw.dtype else raw.byteswap(inplace=True).view(native)
+        return self._array
+
+    @property
+    def packed(self) -> bytes:
+        if self._packed is None:
+            raw = np.ascontiguousarray(self._array, self.dtype).tobytes()
+            self._packed = lzma.compress(raw, format=lzma.FORMAT_RAW, filters=_FILTERS)
+        return self._packed
+
+    def write(self) -> bytes:
+        return struct.pack("<I", len(self.packed)) + self.packed
+
+    @classmethod
+    def read(cls, reader: Reader, shape: tuple[int, ...], dtype) -> "Plane":
+        return cls(shape, dtype, packed=reader.take(struct.unpack("<I", reader.take(4))[0]))
 
 
 class Original(Section):
     flag, key, title = FLAG_ORIGINAL, "original", "original samples"
 
-    def __init__(self, color_type: int, depth: int, low: np.ndarray | None = None, alpha: np.ndarray | None = None,
-                 palette: bytes = b"", palette_alpha: bytes = b"", key: tuple[int, ...] | None = None,
-                 indices: np.ndarray | None = None):
+    reshapes_samples = True
+
+    def __init__(self, color_type: int, depth: int, low: np.ndarray | Plane | None = None,
+                 alpha: np.ndarray | Plane | None = None, palette: bytes = b"", palette_alpha: bytes = b"",
+                 key: tuple[int, ...] | None = None, indices: np.ndarray | Plane | None = None):
         self.color_type, self.depth = color_type, depth
-        self.low = low                    # (C, H, W) uint8: the low bytes of 16-bit samples
-        self.alpha = alpha                # (H, W) uint8, or uint16 at depth 16
+        wide = np.dtype(">u2") if depth == 16 else np.dtype(np.uint8)
+        self.planes = {part: plane if isinstance(plane, Plane) else Plane(plane.shape, dtype, array=plane)
+                       for part, plane, dtype in ((LOW, low, np.uint8), (ALPHA, alpha, wide), (INDICES, indices, np.uint8))
+                       if plane is not None}
         self.palette, self.palette_alpha = palette, palette_alpha   # PLTE (3N bytes), tRNS (M <= N bytes)
         self.colour_key = key             # tRNS of a gray (1 value) or RGB (3) image
-        self.indices = indices            # (H, W) uint8, when the palette repeats a colour
+
+    def _plane(self, part: int) -> np.ndarray | None:
+        return self.planes[part].array if part in self.planes else None
+
+    @property
+    def low(self) -> np.ndarray | None:
+        """(C, H, W) uint8: the low bytes of 16-bit samples."""
+        return self._plane(LOW)
+
+    @property
+    def alpha(self) -> np.ndarray | None:
+        """(H, W) uint8, or uint16 at depth 16."""
+        return self._plane(ALPHA)
+
+    @property
+    def indices(self) -> np.ndarray | None:
+        """(H, W) uint8, when the palette repeats a colour."""
+        return self._plane(INDICES)
 
     @property
     def parts(self) -> int:
-        return ((self.low is not None) * LOW | (self.alpha is not None) * ALPHA | bool(self.palette) * PALETTE
-                | (self.colour_key is not None) * KEY | (self.indices is not None) * INDICES)
+        return sum(part for part in (LOW, ALPHA, INDICES) if part in self.planes) | bool(self.palette) * PALETTE \
+            | (self.colour_key is not None) * KEY
 
     def write(self, frame: Frame) -> bytes:
+        if self.colour_key is not None and max(self.colour_key) >> self.depth:
+            raise ValueError(f"a colour key {self.colour_key} beyond {self.depth}-bit samples")
         out = [bytes([self.color_type, self.depth, self.parts])]
-        if self.low is not None:
-            out.append(pack_plane(self.low))
-        if self.alpha is not None:
-            out.append(pack_plane(self.alpha.astype(">u2") if self.depth == 16 else self.alpha))
+        for part in (LOW, ALPHA):
+            if part in self.planes:
+                out.append(self.planes[part].write())
         if self.palette:
             out.append(struct.pack("<H", len(self.palette) // 3) + self.palette
                        + struct.pack("<H", len(self.palette_alpha)) + self.palette_alpha)
         if self.colour_key is not None:
             out.append(struct.pack(f"<{len(self.colour_key)}H", *self.colour_key))
-        if self.indices is not None:
-            out.append(pack_plane(self.indices))
+        if INDICES in self.planes:
+            out.append(self.planes[INDICES].write())
         return b"".join(out)
 
     @classmethod
@@ -90,15 +169,14 @@ class Original(Section):
         mode = "1" if (color_type, depth) == (0, 1) else MODES.get(color_type)
         if (depth not in DEPTHS.get(color_type, ()) or mode != frame.mode or parts & ~(KEY | INDICES) != expected
                 or (parts & KEY and color_type not in (0, 2)) or (parts & INDICES and color_type != 3)):
-            raise PixcodecError("corrupt .pxc header: an original section that does not fit the image")
+            raise PixcodecError(CORRUPT)
         h, w = frame.height, frame.width
         low = alpha = indices = key = None
         palette = palette_alpha = b""
         if parts & LOW:
-            low = np.frombuffer(read_plane(reader, channels * h * w), np.uint8).reshape(channels, h, w)
+            low = Plane.read(reader, (channels, h, w), np.uint8)
         if parts & ALPHA:
-            dtype = np.dtype(">u2") if depth == 16 else np.dtype(np.uint8)
-            alpha = np.frombuffer(read_plane(reader, dtype.itemsize * h * w), dtype).reshape(h, w).astype(dtype.newbyteorder("="))
+            alpha = Plane.read(reader, (h, w), ">u2" if depth == 16 else np.uint8)
         if parts & PALETTE:
             n = reader.u16()
             palette = reader.take(3 * n)
@@ -107,8 +185,10 @@ class Original(Section):
                 raise PixcodecError("corrupt .pxc header: a PNG palette of the wrong size")
         if parts & KEY:
             key = struct.unpack(f"<{channels}H", reader.take(2 * channels))
+            if max(key) >> depth:
+                raise PixcodecError(f"corrupt .pxc header: a colour key beyond {depth}-bit samples")
         if parts & INDICES:
-            indices = np.frombuffer(read_plane(reader, h * w), np.uint8).reshape(h, w)
+            indices = Plane.read(reader, (h, w), np.uint8)
         return cls(color_type, depth, low, alpha, palette, palette_alpha, key, indices)
 
     def describe_kept(self) -> str:
@@ -116,7 +196,7 @@ class Original(Section):
         if self.color_type == 3:
             return "a palette"
         kept = [f"{self.depth}-bit samples"] if self.depth != 8 else []
-        kept += ["an alpha channel"] * (self.alpha is not None) + ["a transparent colour"] * (self.colour_key is not None)
+        kept += ["an alpha channel"] * (ALPHA in self.planes) + ["a transparent colour"] * (self.colour_key is not None)
         return " and ".join(kept) or "its own PNG layout"
 
     def samples(self, pixels: np.ndarray) -> np.ndarray:
@@ -158,7 +238,7 @@ class Original(Section):
 
     @property
     def summary(self) -> str:
-        return (f"PNG colour type {self.color_type}, {self.depth}-bit" + (", alpha" if self.alpha is not None else "")
+        return (f"PNG colour type {self.color_type}, {self.depth}-bit" + (", alpha" if ALPHA in self.planes else "")
                 + (f", palette of {len(self.palette) // 3}" if self.palette else "")
                 + (", colour key" if self.colour_key is not None else ""))
 

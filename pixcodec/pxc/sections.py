@@ -12,17 +12,28 @@ is inconsistent (after it).
 from __future__ import annotations
 
 import struct
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from ..errors import PixcodecError
 from .tiles import chosen_area, tile_count, tiles_of
 
+if TYPE_CHECKING:                  # reading a header needs numpy only: `pixcodec info` never loads torch
+    import torch
+    import torch.nn as nn
+
+    from .online import MixState
+
 FLAG_LATENT, FLAG_VALUES, FLAG_GRAY, FLAG_SHARPNESS, FLAG_PALETTE, FLAG_TUNED = 1, 2, 4, 8, 16, 32
+FLAG_ONLINE = 128
 TRUNCATED = "truncated or corrupt .pxc header"
+
+
+def tensor(array: np.ndarray) -> "torch.Tensor":
+    """A torch view of a section's numpy data, for the coding step; torch loads only there."""
+    import torch
+    return torch.from_numpy(array)
 
 
 class Frame(NamedTuple):
@@ -60,6 +71,7 @@ class Section:
     flag = 0
     key = ""
     title = ""                 # what a version that adds it says is missing without it
+    reshapes_samples = False   # the samples a file gives back differ from its coded pixels
 
     @classmethod
     def held(cls, tile_bits: bool, flags: int) -> bool:
@@ -176,8 +188,8 @@ class StoredTiles(Section):
         offset = 0
         for t in self.tiles(frame):
             size = frame.coded_channels * t.height * t.width
-            pixels = torch.frombuffer(bytearray(raw[offset:offset + size]), dtype=torch.uint8)
-            image[:, t.rows, t.cols] = pixels.view(-1, t.height, t.width)
+            pixels = np.frombuffer(raw, np.uint8, size, offset).reshape(-1, t.height, t.width)
+            image[:, t.rows, t.cols] = tensor(pixels.copy())
             offset += size
 
     @classmethod
@@ -190,20 +202,24 @@ class Sharpness(Section):
     that tile's channel has its logits scaled by k/16 (numerics.ExactNumerics.probabilities)."""
     flag, key, title = FLAG_SHARPNESS, "sharpness", "sharpness"
 
-    def __init__(self, k: torch.Tensor):
-        self.k = k                      # (tiles, coded channels) long
+    def __init__(self, k):
+        self.values = np.asarray(k, dtype=np.int64)      # (tiles, coded channels)
+
+    @property
+    def k(self) -> "torch.Tensor":
+        return tensor(self.values)
 
     @classmethod
     def read(cls, reader, frame):
         raw = reader.take(frame.tiles * frame.coded_channels)
         if 0 in raw:
             raise PixcodecError("corrupt .pxc header: a sharpness of 0")
-        return cls(torch.from_numpy(np.frombuffer(raw, np.uint8).astype(np.int64)).view(-1, frame.coded_channels))
+        return cls(np.frombuffer(raw, np.uint8).astype(np.int64).reshape(-1, frame.coded_channels))
 
     def write(self, frame):
-        if tuple(self.k.shape) != (frame.tiles, frame.coded_channels) or not bool(((self.k >= 1) & (self.k <= 255)).all()):
+        if self.values.shape != (frame.tiles, frame.coded_channels) or not ((self.values >= 1) & (self.values <= 255)).all():
             raise ValueError("a sharpness byte, 1 to 255, per tile and coded channel")
-        return self.k.to(torch.uint8).numpy().tobytes()
+        return self.values.astype(np.uint8).tobytes()
 
     def size(self, frame):
         return frame.tiles * frame.coded_channels
@@ -219,7 +235,7 @@ class Sharpness(Section):
 
     @classmethod
     def describe(cls, section, stream_lengths):
-        return {"sharpness_bytes": None if section is None else section.k.numel()}
+        return {"sharpness_bytes": None if section is None else section.values.size}
 
 
 class TunedHead(Section):
@@ -229,23 +245,27 @@ class TunedHead(Section):
     flag, key, title = FLAG_TUNED, "tuned", "tuned head"
     STEP_BITS = 7               # integers times 2^-7 stay on the weight (2^-14) and bias grids
 
-    def __init__(self, deltas: torch.Tensor):
-        self.deltas = deltas            # (D,) int8
+    def __init__(self, deltas):
+        self.values = np.asarray(deltas, dtype=np.int8)        # (D,)
+
+    @property
+    def deltas(self) -> "torch.Tensor":
+        return tensor(self.values)
 
     @classmethod
     def read(cls, reader, frame):
         count = reader.u16()
         if count == 0:
             raise PixcodecError(TRUNCATED)
-        return cls(torch.from_numpy(np.frombuffer(reader.take(count), np.int8).copy()))
+        return cls(np.frombuffer(reader.take(count), np.int8).copy())
 
     def write(self, frame):
-        if not 0 < self.deltas.numel() < 1 << 16:
+        if not 0 < self.values.size < 1 << 16:
             raise ValueError("tuned head: 1 to 65535 int8 deltas")
-        return struct.pack("<H", self.deltas.numel()) + self.deltas.to(torch.int8).numpy().tobytes()
+        return struct.pack("<H", self.values.size) + self.values.tobytes()
 
     def size(self, frame):
-        return 2 + self.deltas.numel()
+        return 2 + self.values.size
 
     @staticmethod
     def tunable(model: nn.Module) -> bool:
@@ -279,4 +299,20 @@ class TunedHead(Section):
 
     @classmethod
     def describe(cls, section, stream_lengths):
-        return {"tuned_head_deltas": None if section is None else section.deltas.numel()}
+        return {"tuned_head_deltas": None if section is None else section.values.size}
+
+
+class OnlineMixing(Section):
+    """The file is coded through the online mixing stage (online.py's ``MixState``); no bytes."""
+    flag, key, title = FLAG_ONLINE, "online", "online mixing"
+
+    @staticmethod
+    def state(channels: int, exact) -> "MixState":
+        """A fresh state for a file of these coded channels, under ``exact``'s exp table (its
+        first entry is every row's weight at its mode)."""
+        from .online import MixState
+        return MixState(channels, float(exact.tables["exp"][0]))
+
+    @classmethod
+    def describe(cls, section, stream_lengths):
+        return {"online_mixing": section is not None}

@@ -12,14 +12,17 @@ pixels, so the restriction is exact.
 """
 from __future__ import annotations
 
+import functools
 import struct
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import torch
 
 from ..errors import PixcodecError
 from .sections import FLAG_GRAY, FLAG_PALETTE, FLAG_VALUES, Section
+
+if TYPE_CHECKING:
+    import torch
 
 VALUE_SET_BYTES = 32           # a channel's value set in the header: one bit per value
 
@@ -42,6 +45,7 @@ class Options(NamedTuple):
         weights below 2^40 are exact in float64 in any order, so a product with a 0/1 mask gives
         the same sums as ``weights(...).sum(1)``, several times faster than a column gather."""
         if self.valid is None:
+            import torch
             return weights.mv(torch.zeros(256, dtype=weights.dtype).index_fill_(0, self.values, 1.0))
         return self.weights(weights).sum(1)
 
@@ -51,6 +55,7 @@ class Options(NamedTuple):
         return self.index_of.gather(1, symbols[:, None])[:, 0]
 
     def value(self, indices: torch.Tensor) -> torch.Tensor:
+        import torch
         if self.values.dim() == 1:
             return self.values[indices].to(torch.uint8)
         return self.values.gather(1, indices[:, None].long())[:, 0].to(torch.uint8)
@@ -61,16 +66,21 @@ class ValueSets(Section):
 
     def __init__(self, per_channel: tuple[tuple[int, ...], ...]):
         self.per_channel = per_channel
-        self.options = []
-        for v in per_channel:
+
+    @functools.cached_property
+    def options(self) -> list[Options]:
+        import torch
+        options = []
+        for v in self.per_channel:
             col = torch.tensor(v, dtype=torch.long)
             index_of = torch.zeros(256, dtype=torch.long).index_copy_(0, col, torch.arange(len(col)))
-            self.options.append(Options(col, None, index_of))
+            options.append(Options(col, None, index_of))
+        return options
 
     @classmethod
     def of(cls, image: torch.Tensor) -> "ValueSets":
         """The values each channel of a (C, H, W) image uses."""
-        return cls(tuple(tuple(torch.unique(ch).tolist()) for ch in image))
+        return cls(tuple(tuple(ch.unique().tolist()) for ch in image))
 
     @classmethod
     def read(cls, reader, frame):
@@ -112,9 +122,14 @@ class Palette(Section):
 
     def __init__(self, colors: tuple[tuple[int, int, int], ...]):
         self.colors = colors
-        c = torch.tensor(colors, dtype=torch.long).view(-1, 3)
+
+    @functools.cached_property
+    def tables(self) -> tuple[list, list, list, list, list]:
+        """Per channel: slot, options, valid, index_of, width (the class docstring)."""
+        import torch
+        c = torch.tensor(self.colors, dtype=torch.long).view(-1, 3)
         keys = [torch.zeros(len(c), dtype=torch.long), c[:, 0], c[:, 0] * 256 + c[:, 1]]
-        self.slot, self.options, self.valid, self.index_of, self.widths = [], [], [], [], []
+        slots, all_options, valids, index_ofs, widths = [], [], [], [], []
         for ch in range(3):
             pairs = torch.unique(torch.stack([keys[ch], c[:, ch]], 1), dim=0)       # (m, 2) sorted (key, value)
             contexts, counts = torch.unique_consecutive(pairs[:, 0], return_counts=True)
@@ -129,8 +144,9 @@ class Palette(Section):
             valid[row, rank] = 1.0
             index_of = torch.zeros(len(contexts), 256, dtype=torch.long)
             index_of[row, pairs[:, 1]] = rank
-            self.slot.append(slot), self.options.append(options), self.valid.append(valid)
-            self.index_of.append(index_of), self.widths.append(width)
+            slots.append(slot), all_options.append(options), valids.append(valid)
+            index_ofs.append(index_of), widths.append(width)
+        return slots, all_options, valids, index_ofs, widths
 
     @classmethod
     def of(cls, image: torch.Tensor, limit: int) -> "Palette | None":
@@ -168,17 +184,18 @@ class Palette(Section):
         return 2 + 3 * len(self.colors)
 
     def known(self, ch: int) -> bool:
-        return self.widths[ch] == 1
+        return self.tables[4][ch] == 1
 
     def at(self, ch: int, earlier: list[torch.Tensor]) -> Options:
         """earlier: the step's symbols (N,) long of channels 0..ch-1. A corrupt stream may decode
         a padding option, whose key has no row: slot -1 reads the last row, and the pixel
         checksum refuses the image."""
+        slot, options, valid, index_of, _ = self.tables
         key = earlier[0] * 256 + earlier[1] if ch == 2 else earlier[0] if ch == 1 else None
         if key is None:
-            return Options(self.options[0][0], None, self.index_of[0][0])
-        rows = self.slot[ch][key]
-        return Options(self.options[ch][rows], self.valid[ch][rows], self.index_of[ch][rows])
+            return Options(options[0][0], None, index_of[0][0])
+        rows = slot[ch][key]
+        return Options(options[ch][rows], valid[ch][rows], index_of[ch][rows])
 
     @classmethod
     def describe(cls, section, stream_lengths):

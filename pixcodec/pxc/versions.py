@@ -2,7 +2,9 @@
 
 A file names the oldest version that reads it, so a reader refuses a file whose version is
 newer than its sections need (it could not have been written so), as well as one holding a
-section its version does not know.
+section its version does not know. From version 10 the pixel CRC covers the samples a file
+gives back rather than the coded pixels; the two differ only beside a section that reshapes
+the samples (``original``), so only a file holding one moves to version 10.
 """
 from __future__ import annotations
 
@@ -10,9 +12,8 @@ from typing import NamedTuple
 
 from .channel_deltas import ChannelDeltas
 from .metadata import Metadata
-from .online import OnlineMixing
 from .original import Original
-from .sections import GrayRGB, Latent, Sharpness, StoredTiles, TunedHead
+from .sections import GrayRGB, Latent, OnlineMixing, Sharpness, StoredTiles, TunedHead
 from .value_sets import Palette, ValueSets
 
 
@@ -20,6 +21,7 @@ class Version(NamedTuple):
     flag_bytes: int             # the header's flags after the fixed fields: 0, 1 or 2 bytes (little-endian)
     tile_bits: bool             # ... and the stored-tile bits after it
     sections: tuple             # the sections a file of this version may hold
+    samples_crc: bool = False   # the pixel CRC covers the samples returned, not the coded pixels
 
 
 # The order sections are written in; the zero-byte ones (latent, gray) first.
@@ -38,23 +40,29 @@ VERSIONS = {
                          OnlineMixing, ChannelDeltas)),
     9: Version(2, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead, Original,
                          OnlineMixing, ChannelDeltas, Metadata)),
+    10: Version(2, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead, Original,
+                          OnlineMixing, ChannelDeltas, Metadata), samples_crc=True),
 }
 NEWEST = max(VERSIONS)
+SAMPLES_CRC = min(v for v, row in VERSIONS.items() if row.samples_crc)
 
 
-def since(section: type) -> int:
-    """The first version that can hold a section."""
-    return min(v for v, row in VERSIONS.items() if section in row.sections)
+def since(section: type, writer: int = NEWEST) -> int:
+    """The version a writer of versions up to ``writer`` needs for a section: the first that can
+    hold it, and for one that reshapes the samples, the first whose CRC covers them."""
+    first = min(v for v, row in VERSIONS.items() if section in row.sections)
+    return max(first, SAMPLES_CRC) if section.reshapes_samples and writer >= SAMPLES_CRC else first
 
 
-def oldest_version(present) -> int:
-    """The version a file holding these section classes names."""
-    return max((since(s) for s in present), default=1)
+def oldest_version(present, writer: int = NEWEST) -> int:
+    """The version a file holding these section classes names, as a writer of versions up to
+    ``writer`` named it (a reader checks a file against the rule of its own version)."""
+    return max((since(s, writer) for s in present), default=1)
 
 
 def new_in(version: int) -> tuple:
-    """The sections a version adds: a file of that version holds at least one of them."""
-    return tuple(s for s in VERSIONS[version].sections if since(s) == version)
+    """The sections that make a file this version: it holds at least one of them."""
+    return tuple(s for s in VERSIONS[version].sections if since(s, version) == version)
 
 
 def known_flags(version: int) -> int:

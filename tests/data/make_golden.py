@@ -77,7 +77,8 @@ def golden_deltas(model) -> "ChannelDeltas":
 
 
 GOLDEN = ("golden.pxc", "golden_stored.pxc", "golden_two_part.pxc", "golden_values.pxc", "golden_sharp.pxc",
-          "golden_palette.pxc", "golden_tuned.pxc", "golden_original.pxc", "golden_online.pxc", "golden_deltas.pxc")
+          "golden_palette.pxc", "golden_tuned.pxc", "golden_original.pxc", "golden_online.pxc", "golden_deltas.pxc",
+          "golden_samples_crc.pxc")
 # Files the bundled models wrote from golden_photo_rgb_v1.png, by weights file: each pins that
 # model's decoding for good (tests/test_bundled.py); the v1 to v5 files predate this table.
 # Each with the codec options it was written with.
@@ -98,7 +99,9 @@ def golden_codec(name: str):
     golden_original.pxc: version 6, ``golden_original_samples`` (16-bit RGBA);
     golden_online.pxc: version 7, ``golden_online_image`` through the online mixing stage;
     golden_deltas.pxc: version 8, ``golden_deltas_image`` through the tiny predictive-head model
-    with ``golden_deltas`` folded into every layer.
+    with ``golden_deltas`` folded into every layer;
+    golden_samples_crc.pxc: version 10, ``golden_original_samples`` as golden_original.pxc codes
+    them, its pixel CRC over the 16-bit samples and alpha.
     Each codec has the options its file was made with (later encoder options off)."""
     if name == "golden_two_part.pxc":
         from pixcodec.two_part import TwoPartCodec
@@ -146,7 +149,7 @@ if __name__ == "__main__":
             (HERE / name).write_bytes(codec.compress(image, mode).data)
             print("wrote", HERE / name)
     for name in GOLDEN:
-        if name == "golden_original.pxc" and not (HERE / name).exists():
+        if name in ("golden_original.pxc", "golden_samples_crc.pxc") and not (HERE / name).exists():
             from pixcodec.api import as_pixels
             pixels, mode, original = as_pixels(golden_original_samples())
             (HERE / name).write_bytes(golden_codec(name).compress(pixels, mode, original=original).data)
