@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -63,6 +64,9 @@ def named_cases() -> dict[str, bytes]:
     for name, chunks in (("gAMA of 0 bytes, sRGB of 9", ((b"gAMA", b""), (b"sRGB", bytes(9)))),
                          ("pHYs of 1 byte, cHRM of 2", ((b"pHYs", b"\x00"), (b"cHRM", b"\x00\x00")))):
         cases[f"metadata: {name}"] = restamped(data, metadata=Metadata(png_chunks=chunks))
+    text_bomb = b"Comment\x00\x00" + zlib.compress(bytes(8_000_000), 9)          # 2 GB of text in 250 records
+    cases["metadata: 250 zTXt records inflating to 8 MB each"] = restamped(
+        data, metadata=Metadata(png_chunks=((b"zTXt", text_bomb),) * 250))
     cases["original section removed"] = refile(data, original=None)
     header, streams, raw = parse(data)
     header.writer = 9

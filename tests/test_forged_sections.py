@@ -310,6 +310,8 @@ def metadata_section(*records: tuple[int, bytes]) -> bytes:
     (((4, b"tEXt" + b"no separator"),), "keyword"), (((4, b"tEXt" + b"x" * 80 + b"\x00y"),), "keyword"),
     (((4, b"tEXt" + b"Title\x00a\x00b"),), "null"),
     (((4, b"zTXt" + b"Comment\x00\x00" + zlib.compress(b"x" * 1000)[:-2]),), "compressed text"),
+    (((4, b"zTXt" + b"Comment\x00\x00" + zlib.compress(bytes(5_000_000))),
+      (4, b"iTXt" + b"Title\x00\x01\x00\x00\x00" + zlib.compress(bytes(3_000_001)))), "iTXt record: no valid compressed text"),
     (((4, b"iTXt" + b"Title\x00\x00\x00en\x00\x00\xff\xfe"),), "UTF-8"),
     (((4, b"iTXt" + b"Title\x00\x02\x00en\x00\x00text"),), "compression"),
     (((1, b"not a profile"),), "ICC"), (((2, b"Exif\x00\x00II*\x00"),), "EXIF"), (((3, b"\xff\xfe"),), "XMP"),

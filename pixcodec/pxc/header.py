@@ -3,7 +3,7 @@
 Writing and reading are one loop each over ``LAYOUT`` (versions.py); FORMAT.md describes the
 same layout byte by byte. Every size a header declares is checked against the format's
 limits, and every section against the bytes actually present, before anything of that size
-is allocated.
+is allocated. Nothing is inflated here, and sizes are those of the bytes read.
 """
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ class Header:
 
     @property
     def covers_samples(self) -> bool:
-        """Whether the pixel CRC is over the samples the file gives back (``integrity``), not the coded pixels."""
+        """Whether the pixel CRC is over the samples the file gives back (FORMAT.md, Integrity), not the coded pixels."""
         return VERSIONS[self.version].samples_crc
 
     def _held(self) -> list[tuple[type, Section | None]]:

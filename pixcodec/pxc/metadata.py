@@ -37,16 +37,27 @@ PNG_INTEGERS = {b"gAMA": 1, b"cHRM": 8, b"pHYs": 2, b"cLLI": 2}
 TIME_RANGES = ((1, 12), (1, 31), (0, 23), (0, 59), (0, 60))        # month, day, hour, minute, second
 LATIN1_PRINTABLE = set(range(32, 127)) | set(range(161, 256))
 PIECE = 1 << 20
+MAX_TEXT = 8_000_000        # libpng's default limit on one chunk's inflated text; here on a section's
 
 
-def _inflates(stream: bytes, utf8: bool = False) -> bool:
-    """Whether a zlib stream inflates whole, with nothing after it (and to UTF-8): in pieces, kept
-    nowhere, so the time is the stream's (at most 1032 bytes out a byte in) and memory constant."""
+class TextBudget:
+    """The inflated text a section's records may hold together (``MAX_TEXT``), so that checking a
+    header takes milliseconds however its text is compressed."""
+
+    def __init__(self):
+        self.left = MAX_TEXT
+
+
+def _inflates(stream: bytes, budget: TextBudget, utf8: bool = False) -> bool:
+    """Whether a zlib stream inflates whole within the budget, with nothing after it (and to
+    UTF-8): in pieces, kept nowhere, so memory is constant."""
     d, text, pending = zlib.decompressobj(), codecs.getincrementaldecoder("utf-8")(), stream
     try:
         while True:
-            piece = d.decompress(pending, PIECE)
-            pending = d.unconsumed_tail
+            piece = d.decompress(pending, min(PIECE, budget.left + 1))
+            pending, budget.left = d.unconsumed_tail, budget.left - len(piece)
+            if budget.left < 0:
+                return False
             if utf8:
                 text.decode(piece)
             if d.eof or not piece and not pending:
@@ -68,7 +79,7 @@ def _keyword(data: bytes) -> tuple[bytes, bytes] | None:
     return keyword, rest
 
 
-def _text_problem(kind: bytes, data: bytes) -> str | None:
+def _text_problem(kind: bytes, data: bytes, budget: TextBudget) -> str | None:
     found = _keyword(data)
     if found is None:
         return "no valid keyword"
@@ -76,24 +87,26 @@ def _text_problem(kind: bytes, data: bytes) -> str | None:
     if kind == b"tEXt":
         return "a null in its text" if b"\0" in rest else None
     if kind == b"zTXt":
-        return None if rest[:1] == b"\0" and _inflates(rest[1:]) else "no valid compressed text"
+        return None if rest[:1] == b"\0" and _inflates(rest[1:], budget) else "no valid compressed text (or over 8 MB of it)"
     if len(rest) < 2 or rest[0] > 1 or rest[1] != 0:                                  # iTXt
         return "an unknown compression"
+    compressed = rest[0] == 1
     language, null, rest = rest[2:].partition(b"\0")
     translated, null2, text = rest.partition(b"\0")
     if not (null and null2) or not all(c < 128 and (chr(c).isalnum() or c == 0x2D) for c in language):
         return "no valid language tag"
     try:
         translated.decode("utf-8")
-        if not data[len(found[0]) + 1]:
+        if not compressed:
             text.decode("utf-8")
     except UnicodeDecodeError:
         return "text that is not UTF-8"
-    return None if not data[len(found[0]) + 1] or _inflates(text, utf8=True) else "no valid compressed text"
+    return "no valid compressed text (or over 8 MB of it)" if compressed and not _inflates(text, budget, utf8=True) else None
 
 
-def problem(kind: int, data: bytes) -> str | None:
-    """Why a record cannot be valid in the format it is written back in (None: it can)."""
+def problem(kind: int, data: bytes, budget: TextBudget | None = None) -> str | None:
+    """Why a record cannot be valid in the format it is written back in (None: it can). Records
+    of one section share a ``budget`` of inflated text."""
     if kind == ICC:
         valid = len(data) >= 132 and int.from_bytes(data[:4], "big") == len(data) and data[36:40] == b"acsp"
         return None if valid else "not an ICC profile: its header's size or signature is wrong"
@@ -117,7 +130,7 @@ def problem(kind: int, data: bytes) -> str | None:
         if chunk == b"tIME" and not all(lo <= v <= hi for v, (lo, hi) in zip(body[2:], TIME_RANGES)):
             return "a date or time out of range"
         return None
-    return _text_problem(chunk, body)
+    return _text_problem(chunk, body, budget or TextBudget())
 
 
 class Metadata(Section):
@@ -132,18 +145,16 @@ class Metadata(Section):
     def of(cls, icc=None, exif=None, xmp=None, png_chunks=(), dropped: list | None = None) -> "Metadata | None":
         """The section, or None when there is nothing to keep (empty records are nothing). A record
         that cannot be valid is left out, and its name and why added to ``dropped``."""
-        found = {kind: data for kind, data in ((ICC, icc), (EXIF, exif), (XMP, xmp)) if data}
-        for kind, data in list(found.items()):
-            if problem(kind, data):
-                dropped is None or dropped.append(f"{NAMES[kind]} ({problem(kind, data)})")
-                del found[kind]
-        chunks = []
-        for t, d in png_chunks:
-            if t in PNG_CHUNKS and problem(PNG_CHUNK, t + d):
-                dropped is None or dropped.append(f"{t.decode('ascii')} ({problem(PNG_CHUNK, t + d)})")
-            elif t in PNG_CHUNKS:
-                chunks.append((t, d))
-        section = cls(found.get(ICC), found.get(EXIF), found.get(XMP), tuple(chunks[:255 - 3]))
+        dropped, budget = [] if dropped is None else dropped, TextBudget()
+
+        def valid(name: str, kind: int, data: bytes) -> bool:
+            why = problem(kind, data, budget)
+            if why:
+                dropped.append(f"{name} ({why})")
+            return not why
+        found = {kind: data for kind, data in ((ICC, icc), (EXIF, exif), (XMP, xmp)) if data and valid(NAMES[kind], kind, data)}
+        chunks = tuple((t, d) for t, d in png_chunks if t in PNG_CHUNKS and valid(t.decode("ascii"), PNG_CHUNK, t + d))
+        section = cls(found.get(ICC), found.get(EXIF), found.get(XMP), chunks[:255 - 3])
         return section if section.records() else None
 
     def records(self) -> list[tuple[int, bytes]]:
@@ -159,7 +170,7 @@ class Metadata(Section):
         count = reader.take(1)[0]
         if count == 0:
             raise PixcodecError(CORRUPT)
-        fields, chunks = {}, []
+        fields, chunks, budget = {}, [], TextBudget()
         for _ in range(count):
             kind, length = struct.unpack("<BI", reader.take(5))
             data = reader.take(length)          # checked against the bytes present, then copied
@@ -169,7 +180,7 @@ class Metadata(Section):
                 fields[kind] = data
             else:
                 raise PixcodecError(CORRUPT)
-            why = problem(kind, data)
+            why = problem(kind, data, budget)
             if why:
                 name = data[:4].decode("ascii") if kind == PNG_CHUNK else NAMES[kind]
                 raise PixcodecError(f"corrupt .pxc header: the metadata's {name} record: {why}")

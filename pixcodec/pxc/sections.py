@@ -203,7 +203,7 @@ class Sharpness(Section):
     flag, key, title = FLAG_SHARPNESS, "sharpness", "sharpness"
 
     def __init__(self, k):
-        self.values = np.asarray(k, dtype=np.int64)      # (tiles, coded channels)
+        self.values = np.asarray(k)         # (tiles, coded channels); uint8 when read (a header may hold millions)
 
     @property
     def k(self) -> "torch.Tensor":
@@ -214,7 +214,7 @@ class Sharpness(Section):
         raw = reader.take(frame.tiles * frame.coded_channels)
         if 0 in raw:
             raise PixcodecError("corrupt .pxc header: a sharpness of 0")
-        return cls(np.frombuffer(raw, np.uint8).astype(np.int64).reshape(-1, frame.coded_channels))
+        return cls(np.frombuffer(raw, np.uint8).reshape(-1, frame.coded_channels).copy())
 
     def write(self, frame):
         if self.values.shape != (frame.tiles, frame.coded_channels) or not ((self.values >= 1) & (self.values <= 255)).all():
@@ -225,8 +225,8 @@ class Sharpness(Section):
         return frame.tiles * frame.coded_channels
 
     def of_tiles(self, index: torch.Tensor) -> torch.Tensor:
-        """(tiles, coded channels) k of the tiles at these raster indices."""
-        return self.k[index]
+        """(tiles, coded channels) long k of the tiles at these raster indices."""
+        return self.k[index].long()
 
     @staticmethod
     def rows(tile_k: torch.Tensor, ch: int, pixels: int) -> torch.Tensor:
