@@ -202,22 +202,23 @@ class Original(Section):
     def samples(self, pixels: np.ndarray) -> np.ndarray:
         """The PNG's samples (H, W, planes) at their depth (palette: indices, (H, W, 1)) from the
         decoded 8-bit image (C, H, W); a decoded image the section cannot come from is corrupt."""
-        depth = self.depth
+        depth, channels = self.depth, pixels.shape[0]
         if self.color_type == 3:
             return self._indices(pixels)[:, :, None]
-        if depth == 16:
-            values = pixels.astype(np.uint16) << 8 | self.low
-        elif depth < 8:
-            scale = 255 // ((1 << depth) - 1)
-            if (pixels % scale).any():
-                raise PixcodecError(f"corrupt .pxc file: {depth}-bit samples that are not multiples of {scale}")
-            values = pixels // scale
-        else:
-            values = pixels
-        planes = [values[c] for c in range(values.shape[0])]
-        if self.alpha is not None:
-            planes.append(self.alpha)
-        return np.stack(planes, axis=2).astype(np.uint16 if depth == 16 else np.uint8)
+        scale = 255 // ((1 << depth) - 1) if depth < 8 else 1
+        if scale > 1 and any((pixels[c] % scale).any() for c in range(channels)):
+            raise PixcodecError(f"corrupt .pxc file: {depth}-bit samples that are not multiples of {scale}")
+        # filled plane by plane in place: the output and one plane's temporaries, never more
+        out = np.empty((*pixels.shape[1:], channels + (ALPHA in self.planes)), np.uint16 if depth == 16 else np.uint8)
+        for c in range(channels):
+            plane = out[:, :, c]
+            plane[...] = pixels[c] if scale == 1 else pixels[c] // scale
+            if depth == 16:
+                plane <<= 8
+                plane |= self.low[c]
+        if ALPHA in self.planes:
+            out[:, :, channels] = self.alpha
+        return out
 
     def _indices(self, pixels: np.ndarray) -> np.ndarray:
         if self.indices is not None:
