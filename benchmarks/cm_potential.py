@@ -6,9 +6,9 @@ to 16-bit weights; a numba kernel then walks the image in raster order and codes
 as 8 binary decisions, most significant bit first. Each decision's inputs are the network's
 own probability for it (from its 256-way distribution, exactly) and adaptive bit counters under
 hashed contexts of neighbour values, the pixel's earlier channels, simple predictors and the
-network's mode; a gated logistic mixer and an APM stage give the final probability. Reported:
-the network alone (its 256-way code length), context mixing without the network, both, and
-both without each input family. Code lengths are ideal (-log2 p); every neighbour is known (a
+network's mode; two logistic mixers and two APM stages (by node, and by the network's own
+probability) give the final probability. Reported: the network alone (its 256-way code
+length), context mixing without the network, both, and both without each input family. Code lengths are ideal (-log2 p); every neighbour is known (a
 whole-image raster order, not today's lockstep tiles).
 
     pip install -e '.[bench]'          # numba
@@ -28,9 +28,9 @@ import numba
 import numpy as np
 
 TABLE_BITS = 22
-N_CONTEXTS = 18            # the families below, in this order
+N_CONTEXTS = 21            # the families below, in this order
 FAMILIES = {"order0": [0], "neighbours": [1, 2, 3, 4, 5, 6, 7], "predictors": [8, 9, 10],
-            "channels": [11, 12, 16, 17], "network contexts": [13, 14, 15]}
+            "channels": [11, 12, 16, 17, 18, 19, 20], "network contexts": [13, 14, 15]}
 
 
 def network_weights(path: Path, tile: int = 64) -> tuple[np.ndarray, np.ndarray, int]:
@@ -42,7 +42,7 @@ def network_weights(path: Path, tile: int = 64) -> tuple[np.ndarray, np.ndarray,
     from pixcodec import bundled
     torch.set_num_threads(1)
     model = bundled.load("photo-rgb")
-    image = np.asarray(Image.open(path).convert("RGB"))
+    image = np.array(Image.open(path).convert("RGB"))
     gray = bool((image[..., 0] == image[..., 1]).all() and (image[..., 1] == image[..., 2]).all())
     h, w, _ = image.shape
     channels = 1 if gray else 3
@@ -98,6 +98,10 @@ def code_lengths(image, weights, use_network, use_ctx, lr_shift):
     for c in range(channels * 256):
         for j in range(33):
             apm[c, j] = _squash((j - 16) * 128)
+    apm2 = np.zeros((channels * 8 * 24, 33), np.float64)
+    for c in range(channels * 8 * 24):
+        for j in range(33):
+            apm2[c, j] = _squash((j - 16) * 128)
     inputs = np.zeros(n_inputs, np.float64)
     idx = np.zeros(N_CONTEXTS, np.int64)
     ctx = np.zeros(N_CONTEXTS, np.int64)
@@ -151,6 +155,14 @@ def code_lengths(image, weights, use_network, use_ctx, lr_shift):
                 ctx[15] = _hash(15, mode, W, 0)
                 ctx[16] = _hash(16, min(255, max(0, N + up0)), up0 >> 2, 0)
                 ctx[17] = _hash(17, min(255, max(0, W + prev)), min(255, max(0, N + up0)) >> 2, 0)
+                # the previous channel's value plus this channel's offset from it at W, N and NW
+                pc = int(image[y, x, c - 1]) if c > 0 else 0
+                oW = (W - int(image[y, x - 1, c - 1])) if c > 0 and x > 0 else 0
+                oN = (N - int(image[y - 1, x, c - 1])) if c > 0 and y > 0 else 0
+                oNW = (NW - int(image[y - 1, x - 1, c - 1])) if c > 0 and x > 0 and y > 0 else 0
+                ctx[18] = _hash(18, min(255, max(0, pc + oW)), c, 0)
+                ctx[19] = _hash(19, min(255, max(0, pc + oN)), min(255, max(0, pc + oW)) >> 3, 0)
+                ctx[20] = _hash(20, min(255, max(0, pc + oW + oN - oNW)), 0, 0)
                 lo, hi, node = 0, 256, 1
                 for bit_pos in range(8):
                     mid = (lo + hi) >> 1
@@ -183,7 +195,9 @@ def code_lengths(image, weights, use_network, use_ctx, lr_shift):
                     frac = pos - j
                     a_ctx = c * 256 + node
                     p_apm = apm[a_ctx, j] * (1 - frac) + apm[a_ctx, j + 1] * frac
-                    p = (p_mix + 3.0 * p_apm) / 4.0
+                    b_ctx = (c * 8 + bit_pos) * 24 + min(23, int((st_net + 2048.0) / 4096.0 * 24))
+                    p_apm2 = apm2[b_ctx, j] * (1 - frac) + apm2[b_ctx, j + 1] * frac
+                    p = (2.0 * p_mix + 3.0 * p_apm + 3.0 * p_apm2) / 8.0
                     p = min(4095.0, max(1.0, p))
                     cm_bits -= math.log2((p if bit else 4096.0 - p) / 4096.0)
                     # learn
@@ -195,6 +209,8 @@ def code_lengths(image, weights, use_network, use_ctx, lr_shift):
                     target = bit * 4096.0
                     apm[a_ctx, j] += (target - apm[a_ctx, j]) * (1 - frac) * 0.02
                     apm[a_ctx, j + 1] += (target - apm[a_ctx, j + 1]) * frac * 0.02
+                    apm2[b_ctx, j] += (target - apm2[b_ctx, j]) * (1 - frac) * 0.02
+                    apm2[b_ctx, j + 1] += (target - apm2[b_ctx, j + 1]) * frac * 0.02
                     for i in range(N_CONTEXTS):
                         slot = idx[i]
                         if slot >= 0:
