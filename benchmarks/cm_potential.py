@@ -80,8 +80,9 @@ def _hash(a, b, c, d):
 
 
 @numba.njit(cache=False)
-def code_lengths(image, weights, use_network, use_ctx, lr_shift):
-    """(bits of the network alone, bits of the mixed stage) over the image in raster order."""
+def code_lengths(image, weights, use_network, use_ctx, lr_shift, tile=0):
+    """(bits of the network alone, bits of the mixed stage) over the image in raster order; with
+    ``tile``, a neighbour in another tile counts as unknown (as in today's lockstep order)."""
     h, w, channels = image.shape
     size = 1 << TABLE_BITS
     prob = np.full((N_CONTEXTS, size), 32768, np.int32)
@@ -110,14 +111,16 @@ def code_lengths(image, weights, use_network, use_ctx, lr_shift):
     cm_bits = 0.0
     for y in range(h):
         for x in range(w):
+            lx = x % tile if tile else x
+            ly = y % tile if tile else y
             for c in range(channels):
                 v = int(image[y, x, c])
-                W = int(image[y, x - 1, c]) if x > 0 else 0
-                N = int(image[y - 1, x, c]) if y > 0 else 0
-                NW = int(image[y - 1, x - 1, c]) if x > 0 and y > 0 else 0
-                NE = int(image[y - 1, x + 1, c]) if y > 0 and x + 1 < w else N
-                WW = int(image[y, x - 2, c]) if x > 1 else W
-                NN = int(image[y - 2, x, c]) if y > 1 else N
+                W = int(image[y, x - 1, c]) if lx > 0 else 0
+                N = int(image[y - 1, x, c]) if ly > 0 else 0
+                NW = int(image[y - 1, x - 1, c]) if lx > 0 and ly > 0 else 0
+                NE = int(image[y - 1, x + 1, c]) if ly > 0 and x + 1 < w and (tile == 0 or lx + 1 < tile) else N
+                WW = int(image[y, x - 2, c]) if lx > 1 else W
+                NN = int(image[y - 2, x, c]) if ly > 1 else N
                 grad = min(255, max(0, W + N - NW))
                 cum[0] = 0
                 best, mode = -1, 0
@@ -133,10 +136,10 @@ def code_lengths(image, weights, use_network, use_ctx, lr_shift):
                 # the pixel's earlier channels, and channel 0's step from its west neighbour
                 c0 = int(image[y, x, 0]) if c > 0 else 0
                 c1 = int(image[y, x, 1]) if c > 1 else 0
-                step0 = (c0 - int(image[y, x - 1, 0])) if c > 0 and x > 0 else 0
-                up0 = (c0 - int(image[y - 1, x, 0])) if c > 0 and y > 0 else 0
+                step0 = (c0 - int(image[y, x - 1, 0])) if c > 0 and lx > 0 else 0
+                up0 = (c0 - int(image[y - 1, x, 0])) if c > 0 and ly > 0 else 0
                 # the previous channel's residual against its own west neighbour
-                prev = int(image[y, x, c - 1]) - (int(image[y, x - 1, c - 1]) if x > 0 else 0) if c > 0 else 0
+                prev = int(image[y, x, c - 1]) - (int(image[y, x - 1, c - 1]) if lx > 0 else 0) if c > 0 else 0
                 ctx[0] = 0
                 ctx[1] = _hash(1, W, 0, 0)
                 ctx[2] = _hash(2, N, 0, 0)
@@ -157,9 +160,9 @@ def code_lengths(image, weights, use_network, use_ctx, lr_shift):
                 ctx[17] = _hash(17, min(255, max(0, W + prev)), min(255, max(0, N + up0)) >> 2, 0)
                 # the previous channel's value plus this channel's offset from it at W, N and NW
                 pc = int(image[y, x, c - 1]) if c > 0 else 0
-                oW = (W - int(image[y, x - 1, c - 1])) if c > 0 and x > 0 else 0
-                oN = (N - int(image[y - 1, x, c - 1])) if c > 0 and y > 0 else 0
-                oNW = (NW - int(image[y - 1, x - 1, c - 1])) if c > 0 and x > 0 and y > 0 else 0
+                oW = (W - int(image[y, x - 1, c - 1])) if c > 0 and lx > 0 else 0
+                oN = (N - int(image[y - 1, x, c - 1])) if c > 0 and ly > 0 else 0
+                oNW = (NW - int(image[y - 1, x - 1, c - 1])) if c > 0 and lx > 0 and ly > 0 else 0
                 ctx[18] = _hash(18, min(255, max(0, pc + oW)), c, 0)
                 ctx[19] = _hash(19, min(255, max(0, pc + oN)), min(255, max(0, pc + oW)) >> 3, 0)
                 ctx[20] = _hash(20, min(255, max(0, pc + oW + oN - oNW)), 0, 0)
@@ -226,7 +229,7 @@ def code_lengths(image, weights, use_network, use_ctx, lr_shift):
     return net_bits, cm_bits
 
 
-def measure(path: Path, lr_shift: int, ablate: bool) -> dict:
+def measure(path: Path, lr_shift: int, ablate: bool, tile_contexts: bool = False) -> dict:
     start = time.perf_counter()
     image, weights, channels = network_weights(path)
     network_s = time.perf_counter() - start
@@ -239,6 +242,8 @@ def measure(path: Path, lr_shift: int, ablate: bool) -> dict:
     row["network_alone"] = net / subpixels
     row["both"] = both / subpixels
     row["cm_alone"] = code_lengths(image, weights, False, all_on, lr_shift)[1] / subpixels
+    if tile_contexts:
+        row["both, neighbours within the 64x64 tile only"] = code_lengths(image, weights, True, all_on, lr_shift, 64)[1] / subpixels
     if ablate:
         for family, members in FAMILIES.items():
             mask = all_on.copy()
@@ -253,14 +258,16 @@ if __name__ == "__main__":
     parser.add_argument("images", nargs="+", type=Path)
     parser.add_argument("--lr-shift", type=int, default=10)
     parser.add_argument("--ablate", action="store_true")
+    parser.add_argument("--tile-contexts", action="store_true", help="also: neighbours in other tiles unknown")
     parser.add_argument("--out")
     args = parser.parse_args()
-    rows = [measure(p, args.lr_shift, args.ablate) for p in args.images]
+    rows = [measure(p, args.lr_shift, args.ablate, args.tile_contexts) for p in args.images]
     keys = [k for k in rows[0] if k not in ("image", "subpixels", "network_s", "cm_s")]
     summary = {k: round(float(np.mean([r[k] for r in rows])), 4) for k in keys}
     print(json.dumps(summary))
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"command": "python benchmarks/cm_potential.py " + " ".join(str(p) for p in args.images)
-                       + f" --lr-shift {args.lr_shift}" + (" --ablate" if args.ablate else ""),
+                       + f" --lr-shift {args.lr_shift}" + (" --ablate" if args.ablate else "")
+                       + (" --tile-contexts" if args.tile_contexts else ""),
                        "mean_bits_per_subpixel": summary, "rows": rows}, f, indent=1)
