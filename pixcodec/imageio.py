@@ -14,7 +14,6 @@ import torch
 from PIL import Image
 
 from .atomic import atomic_write, read_file  # noqa: F401 (read_file: its old home)
-from .data import IMAGE_SUFFIXES
 from .errors import PixcodecError
 from .pngfile import is_png, read_png
 from .pxc import Original
