@@ -138,14 +138,13 @@ def _compressed_already(codec, target: str, image, original) -> bool:
     codec's model: decoded in full."""
     import torch
 
-    from pixcodec.codec import pixel_crc
     from pixcodec.errors import PixcodecError
     from pixcodec.pxc import parse
 
     try:
         data = Path(target).read_bytes()
         header = parse(data)[0]
-        if header.pixel_crc != pixel_crc(image, original if header.covers_samples else None) or header.model_id != codec.id:
+        if header.pixel_crc != header.crc_of(image.numpy(), original) or header.model_id != codec.id:
             return False
         return torch.equal(codec.decompress(data, max_pixels=None)[0], image)
     except (PixcodecError, OSError):
@@ -186,7 +185,6 @@ def _decompress(settings, codecs, item, bar, warnings) -> Outcome:
 
 def _decompressed_already(target: str, header) -> bool:
     """Whether an existing image has the pixels a .pxc's checksum names (a decode skipped)."""
-    from pixcodec.codec import pixel_crc
     from pixcodec.errors import PixcodecError
     from pixcodec.imageio import read_image
 
@@ -195,4 +193,4 @@ def _decompressed_already(target: str, header) -> bool:
     except PixcodecError:
         return False
     return (tuple(pixels.shape[1:]) == (header.height, header.width)
-            and pixel_crc(pixels, original if header.covers_samples else None) == header.pixel_crc)
+            and header.crc_of(pixels.numpy(), original) == header.pixel_crc)

@@ -25,7 +25,6 @@ from .progress import phase
 from .pxc import (ChannelDeltas, MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, GrayRGB, Header, OnlineMixing, Original, SideInfo, TunedHead, all_tiles, parse,
                   plan_rows, tile_count, tiling_plan)
 from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables, lazy_zeros
-from .pxc.original import pixel_crc as samples_crc
 
 # Tiles a lockstep group runs through the model at once: a larger group (the file's choice) is
 # run as consecutive parts of this many, in the same symbol order, so a step's memory stays bounded.
@@ -60,10 +59,6 @@ def model_id(model: nn.Module, exact: ExactNumerics) -> bytes:
     return h.digest()[:16]
 
 
-def pixel_crc(image: torch.Tensor, original: Original | None = None) -> int:
-    """The pixel CRC of a decoded image (C, H, W), over the samples ``original`` restores from it
-    when given (format version 10 on: ``pxc.original.pixel_crc``)."""
-    return samples_crc(image.contiguous().numpy(), original)
 
 
 @dataclass
@@ -147,7 +142,7 @@ class Codec:
         """The header of a file of ``image`` coded as ``streams`` with ``side``."""
         header = Header(mode, model_id or self.id, image.shape[1], image.shape[2], self.tile, self.group, 0,
                         [len(s) for s in streams], side)
-        header.pixel_crc = pixel_crc(image, side.original if header.covers_samples else None)
+        header.pixel_crc = header.crc_of(image.contiguous().numpy(), side.original)
         return header
 
     def encode_pixels(self, image: torch.Tensor, on_row=None, cond: torch.Tensor | None = None):
@@ -326,7 +321,7 @@ def checked(image: torch.Tensor, header: Header) -> torch.Tensor:
     the pixels), and 0 or 255 only in a 1-bit image (the checksum does not cover the mode byte)."""
     if header.side.gray:
         image = image.expand(3, -1, -1).contiguous()
-    if pixel_crc(image, header.side.original if header.covers_samples else None) != header.pixel_crc:
+    if header.crc_of(image.numpy(), header.side.original) != header.pixel_crc:
         raise IntegrityError("corrupt .pxc file: the decoded pixels fail their checksum")
     if header.mode == "1" and not bool(((image == 0) | (image == 255)).all()):
         raise PixcodecError("corrupt .pxc file: a 1-bit image whose pixels are not all 0 or 255")

@@ -12,10 +12,12 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..errors import PixcodecError
 from .channel_deltas import ChannelDeltas
 from .metadata import Metadata
-from .original import Original
+from .original import Original, pixel_crc
 from .sections import FLAG_GRAY, Frame, GrayRGB, Latent, OnlineMixing, Reader, Section, Sharpness, StoredTiles, TunedHead
 from .tiles import stream_count, tile_count
 from .value_sets import Palette, ValueSets
@@ -98,6 +100,11 @@ class Header:
     def covers_samples(self) -> bool:
         """Whether the pixel CRC is over the samples the file gives back (FORMAT.md, Integrity), not the coded pixels."""
         return VERSIONS[self.version].samples_crc
+
+    def crc_of(self, pixels: np.ndarray, original: Original | None) -> int:
+        """The pixel CRC this header holds for decoded pixels (C, H, W) uint8, all the mode's
+        channels: over the samples ``original`` restores from them where the version says so."""
+        return pixel_crc(pixels, original if self.covers_samples else None)
 
     def _held(self) -> list[tuple[type, Section | None]]:
         row, flags = VERSIONS[self.version], self.side.flags

@@ -61,6 +61,14 @@ class Options(NamedTuple):
         return self.values.gather(1, indices[:, None].long())[:, 0].to(torch.uint8)
 
 
+class PaletteTables(NamedTuple):
+    slot: list          # per channel: (65536,) context key -> row, -1 for none
+    options: list       # (rows, width) values, padded
+    valid: list         # (rows, width) 1.0 for a real option
+    index_of: list      # (rows, 256) value -> option index
+    width: list         # the widest row
+
+
 class ValueSets(Section):
     flag, key, title = FLAG_VALUES, "values", "value sets"
 
@@ -124,7 +132,7 @@ class Palette(Section):
         self.colors = colors
 
     @functools.cached_property
-    def tables(self) -> tuple[list, list, list, list, list]:
+    def tables(self) -> "PaletteTables":
         """Per channel: slot, options, valid, index_of, width (the class docstring)."""
         import torch
         c = torch.tensor(self.colors, dtype=torch.long).view(-1, 3)
@@ -146,7 +154,7 @@ class Palette(Section):
             index_of[row, pairs[:, 1]] = rank
             slots.append(slot), all_options.append(options), valids.append(valid)
             index_ofs.append(index_of), widths.append(width)
-        return slots, all_options, valids, index_ofs, widths
+        return PaletteTables(slots, all_options, valids, index_ofs, widths)
 
     @classmethod
     def of(cls, image: torch.Tensor, limit: int) -> "Palette | None":
@@ -184,7 +192,7 @@ class Palette(Section):
         return 2 + 3 * len(self.colors)
 
     def known(self, ch: int) -> bool:
-        return self.tables[4][ch] == 1
+        return self.tables.width[ch] == 1
 
     def at(self, ch: int, earlier: list[torch.Tensor]) -> Options:
         """earlier: the step's symbols (N,) long of channels 0..ch-1. A corrupt stream may decode
