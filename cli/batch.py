@@ -8,9 +8,7 @@ this process prints them in input order.
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
-import signal
 import sys
 
 import click
@@ -19,6 +17,7 @@ from pixcodec.errors import EXIT_INTEGRITY
 
 from .coding import Item, Outcome, Settings, code_one, prepare
 from .progress_bar import REDRAW_S, Bar, FolderCount
+from .workers import Workers
 
 
 def launched_by_torchrun() -> bool:
@@ -75,40 +74,34 @@ def _here(settings, items, quiet, status, prefix: str = "") -> list[Outcome]:
     return outcomes
 
 
-_worker = None
+def _prepared(settings: Settings):
+    return settings, prepare(settings)
 
 
-def _start_worker(settings: Settings) -> None:
-    global _worker
-    signal.signal(signal.SIGINT, signal.SIG_IGN)            # Ctrl-C is the parent's to handle
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))   # unwinds, so temporary files go
-    _worker = (settings, prepare(settings))
-
-
-def _work(item: Item) -> Outcome:
-    settings, codecs = _worker
+def _work(state, item: Item) -> Outcome:
+    settings, codecs = state
     return code_one(settings, codecs, item, None)
 
 
 def _pool(settings, items, jobs, quiet, status) -> list[Outcome]:
-    # spawn, not fork: torch's OpenMP pool does not survive a fork
-    context = multiprocessing.get_context("spawn")
     bar, folder = Bar(enabled=None if not quiet else False), FolderCount([i.size for i in items])
+
+    def died(index: int, code: int | None) -> Outcome:
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+        return Outcome(settings.command, error=f"{items[index].source}: the worker process coding it died "
+                       f"({how}); the other files go on", exit_code=1)
+
     outcomes = []
-    with context.Pool(min(jobs, len(items)), initializer=_start_worker, initargs=(settings,)) as pool:
-        results = pool.imap(_work, items)
-        for index in range(len(items)):
-            bar.start(f"{len(items)} files in {jobs} processes", folder.text(), "working")
-            while True:
-                try:
-                    outcome = results.next(timeout=REDRAW_S)
-                    break
-                except multiprocessing.TimeoutError:
-                    bar.draw(force=True)                 # the clock moves while the workers do
+    with Workers(min(jobs, len(items)), _prepared, (settings,), _work) as workers:
+        bar.start(f"{len(items)} files in {jobs} processes", folder.text(), "working")
+        # the clock moves while the workers do
+        for index, outcome in enumerate(workers.map(items, died, lambda: bar.draw(force=True), REDRAW_S)):
             folder.finished(index)
             bar.clear()
             report(outcome, quiet, status)
             outcomes.append(outcome)
+            if index + 1 < len(items):
+                bar.start(f"{len(items)} files in {jobs} processes", folder.text(), "working")
     return outcomes
 
 

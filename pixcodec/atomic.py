@@ -10,6 +10,15 @@ from typing import BinaryIO, Iterator
 
 from .errors import PixcodecError
 
+_UNFINISHED: set[str] = set()      # temporary files this process is writing now
+
+
+def remove_unfinished() -> None:
+    """Remove the temporary files of writes in progress: for a process told to stop now, which
+    leaves through ``os._exit`` and so runs no ``finally``."""
+    for tmp in list(_UNFINISHED):
+        Path(tmp).unlink(missing_ok=True)
+
 
 def read_file(path: str | Path) -> bytes:
     try:
@@ -33,6 +42,7 @@ def atomic_write(path: str | Path, exclusive: bool = False) -> Iterator[BinaryIO
     """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _UNFINISHED.add(tmp)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
@@ -48,6 +58,8 @@ def atomic_write(path: str | Path, exclusive: bool = False) -> Iterator[BinaryIO
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    finally:
+        _UNFINISHED.discard(tmp)
 
 
 def _publish_new(tmp: str, path: Path) -> None:
