@@ -11,7 +11,6 @@ probability) give the final probability. Reported: the network alone (its 256-wa
 length), context mixing without the network, both, and both without each input family. Code lengths are ideal (-log2 p); every neighbour is known (a
 whole-image raster order, not today's lockstep tiles).
 
-    pip install -e '.[bench]'          # numba
     python benchmarks/cm_potential.py ../shared/data/photos/train/waterloo-{mandrill,mountain}.png \
         --ablate --out benchmarks/results/cm_potential.json
 

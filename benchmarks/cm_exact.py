@@ -1,0 +1,83 @@
+"""The exact context-mixing stage (pixcodec/cm) on real bytes: coded, decoded, compared (issue 30).
+
+For each image, the bundled model's distributions per 64x64 tile (the harness's
+``network_weights``: float softmax as 16-bit weights, computed once from the true image, which
+is what the decoder's network would give it step by step) drive ``pixcodec.cm.Stage`` in the
+codec's lockstep order: each position of a tile in raster order, each channel, every tile at
+once. The decoder repeats the walk on the bytes and must give back every sample. Reported per
+image: the network alone (ideal code length of its weights), the stage's real bytes, and the
+stage's own time to encode and decode (the network's time not included).
+
+    python benchmarks/cm_exact.py ../shared/data/photos/train/waterloo-mandrill.png \
+        --out benchmarks/results/cm_exact_heldout.json
+"""
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from cm_potential import network_weights  # noqa: E402
+
+from pixcodec.cm.stage import Stage  # noqa: E402
+
+TILE = 64
+
+
+def lockstep(shape, tile):
+    h, w, channels = shape
+    for ly in range(min(tile, h)):
+        for lx in range(min(tile, w)):
+            ys, xs = np.meshgrid(np.arange(ly, h, tile), np.arange(lx, w, tile), indexing="ij")
+            ys, xs = ys.ravel(), xs.ravel()
+            for c in range(channels):
+                yield ys, xs, np.full(len(ys), c)
+
+
+def run(stage: Stage, weights: np.ndarray) -> float:
+    start = time.perf_counter()
+    for ys, xs, cs in lockstep(stage.image.shape, TILE):
+        stage.step(ys, xs, cs, weights[ys, xs, cs])
+    return time.perf_counter() - start
+
+
+def measure(path: Path) -> dict:
+    image, weights, channels = network_weights(path, TILE)
+    total = weights.astype(np.float64).sum(-1)
+    chosen = np.take_along_axis(weights, image[..., None].astype(np.int64), -1)[..., 0]
+    network = float(-np.log2(chosen / total).sum()) / image.size
+    encoder = Stage(image.shape, TILE, pixels=image)
+    encode_s = run(encoder, weights)
+    data = encoder.finish()
+    decoder = Stage(image.shape, TILE, data=data)
+    decode_s = run(decoder, weights)
+    row = {"image": path.name, "subpixels": int(image.size), "network_alone": round(network, 4),
+           "stage_bytes": len(data), "stage": round(8 * len(data) / image.size, 4),
+           "exact_round_trip": bool(np.array_equal(decoder.image, image)),
+           "stage_encode_s": round(encode_s, 2), "stage_decode_s": round(decode_s, 2)}
+    print(json.dumps(row), flush=True)
+    return row
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("images", nargs="+", type=Path)
+    parser.add_argument("--out")
+    args = parser.parse_args()
+    Stage((1, 1, 1), TILE, pixels=np.zeros((1, 1, 1), np.uint8)).step(*[np.zeros(1, np.int64)] * 3,
+                                                                       np.ones((1, 256), np.int64))  # compile
+    rows = [measure(p) for p in args.images]
+    summary = {k: round(float(np.mean([r[k] for r in rows])), 4)
+               for k in ("network_alone", "stage", "stage_encode_s", "stage_decode_s")}
+    summary["all_exact"] = all(r["exact_round_trip"] for r in rows)
+    print(json.dumps(summary))
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"command": "python benchmarks/cm_exact.py " + " ".join(str(p) for p in args.images),
+                       "machine": "2 CPU cores, one thread, nothing else running", "mean": summary, "rows": rows},
+                      f, indent=1)
+    assert not math.isnan(summary["stage"])

@@ -1,0 +1,8 @@
+"""The context-mixing stage between the network and the entropy coder (issue 30).
+
+- ``tables``: the integer logistic functions;
+- ``coder``: the binary arithmetic coder;
+- ``model``: contexts, counters, mixers and APMs, and the one kernel that codes and decodes;
+- ``stage``: the encoder's and decoder's view, step by step;
+- ``jit``: where the kernels are compiled (numba).
+"""

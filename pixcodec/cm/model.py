@@ -1,0 +1,215 @@
+"""The context-mixing stage: each subpixel as 8 binary decisions, each decision's probability
+mixed from the network's own and from adaptive counters under contexts of what is decoded.
+
+A subpixel's value is coded most significant bit first: a path down a binary tree of 255 nodes,
+node 1 at the root. At each node the network's 256-way weights give P(bit = 1) exactly (the
+weight above the split over the weight below it); a bit the weights force (all of them on one
+side) is not coded and teaches nothing. Inputs to the mixers, all in the stretched domain:
+- the network's probability;
+- a bias;
+- one adaptive counter per context (below), hashed with the node and channel into a table.
+
+Contexts use only samples known to the decoder at this point: earlier channels of this pixel,
+and neighbours in the same tile earlier in raster order (tiles decode in lockstep, so another
+tile's samples are not known). Two mixers (weight sets by channel, bit position and the
+network's confidence; and by channel, bit position and the network's spread), then two APMs
+(by node; by bit position and the network's probability) refine the mixed probability.
+
+Every quantity is an integer: counters 16-bit, mixer weights 16.16 fixed point, probabilities
+12-bit. ``code`` walks the subpixels it is given in order, coding (or decoding) and learning:
+the encoder and the decoder call it with the same positions and weights, step by step.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import coder
+from .jit import njit
+from .tables import SQUASH, STRETCH
+
+N_CONTEXTS = 21
+N_INPUTS = N_CONTEXTS + 2
+COUNT_LIMIT = 60             # the counters' slowest rate: 1 / (COUNT_LIMIT + 2)
+MIX_SHIFT = 14               # learning rate 2^-10 in the mixers' units
+WEIGHT_LIMIT = 1 << 24
+APM_RATE_SHIFT = 13          # 1/64, shared between the two nearest bins
+
+
+def table_bits(subpixels: int) -> int:
+    """Counter table size per context (log2): about two slots per coded decision, 2^16 to 2^22."""
+    return int(min(22, max(16, (8 * max(1, subpixels)).bit_length())))
+
+
+class State:
+    """What the stage has learned so far; encoder and decoder build it from the same numbers."""
+
+    def __init__(self, channels: int, subpixels: int):
+        bits = table_bits(subpixels)
+        self.counters = np.full((N_CONTEXTS, 1 << bits), 32768, np.int32)
+        self.counts = np.zeros((N_CONTEXTS, 1 << bits), np.int8)
+        self.mix1 = np.zeros((channels * 8 * 4, N_INPUTS), np.int64)
+        self.mix2 = np.zeros((channels * 8 * 16, N_INPUTS), np.int64)
+        self.mix1[:, 0] = self.mix2[:, 0] = 1 << 16           # the network's probability, as it is
+        knots = SQUASH[(np.arange(33) * 128).clip(max=4095)].astype(np.int32) * 16
+        self.apm1 = np.tile(knots, (channels * 256, 1))
+        self.apm2 = np.tile(knots, (channels * 8 * 24, 1))
+        self.coder = coder.new_state()
+
+    def arrays(self):
+        """What ``code`` learns in, and its tables, in its argument order."""
+        return self.counters, self.counts, self.mix1, self.mix2, self.apm1, self.apm2, SQUASH, STRETCH
+
+
+@njit
+def _hash(a, b, c, d):
+    h = (a * 0x2F0F1E35 + b * 0x6C8E9CF5 + c * 0x3C6EF372 + d * 0x1B873593) & 0xFFFFFFFF
+    h = ((h ^ (h >> 15)) * 0x2C1B3C6D) & 0xFFFFFFFF
+    return h ^ (h >> 13)
+
+
+@njit
+def _clip(v):
+    return min(255, max(0, v))
+
+
+@njit
+def _contexts(image, y, x, c, tile, mode, spread, ctx):
+    """The 21 context hashes of subpixel (y, x, c); an unknown neighbour reads as 0 (or as its
+    nearest known stand-in)."""
+    ly, lx, w = y % tile, x % tile, image.shape[1]
+    W = np.int64(image[y, x - 1, c]) if lx > 0 else 0
+    N = np.int64(image[y - 1, x, c]) if ly > 0 else 0
+    NW = np.int64(image[y - 1, x - 1, c]) if lx > 0 and ly > 0 else 0
+    NE = np.int64(image[y - 1, x + 1, c]) if ly > 0 and x + 1 < w and lx + 1 < tile else N
+    WW = np.int64(image[y, x - 2, c]) if lx > 1 else W
+    NN = np.int64(image[y - 2, x, c]) if ly > 1 else N
+    grad = _clip(W + N - NW)
+    c0 = np.int64(image[y, x, 0]) if c > 0 else 0
+    c1 = np.int64(image[y, x, 1]) if c > 1 else 0
+    step0 = c0 - np.int64(image[y, x - 1, 0]) if c > 0 and lx > 0 else 0
+    up0 = c0 - np.int64(image[y - 1, x, 0]) if c > 0 and ly > 0 else 0
+    prev = (np.int64(image[y, x, c - 1]) - (np.int64(image[y, x - 1, c - 1]) if lx > 0 else 0)) if c > 0 else 0
+    pc = np.int64(image[y, x, c - 1]) if c > 0 else 0
+    oW = W - np.int64(image[y, x - 1, c - 1]) if c > 0 and lx > 0 else 0
+    oN = N - np.int64(image[y - 1, x, c - 1]) if c > 0 and ly > 0 else 0
+    oNW = NW - np.int64(image[y - 1, x - 1, c - 1]) if c > 0 and lx > 0 and ly > 0 else 0
+    ctx[0] = 0
+    ctx[1] = _hash(1, W, 0, 0)
+    ctx[2] = _hash(2, N, 0, 0)
+    ctx[3] = _hash(3, W, N, 0)
+    ctx[4] = _hash(4, N, NE, 0)
+    ctx[5] = _hash(5, W, NW, 0)
+    ctx[6] = _hash(6, W, WW, 0)
+    ctx[7] = _hash(7, N, NN, 0)
+    ctx[8] = _hash(8, grad, 0, 0)
+    ctx[9] = _hash(9, (W + NE) >> 1, 0, 0)
+    ctx[10] = _hash(10, grad >> 2, (W - NW) >> 3, (N - NW) >> 3)
+    ctx[11] = _hash(11, c0, c1, 0)
+    ctx[12] = _hash(12, _clip(W + step0), step0 >> 2, 0)
+    ctx[13] = _hash(13, mode, 0, 0)
+    ctx[14] = _hash(14, mode, spread, 0)
+    ctx[15] = _hash(15, mode, W, 0)
+    ctx[16] = _hash(16, _clip(N + up0), up0 >> 2, 0)
+    ctx[17] = _hash(17, _clip(W + prev), _clip(N + up0) >> 2, 0)
+    ctx[18] = _hash(18, _clip(pc + oW), c, 0)
+    ctx[19] = _hash(19, _clip(pc + oN), _clip(pc + oW) >> 3, 0)
+    ctx[20] = _hash(20, _clip(pc + oW + oN - oNW), 0, 0)
+
+
+@njit
+def _apm(table, row, pos):
+    j, frac = pos >> 7, pos & 127
+    return (table[row, j] * (128 - frac) + table[row, j + 1] * frac) >> 7
+
+
+@njit
+def _apm_learn(table, row, pos, bit):
+    j, frac = pos >> 7, pos & 127
+    target = bit << 16
+    table[row, j] += ((target - table[row, j]) * (128 - frac)) >> APM_RATE_SHIFT
+    table[row, j + 1] += ((target - table[row, j + 1]) * frac) >> APM_RATE_SHIFT
+
+
+@njit
+def _squash(squash, d):
+    return squash[min(2047, max(-2047, d)) + 2048]
+
+
+@njit
+def code(image, ys, xs, cs, weights, tile, decode, counters, counts, mix1, mix2, apm1, apm2, squash, stretch,
+         cstate, buf, trace):
+    """Code (or, with ``decode``, decode into ``image``) the subpixels (ys[k], xs[k], cs[k]) in
+    order, subpixel k by its 256 weights ``weights[k]``; ``trace``, when it has room, receives
+    every coded decision's probability. Returns the number of decisions coded."""
+    mask = counters.shape[1] - 1
+    ctx = np.zeros(N_CONTEXTS, np.int64)
+    slot = np.zeros(N_CONTEXTS, np.int64)
+    x_in = np.zeros(N_INPUTS, np.int64)
+    cum = np.zeros(257, np.int64)
+    decisions = 0
+    for k in range(ys.shape[0]):
+        y, x, c = ys[k], xs[k], cs[k]
+        best, mode = np.int64(-1), 0
+        for v in range(256):
+            wv = np.int64(weights[k, v])
+            cum[v + 1] = cum[v] + wv
+            if wv > best:
+                best, mode = wv, v
+        spread = 0
+        while spread < 15 and (cum[256] >> spread) > best:
+            spread += 1
+        _contexts(image, y, x, c, tile, mode, spread, ctx)
+        value = 0 if decode else np.int64(image[y, x, c])
+        lo, hi, node = 0, 256, 1
+        for bit_pos in range(8):
+            mid = (lo + hi) >> 1
+            s0, s1 = cum[mid] - cum[lo], cum[hi] - cum[mid]
+            if s0 == 0 or s1 == 0:                    # forced by the weights: nothing to code
+                bit = 1 if s1 > 0 else 0
+            else:
+                st_net = stretch[min(4095, max(1, (s1 << 12) // (s0 + s1)))]
+                x_in[0], x_in[1] = st_net, 64
+                for i in range(N_CONTEXTS):
+                    slot[i] = _hash(ctx[i], node, c, i) & mask
+                    x_in[2 + i] = stretch[counters[i, slot[i]] >> 4]
+                set1 = (c * 8 + bit_pos) * 4 + min(3, abs(st_net) >> 9)
+                set2 = (c * 8 + bit_pos) * 16 + spread
+                dot1, dot2 = np.int64(0), np.int64(0)
+                for i in range(N_INPUTS):
+                    dot1 += mix1[set1, i] * x_in[i]
+                    dot2 += mix2[set2, i] * x_in[i]
+                dot1, dot2 = dot1 >> 16, dot2 >> 16
+                p1, p2 = _squash(squash, dot1), _squash(squash, dot2)
+                p_mix = _squash(squash, (dot1 + dot2) >> 1)
+                pos = stretch[p_mix] + 2048
+                row1 = c * 256 + node
+                row2 = (c * 8 + bit_pos) * 24 + min(23, ((st_net + 2048) * 24) >> 12)
+                p = (2 * p_mix + 3 * (_apm(apm1, row1, pos) >> 4) + 3 * (_apm(apm2, row2, pos) >> 4)) >> 3
+                p = min(4095, max(1, p))
+                if decisions < trace.shape[0]:
+                    trace[decisions] = p
+                decisions += 1
+                if decode:
+                    bit = coder.decode_bit(cstate, buf, p)
+                else:
+                    bit = 1 if value >= mid else 0
+                    coder.encode_bit(cstate, buf, bit, p)
+                err1, err2 = (bit << 12) - p1, (bit << 12) - p2
+                for i in range(N_INPUTS):
+                    mix1[set1, i] = min(WEIGHT_LIMIT, max(-WEIGHT_LIMIT, mix1[set1, i] + ((x_in[i] * err1) >> MIX_SHIFT)))
+                    mix2[set2, i] = min(WEIGHT_LIMIT, max(-WEIGHT_LIMIT, mix2[set2, i] + ((x_in[i] * err2) >> MIX_SHIFT)))
+                _apm_learn(apm1, row1, pos, bit)
+                _apm_learn(apm2, row2, pos, bit)
+                for i in range(N_CONTEXTS):
+                    n = np.int64(counts[i, slot[i]])
+                    counters[i, slot[i]] += ((bit << 16) - counters[i, slot[i]]) // (n + 2)
+                    if n < COUNT_LIMIT:
+                        counts[i, slot[i]] = n + 1
+            if bit:
+                lo = mid
+            else:
+                hi = mid
+            node = node * 2 + bit
+        if decode:
+            image[y, x, c] = lo
+    return decisions

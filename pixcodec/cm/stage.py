@@ -1,0 +1,44 @@
+"""The stage as the codec drives it: the encoder and the decoder hand it the same subpixels in
+the same order, a step at a time, each with the network's 256 integer weights."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import PixcodecError
+from . import coder
+from .model import State, code
+
+
+class Stage:
+    """One image's stage. ``pixels`` (H, W, C) uint8 to encode; None to decode ``data`` into a
+    new image of ``shape``. ``tile``: contexts read only samples of the same tile."""
+
+    def __init__(self, shape: tuple[int, int, int], tile: int, pixels: np.ndarray | None = None,
+                 data: bytes | None = None, trace: int = 0):
+        height, width, channels = shape
+        self.tile, self.decoding = tile, pixels is None
+        self.state = State(channels, height * width * channels)
+        self.trace = np.zeros(trace, np.int32)
+        self.decisions = 0
+        if self.decoding:
+            self.image = np.zeros(shape, np.uint8)
+            self.buf = np.frombuffer(data, np.uint8).copy()      # one signature for both directions
+            coder.start_decoding(self.state.coder, self.buf)
+        else:
+            self.image = np.ascontiguousarray(pixels, dtype=np.uint8)
+            # 8 decisions a subpixel, none over 12 bits: 12 bytes, and the coder's 4 at the end
+            self.buf = np.zeros(12 * height * width * channels + 16, np.uint8)
+
+    def step(self, ys: np.ndarray, xs: np.ndarray, cs: np.ndarray, weights: np.ndarray) -> None:
+        """Code (or decode into ``image``) these subpixels, in this order."""
+        ys, xs, cs = (np.ascontiguousarray(a, np.int64) for a in (ys, xs, cs))
+        weights = np.ascontiguousarray(weights, np.int64)
+        if not self.decoding and not (weights[np.arange(len(ys)), self.image[ys, xs, cs]] > 0).all():
+            raise PixcodecError("the network gave a coded value no weight")
+        trace = self.trace[self.decisions:]
+        self.decisions += code(self.image, ys, xs, cs, weights, self.tile, self.decoding, *self.state.arrays(),
+                               self.state.coder, self.buf, trace)
+
+    def finish(self) -> bytes:
+        """The coded bytes (encoder)."""
+        return self.buf[:coder.finish(self.state.coder, self.buf)].tobytes()

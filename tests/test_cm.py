@@ -1,0 +1,148 @@
+"""The context-mixing stage: integer tables that are the same everywhere, a binary coder that
+round-trips, a stage that decodes exactly what it coded in lockstep tile order on awkward
+shapes, and compiled kernels that compute what the interpreter does."""
+import hashlib
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pixcodec.cm import coder
+from pixcodec.cm.stage import Stage
+from pixcodec.cm.tables import SQUASH, STRETCH, digest
+
+
+def test_tables_are_pinned_monotone_and_inverse():
+    assert digest() == "c8f62aee6cb2a6d043dc3d55654cf47b32bf17513d687166a53510472d12f265"
+    assert (np.diff(SQUASH) >= 0).all() and SQUASH[0] == 1 and SQUASH[-1] == 4095 and SQUASH[2048] == 2048
+    assert (np.diff(STRETCH) >= 0).all() and STRETCH[0] == -2047 and STRETCH[4095] == 2047
+    assert (STRETCH[1:] == -STRETCH[1:][::-1]).all()
+    d = np.arange(-1000, 1001)
+    assert np.abs(STRETCH[SQUASH[d + 2048]] - d).max() <= 8         # the flat ends round coarser
+
+
+def test_the_binary_coder_round_trips_at_every_probability():
+    rng = np.random.default_rng(1)
+    probs = np.concatenate([[1, 4095, 1, 4095, 2048], rng.integers(1, 4096, 5000)])
+    bits = (rng.integers(0, 4096, len(probs)) < probs).astype(np.int64)
+    bits[:4] = [1, 0, 0, 1]                                          # the costliest surprises
+    state, buf = coder.new_state(), np.zeros(2 * len(bits) + 16, np.uint8)
+    for bit, p in zip(bits, probs):
+        coder.encode_bit(state, buf, int(bit), int(p))
+    data = buf[:coder.finish(state, buf)].copy()
+    state = coder.new_state()
+    coder.start_decoding(state, data)
+    assert [coder.decode_bit(state, data, int(p)) for p in probs] == bits.tolist()
+
+
+def toy_weights(image, ys, xs, cs, tile, odd_only=False):
+    """A causal stand-in for the network: a peak at the west neighbour in the tile (128 at a
+    tile's left edge); with ``odd_only``, channel 1 may take only odd values."""
+    v = np.arange(256)
+    rows = []
+    for y, x, c in zip(ys, xs, cs):
+        centre = int(image[y, x - 1, c]) if x % tile else 128
+        w = 4000 // (1 + np.abs(v - centre)) + 1
+        if odd_only and c == 1:
+            w[v % 2 == 0] = 0
+        rows.append(w)
+    return np.array(rows, np.int64)
+
+
+def lockstep(shape, tile):
+    """The decoder's order: for each position in a tile, raster, each channel, every tile."""
+    h, w, channels = shape
+    for ly in range(min(tile, h)):
+        for lx in range(min(tile, w)):
+            for c in range(channels):
+                ys = np.arange(ly, h, tile)[:, None].repeat(len(range(lx, w, tile)), 1).ravel()
+                xs = np.tile(np.arange(lx, w, tile), len(range(ly, h, tile)))
+                yield ys, xs, np.full(len(ys), c)
+
+
+def round_trip(pixels, tile, odd_only=False, group=None):
+    enc = Stage(pixels.shape, tile, pixels=pixels)
+    for ys, xs, cs in lockstep(pixels.shape, tile):
+        for part in (range(len(ys)) if group == 1 else [slice(None)]):
+            part = [part] if group == 1 else part
+            enc.step(ys[part], xs[part], cs[part], toy_weights(pixels, ys[part], xs[part], cs[part], tile, odd_only))
+    data = enc.finish()
+    dec = Stage(pixels.shape, tile, data=data)
+    for ys, xs, cs in lockstep(pixels.shape, tile):
+        dec.step(ys, xs, cs, toy_weights(dec.image, ys, xs, cs, tile, odd_only))
+    return data, dec.image
+
+
+def picture(h, w, channels, seed):
+    rng = np.random.default_rng(seed)
+    base = np.cumsum(rng.integers(-3, 4, (h, w)), 1) + 120
+    return np.clip(np.stack([base + 9 * c for c in range(channels)], 2), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("shape,tile", [((1, 1, 1), 8), ((1, 13, 3), 8), ((13, 1, 3), 4), ((65, 3, 1), 8),
+                                        ((20, 17, 3), 8), ((9, 9, 3), 64)])
+def test_the_stage_decodes_what_it_coded_on_awkward_shapes(shape, tile):
+    pixels = picture(*shape, seed=sum(shape))
+    data, back = round_trip(pixels, tile)
+    assert np.array_equal(back, pixels)
+
+
+def test_forced_bits_cost_nothing_and_round_trip():
+    pixels = picture(16, 16, 3, seed=4)
+    pixels[:, :, 1] |= 1                                            # channel 1 odd only
+    data, back = round_trip(pixels, 8, odd_only=True)
+    assert np.array_equal(back, pixels)
+    enc = Stage(pixels.shape, 8, pixels=pixels, trace=10 ** 5)
+    for ys, xs, cs in lockstep(pixels.shape, 8):
+        enc.step(ys, xs, cs, toy_weights(pixels, ys, xs, cs, 8, True))
+    assert enc.decisions == pixels.size * 8 - 16 * 16               # channel 1's last bit is forced
+
+
+def test_the_bytes_do_not_depend_on_how_a_step_is_split():
+    pixels = picture(12, 10, 3, seed=7)
+    assert round_trip(pixels, 4)[0] == round_trip(pixels, 4, group=1)[0]
+
+
+def test_a_weightless_value_is_refused():
+    pixels = picture(4, 4, 3, seed=1)
+    pixels[0, 0, 1] = 2
+    enc = Stage(pixels.shape, 8, pixels=pixels)
+    with pytest.raises(Exception, match="no weight"):
+        enc.step(np.array([0]), np.array([0]), np.array([1]), toy_weights(pixels, [0], [0], [1], 8, True))
+
+
+def test_damaged_data_decodes_to_something_in_bounded_time():
+    pixels = picture(16, 16, 3, seed=2)
+    data = round_trip(pixels, 8)[0]
+    for damaged in (data[:len(data) // 2], b"", bytes([data[0] ^ 0x40]) + data[1:], data + b"\xff" * 64):
+        dec = Stage(pixels.shape, 8, data=damaged)
+        for ys, xs, cs in lockstep(pixels.shape, 8):
+            dec.step(ys, xs, cs, toy_weights(dec.image, ys, xs, cs, 8))
+        assert dec.image.shape == pixels.shape
+
+
+TRACE = """
+import hashlib, json, sys
+import numpy as np
+sys.path.insert(0, sys.argv[1])
+from test_cm import lockstep, picture, toy_weights
+from pixcodec.cm.stage import Stage
+pixels = picture(9, 7, 3, seed=3)
+enc = Stage(pixels.shape, 4, pixels=pixels, trace=10 ** 4)
+for ys, xs, cs in lockstep(pixels.shape, 4):
+    enc.step(ys, xs, cs, toy_weights(pixels, ys, xs, cs, 4))
+print(json.dumps([enc.trace[:enc.decisions].tolist(), hashlib.sha256(enc.finish()).hexdigest()]))
+"""
+
+
+def test_compiled_kernels_compute_what_the_interpreter_does():
+    """The same rules run as plain Python (NUMBA_DISABLE_JIT=1, Python's unbounded integers) and
+    compiled (int64): every decision's probability and every byte agree."""
+    here = os.path.dirname(__file__)
+    runs = [json.loads(subprocess.run([sys.executable, "-c", TRACE, here], capture_output=True, text=True,
+                                      env={**os.environ, "NUMBA_DISABLE_JIT": flag}, check=True,
+                                      timeout=300).stdout) for flag in ("1", "0")]
+    assert runs[0] == runs[1] and len(runs[0][0]) > 9 * 7 * 3 * 6
