@@ -75,8 +75,11 @@ def _clip(v):
 @njit
 def _contexts(image, y, x, c, tile, mode, spread, ctx):
     """The 21 context hashes of subpixel (y, x, c); an unknown neighbour reads as 0 (or as its
-    nearest known stand-in)."""
+    nearest known stand-in). The first is the tile alone: its order-0 statistics. Tiles are
+    coded in lockstep, so the shared counters see the whole image at once; this one keeps what
+    raster order gave for free, the statistics of the neighbourhood coded last."""
     ly, lx, w = y % tile, x % tile, image.shape[1]
+    region = (y // tile) * ((w + tile - 1) // tile) + x // tile
     W = np.int64(image[y, x - 1, c]) if lx > 0 else 0
     N = np.int64(image[y - 1, x, c]) if ly > 0 else 0
     NW = np.int64(image[y - 1, x - 1, c]) if lx > 0 and ly > 0 else 0
@@ -93,7 +96,7 @@ def _contexts(image, y, x, c, tile, mode, spread, ctx):
     oW = W - np.int64(image[y, x - 1, c - 1]) if c > 0 and lx > 0 else 0
     oN = N - np.int64(image[y - 1, x, c - 1]) if c > 0 and ly > 0 else 0
     oNW = NW - np.int64(image[y - 1, x - 1, c - 1]) if c > 0 and lx > 0 and ly > 0 else 0
-    ctx[0] = 0
+    ctx[0] = _hash(21, region, 0, 0)
     ctx[1] = _hash(1, W, 0, 0)
     ctx[2] = _hash(2, N, 0, 0)
     ctx[3] = _hash(3, W, N, 0)
