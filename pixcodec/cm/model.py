@@ -30,6 +30,7 @@ from .tables import SQUASH, STRETCH
 N_CONTEXTS = 21
 N_INPUTS = N_CONTEXTS + 2
 COUNT_LIMIT = 60             # the counters' slowest rate: 1 / (COUNT_LIMIT + 2)
+RATE = np.array([65536 // (n + 2) for n in range(64)], np.int64)       # 1 / (n + 2), 16-bit
 MIX_SHIFT = 14               # learning rate 2^-10 in the mixers' units
 WEIGHT_LIMIT = 1 << 24
 APM_RATE_SHIFT = 13          # 1/64, shared between the two nearest bins
@@ -45,10 +46,10 @@ class State:
 
     def __init__(self, channels: int, subpixels: int):
         bits = table_bits(subpixels)
-        self.counters = np.full((N_CONTEXTS, 1 << bits), 32768, np.int32)
-        self.counts = np.zeros((N_CONTEXTS, 1 << bits), np.int8)
-        self.mix1 = np.zeros((channels * 8 * 4, N_INPUTS), np.int64)
-        self.mix2 = np.zeros((channels * 8 * 16, N_INPUTS), np.int64)
+        # a counter: its 16-bit probability of a 1, and (low 6 bits) how often it has been seen
+        self.counters = np.full((N_CONTEXTS, 1 << bits), 32768 << 6, np.int32)
+        self.mix1 = np.zeros((channels * 8 * 4, N_INPUTS), np.int32)
+        self.mix2 = np.zeros((channels * 8 * 16, N_INPUTS), np.int32)
         self.mix1[:, 0] = self.mix2[:, 0] = 1 << 16           # the network's probability, as it is
         knots = SQUASH[(np.arange(33) * 128).clip(max=4095)].astype(np.int32) * 16
         self.apm1 = np.tile(knots, (channels * 256, 1))
@@ -57,7 +58,7 @@ class State:
 
     def arrays(self):
         """What ``code`` learns in, and its tables, in its argument order."""
-        return self.counters, self.counts, self.mix1, self.mix2, self.apm1, self.apm2, SQUASH, STRETCH
+        return self.counters, self.mix1, self.mix2, self.apm1, self.apm2, SQUASH, STRETCH, RATE
 
 
 @njit
@@ -139,14 +140,19 @@ def _squash(squash, d):
 
 
 @njit
-def code(image, ys, xs, cs, weights, tile, decode, counters, counts, mix1, mix2, apm1, apm2, squash, stretch,
+def code(image, ys, xs, cs, weights, tile, decode, counters, mix1, mix2, apm1, apm2, squash, stretch, rate,
          cstate, buf, trace):
     """Code (or, with ``decode``, decode into ``image``) the subpixels (ys[k], xs[k], cs[k]) in
     order, subpixel k by its 256 weights ``weights[k]``; ``trace``, when it has room, receives
-    every coded decision's probability. Returns the number of decisions coded."""
-    mask = counters.shape[1] - 1
+    every coded decision's probability. Returns the number of decisions coded.
+
+    A context's counters for one subpixel sit in two buckets of 16, one a nibble: the first
+    nibble's 15 nodes, then the second's under the first's value, so 8 decisions touch 2 cache
+    lines a context, not 8."""
+    mask = (counters.shape[1] - 1) & ~15
     ctx = np.zeros(N_CONTEXTS, np.int64)
     slot = np.zeros(N_CONTEXTS, np.int64)
+    bucket = np.zeros(N_CONTEXTS, np.int64)
     x_in = np.zeros(N_INPUTS, np.int64)
     cum = np.zeros(257, np.int64)
     decisions = 0
@@ -165,6 +171,9 @@ def code(image, ys, xs, cs, weights, tile, decode, counters, counts, mix1, mix2,
         value = 0 if decode else np.int64(image[y, x, c])
         lo, hi, node = 0, 256, 1
         for bit_pos in range(8):
+            if bit_pos == 0 or bit_pos == 4:
+                for i in range(N_CONTEXTS):
+                    bucket[i] = _hash(ctx[i], c, i, node) & mask
             mid = (lo + hi) >> 1
             s0, s1 = cum[mid] - cum[lo], cum[hi] - cum[mid]
             if s0 == 0 or s1 == 0:                    # forced by the weights: nothing to code
@@ -173,8 +182,8 @@ def code(image, ys, xs, cs, weights, tile, decode, counters, counts, mix1, mix2,
                 st_net = stretch[min(4095, max(1, (s1 << 12) // (s0 + s1)))]
                 x_in[0], x_in[1] = st_net, 64
                 for i in range(N_CONTEXTS):
-                    slot[i] = _hash(ctx[i], node, c, i) & mask
-                    x_in[2 + i] = stretch[counters[i, slot[i]] >> 4]
+                    slot[i] = bucket[i] + (node if bit_pos < 4 else node - ((node >> (bit_pos - 4)) << (bit_pos - 4)) + (1 << (bit_pos - 4)))
+                    x_in[2 + i] = stretch[counters[i, slot[i]] >> 10]
                 set1 = (c * 8 + bit_pos) * 4 + min(3, abs(st_net) >> 9)
                 set2 = (c * 8 + bit_pos) * 16 + spread
                 dot1, dot2 = np.int64(0), np.int64(0)
@@ -204,10 +213,10 @@ def code(image, ys, xs, cs, weights, tile, decode, counters, counts, mix1, mix2,
                 _apm_learn(apm1, row1, pos, bit)
                 _apm_learn(apm2, row2, pos, bit)
                 for i in range(N_CONTEXTS):
-                    n = np.int64(counts[i, slot[i]])
-                    counters[i, slot[i]] += ((bit << 16) - counters[i, slot[i]]) // (n + 2)
-                    if n < COUNT_LIMIT:
-                        counts[i, slot[i]] = n + 1
+                    state = np.int64(counters[i, slot[i]])
+                    q, n = state >> 6, state & 63
+                    q += (((bit << 16) - q) * rate[n]) >> 16
+                    counters[i, slot[i]] = (q << 6) | min(n + 1, COUNT_LIMIT)
             if bit:
                 lo = mid
             else:
