@@ -6,7 +6,8 @@ is what the decoder's network would give it step by step) drive ``pixcodec.cm.St
 codec's lockstep order: each position of a tile in raster order, each channel, every tile at
 once. The decoder repeats the walk on the bytes and must give back every sample. Reported per
 image: the network alone (ideal code length of its weights), the stage's real bytes, and the
-stage's own time to encode and decode (the network's time not included).
+stage's own time to encode and decode (the network's time not included; medians of
+``--repeats``).
 
     python benchmarks/cm_exact.py ../shared/data/photos/train/waterloo-mandrill.png \
         --out benchmarks/results/cm_exact_heldout.json
@@ -45,16 +46,19 @@ def run(stage: Stage, weights: np.ndarray) -> float:
     return time.perf_counter() - start
 
 
-def measure(path: Path) -> dict:
+def measure(path: Path, repeats: int) -> dict:
     image, weights, channels = network_weights(path, TILE)
     total = weights.astype(np.float64).sum(-1)
     chosen = np.take_along_axis(weights, image[..., None].astype(np.int64), -1)[..., 0]
     network = float(-np.log2(chosen / total).sum()) / image.size
-    encoder = Stage(image.shape, TILE, pixels=image)
-    encode_s = run(encoder, weights)
-    data = encoder.finish()
-    decoder = Stage(image.shape, TILE, data=data)
-    decode_s = run(decoder, weights)
+    encode_s, decode_s = [], []
+    for _ in range(repeats):                          # alternating, medians reported
+        encoder = Stage(image.shape, TILE, pixels=image)
+        encode_s.append(run(encoder, weights))
+        data = encoder.finish()
+        decoder = Stage(image.shape, TILE, data=data)
+        decode_s.append(run(decoder, weights))
+    encode_s, decode_s = float(np.median(encode_s)), float(np.median(decode_s))
     row = {"image": path.name, "subpixels": int(image.size), "network_alone": round(network, 4),
            "stage_bytes": len(data), "stage": round(8 * len(data) / image.size, 4),
            "exact_round_trip": bool(np.array_equal(decoder.image, image)),
@@ -66,18 +70,20 @@ def measure(path: Path) -> dict:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("images", nargs="+", type=Path)
+    parser.add_argument("--repeats", type=int, default=1, help="time each image this many times (medians)")
     parser.add_argument("--out")
     args = parser.parse_args()
     Stage((1, 1, 1), TILE, pixels=np.zeros((1, 1, 1), np.uint8)).step(*[np.zeros(1, np.int64)] * 3,
                                                                        np.ones((1, 256), np.int64))  # compile
-    rows = [measure(p) for p in args.images]
+    rows = [measure(p, args.repeats) for p in args.images]
     summary = {k: round(float(np.mean([r[k] for r in rows])), 4)
                for k in ("network_alone", "stage", "stage_encode_s", "stage_decode_s")}
     summary["all_exact"] = all(r["exact_round_trip"] for r in rows)
     print(json.dumps(summary))
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"command": "python benchmarks/cm_exact.py " + " ".join(str(p) for p in args.images),
+            json.dump({"command": "python benchmarks/cm_exact.py " + " ".join(str(p) for p in args.images)
+                       + f" --repeats {args.repeats}",
                        "machine": "2 CPU cores, one thread, nothing else running", "mean": summary, "rows": rows},
                       f, indent=1)
     assert not math.isnan(summary["stage"])

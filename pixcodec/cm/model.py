@@ -31,7 +31,7 @@ N_CONTEXTS = 21
 N_INPUTS = N_CONTEXTS + 2
 COUNT_LIMIT = 60             # the counters' slowest rate: 1 / (COUNT_LIMIT + 2)
 RATE = np.array([65536 // (n + 2) for n in range(64)], np.int64)       # 1 / (n + 2), 16-bit
-MIX_SHIFT = 14               # learning rate 2^-10 in the mixers' units
+MIX_SHIFT = 13               # learning rate 2^-9 in the mixers' units (2^-8 to 2^-11 tried)
 WEIGHT_LIMIT = 1 << 24
 APM_RATE_SHIFT = 13          # 1/64, shared between the two nearest bins
 
