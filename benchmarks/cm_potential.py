@@ -15,7 +15,8 @@ whole-image raster order, not today's lockstep tiles).
         --ablate --out benchmarks/results/cm_potential.json
 
 The probabilities here are float64 and the counters hashed without checks: the figures say what
-such a stage can save, not what an exact, decodable one does yet.
+such a stage can save. The contexts are the exact stage's own (pixcodec/cm/model.py); the
+exact, decodable stage is measured by benchmarks/cm_exact.py.
 """
 import argparse
 import json
@@ -25,6 +26,8 @@ from pathlib import Path
 
 import numba
 import numpy as np
+
+from pixcodec.cm.model import _contexts, _hash
 
 TABLE_BITS = 22
 N_CONTEXTS = 21            # the families below, in this order
@@ -72,13 +75,6 @@ def _stretch(p):
 
 
 @numba.njit(cache=False)
-def _hash(a, b, c, d):
-    h = (a * 0x2F0F1E35 + b * 0x6C8E9CF5 + c * 0x3C6EF372 + d * 0x1B873593) & 0xFFFFFFFF
-    h = (h ^ (h >> 15)) * 0x2C1B3C6D & 0xFFFFFFFF
-    return h ^ (h >> 13)
-
-
-@numba.njit(cache=False)
 def code_lengths(image, weights, use_network, use_ctx, lr_shift, tile=0):
     """(bits of the network alone, bits of the mixed stage) over the image in raster order; with
     ``tile``, a neighbour in another tile counts as unknown (as in today's lockstep order)."""
@@ -110,17 +106,8 @@ def code_lengths(image, weights, use_network, use_ctx, lr_shift, tile=0):
     cm_bits = 0.0
     for y in range(h):
         for x in range(w):
-            lx = x % tile if tile else x
-            ly = y % tile if tile else y
             for c in range(channels):
                 v = int(image[y, x, c])
-                W = int(image[y, x - 1, c]) if lx > 0 else 0
-                N = int(image[y - 1, x, c]) if ly > 0 else 0
-                NW = int(image[y - 1, x - 1, c]) if lx > 0 and ly > 0 else 0
-                NE = int(image[y - 1, x + 1, c]) if ly > 0 and x + 1 < w and (tile == 0 or lx + 1 < tile) else N
-                WW = int(image[y, x - 2, c]) if lx > 1 else W
-                NN = int(image[y - 2, x, c]) if ly > 1 else N
-                grad = min(255, max(0, W + N - NW))
                 cum[0] = 0
                 best, mode = -1, 0
                 for k in range(256):
@@ -132,39 +119,7 @@ def code_lengths(image, weights, use_network, use_ctx, lr_shift, tile=0):
                 spread = 0
                 while spread < 15 and (cum[256] >> spread) > best:
                     spread += 1
-                # the pixel's earlier channels, and channel 0's step from its west neighbour
-                c0 = int(image[y, x, 0]) if c > 0 else 0
-                c1 = int(image[y, x, 1]) if c > 1 else 0
-                step0 = (c0 - int(image[y, x - 1, 0])) if c > 0 and lx > 0 else 0
-                up0 = (c0 - int(image[y - 1, x, 0])) if c > 0 and ly > 0 else 0
-                # the previous channel's residual against its own west neighbour
-                prev = int(image[y, x, c - 1]) - (int(image[y, x - 1, c - 1]) if lx > 0 else 0) if c > 0 else 0
-                ctx[0] = 0
-                ctx[1] = _hash(1, W, 0, 0)
-                ctx[2] = _hash(2, N, 0, 0)
-                ctx[3] = _hash(3, W, N, 0)
-                ctx[4] = _hash(4, N, NE, 0)
-                ctx[5] = _hash(5, W, NW, 0)
-                ctx[6] = _hash(6, W, WW, 0)
-                ctx[7] = _hash(7, N, NN, 0)
-                ctx[8] = _hash(8, grad, 0, 0)
-                ctx[9] = _hash(9, (W + NE) >> 1, 0, 0)
-                ctx[10] = _hash(10, grad >> 2, (W - NW) >> 3, (N - NW) >> 3)
-                ctx[11] = _hash(11, c0, c1, 0)
-                ctx[12] = _hash(12, min(255, max(0, W + step0)), step0 >> 2, 0)
-                ctx[13] = _hash(13, mode, 0, 0)
-                ctx[14] = _hash(14, mode, spread, 0)
-                ctx[15] = _hash(15, mode, W, 0)
-                ctx[16] = _hash(16, min(255, max(0, N + up0)), up0 >> 2, 0)
-                ctx[17] = _hash(17, min(255, max(0, W + prev)), min(255, max(0, N + up0)) >> 2, 0)
-                # the previous channel's value plus this channel's offset from it at W, N and NW
-                pc = int(image[y, x, c - 1]) if c > 0 else 0
-                oW = (W - int(image[y, x - 1, c - 1])) if c > 0 and lx > 0 else 0
-                oN = (N - int(image[y - 1, x, c - 1])) if c > 0 and ly > 0 else 0
-                oNW = (NW - int(image[y - 1, x - 1, c - 1])) if c > 0 and lx > 0 and ly > 0 else 0
-                ctx[18] = _hash(18, min(255, max(0, pc + oW)), c, 0)
-                ctx[19] = _hash(19, min(255, max(0, pc + oN)), min(255, max(0, pc + oW)) >> 3, 0)
-                ctx[20] = _hash(20, min(255, max(0, pc + oW + oN - oNW)), 0, 0)
+                _contexts(image, y, x, c, tile if tile else h + w + 1, mode, spread, ctx)
                 lo, hi, node = 0, 256, 1
                 for bit_pos in range(8):
                     mid = (lo + hi) >> 1
