@@ -27,10 +27,9 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from pixcodec.cm.model import _contexts, _hash
+from pixcodec.cm.model import N_CONTEXTS, _contexts, _hash, _neighbours
 
 TABLE_BITS = 22
-N_CONTEXTS = 21            # the families below, in this order
 FAMILIES = {"order0": [0], "neighbours": [1, 2, 3, 4, 5, 6, 7], "predictors": [8, 9, 10],
             "channels": [11, 12, 16, 17, 18, 19, 20], "network contexts": [13, 14, 15]}
 
@@ -101,6 +100,7 @@ def code_lengths(image, weights, use_network, use_ctx, lr_shift, tile=0):
     inputs = np.zeros(n_inputs, np.float64)
     idx = np.zeros(N_CONTEXTS, np.int64)
     ctx = np.zeros(N_CONTEXTS, np.int64)
+    nb = np.zeros(16, np.int64)
     cum = np.zeros(257, np.int64)
     net_bits = 0.0
     cm_bits = 0.0
@@ -119,7 +119,8 @@ def code_lengths(image, weights, use_network, use_ctx, lr_shift, tile=0):
                 spread = 0
                 while spread < 15 and (cum[256] >> spread) > best:
                     spread += 1
-                _contexts(image, y, x, c, tile if tile else h + w + 1, mode, spread, ctx)
+                _neighbours(image, y, x, c, tile if tile else h + w + 1, nb)
+                _contexts(nb, c, mode, spread, ctx)
                 lo, hi, node = 0, 256, 1
                 for bit_pos in range(8):
                     mid = (lo + hi) >> 1

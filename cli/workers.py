@@ -21,6 +21,7 @@ from multiprocessing import connection
 from typing import Callable, Iterator, Sequence
 
 from pixcodec.atomic import remove_unfinished
+from pixcodec.errors import PixcodecError
 
 LEAVE_S = 2.0          # for an idle worker to read its stop message and exit
 TERMINATE_S = 5.0      # then for SIGTERM to end it (its handler runs between bytecodes)
@@ -30,10 +31,22 @@ class WorkerFailed(RuntimeError):
     """An item's work raised in the worker: the worker's traceback, as text."""
 
 
+def _failure(error: Exception) -> Exception:
+    """What the parent raises: a PixcodecError as it is (one clean line), anything else as a
+    WorkerFailed that carries the worker's traceback."""
+    if isinstance(error, PixcodecError):
+        return error
+    return WorkerFailed(f"a worker process failed:\n{traceback.format_exc()}")
+
+
 def _serve(conn, start: Callable, args: tuple, work: Callable) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)            # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, _leave_now)
-    state = start(*args)
+    failed = None
+    try:
+        state = start(*args)
+    except Exception as e:                                   # every item gets it: no respawn loop
+        state, failed = None, _failure(e)
     while True:
         try:
             item = conn.recv()
@@ -41,10 +54,13 @@ def _serve(conn, start: Callable, args: tuple, work: Callable) -> None:
             return
         if item is None:
             return
+        if failed is not None:
+            conn.send((False, failed))
+            continue
         try:
             reply = (True, work(state, item))
-        except Exception:
-            reply = (False, traceback.format_exc())
+        except Exception as e:
+            reply = (False, _failure(e))
         conn.send(reply)
 
 
@@ -109,7 +125,7 @@ class Workers:
             if slot.conn.poll():
                 ok, value = slot.conn.recv()
                 if not ok:
-                    raise WorkerFailed(f"a worker process failed:\n{value}")
+                    raise value
                 return value
         except (EOFError, OSError):
             pass

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from pixcodec.cm import coder
+from pixcodec.cm.jit import STAMP, drop_stale, sources_digest
 from pixcodec.cm.stage import Stage
 from pixcodec.cm.tables import SQUASH, STRETCH, digest
 
@@ -129,6 +130,7 @@ import hashlib, json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
 from test_cm import lockstep, picture, toy_weights
+from pixcodec.cm.jit import STAMP, drop_stale, sources_digest
 from pixcodec.cm.stage import Stage
 pixels = picture(9, 7, 3, seed=3)
 enc = Stage(pixels.shape, 4, pixels=pixels, trace=10 ** 4)
@@ -146,3 +148,17 @@ def test_compiled_kernels_compute_what_the_interpreter_does():
                                       env={**os.environ, "NUMBA_DISABLE_JIT": flag}, check=True,
                                       timeout=300).stdout) for flag in ("1", "0")]
     assert runs[0] == runs[1] and len(runs[0][0]) > 9 * 7 * 3 * 6
+
+
+def test_kernels_cached_from_other_sources_are_dropped(tmp_path):
+    """numba checks a cached kernel against its own file only; model.py's kernel inlines
+    coder.py's functions, so the cache must go when any source here changes."""
+    cached = [tmp_path / "model.code-150.py311.nbi", tmp_path / "model.code-150.py311.1.nbc"]
+    for path in cached:
+        path.write_bytes(b"stale")
+    (tmp_path / STAMP).write_text("an older coder.py")
+    drop_stale(tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == [STAMP] and (tmp_path / STAMP).read_text() == sources_digest()
+    cached[0].write_bytes(b"current")
+    drop_stale(tmp_path)
+    assert cached[0].exists()

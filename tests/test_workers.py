@@ -8,9 +8,12 @@ import pytest
 
 from pixcodec.cli.workers import LEAVE_S, TERMINATE_S, WorkerFailed, Workers
 from pixcodec.atomic import atomic_write
+from pixcodec.errors import PixcodecError
 
 
 def _start(mode):
+    if mode == "refuse":
+        raise PixcodecError("model.pt is not a pixcodec model")
     if mode == "slow":
         time.sleep(30)
     if mode == "deaf":                      # ignores SIGTERM and swallows everything
@@ -68,6 +71,12 @@ def test_an_exception_in_the_work_arrives_with_its_traceback():
     with Workers(1, _start, ("",), _work) as workers:
         with pytest.raises(WorkerFailed, match="ValueError: bad item 7"):
             _run(workers, [("raise", 7)])
+
+
+def test_a_worker_that_cannot_start_refuses_cleanly_instead_of_dying_item_by_item():
+    with Workers(2, _start, ("refuse",), _work) as workers:
+        with pytest.raises(PixcodecError, match="^model.pt is not a pixcodec model$"):
+            _run(workers, [("sleep", 0.0)] * 3)
 
 
 @pytest.mark.parametrize("mode", ["slow", "deaf"])

@@ -73,51 +73,63 @@ def _clip(v):
     return min(255, max(0, v))
 
 
+# what _neighbours fills, by index
+W, N, NW, NE, WW, NN, C0, C1, STEP0, UP0, PREV, PC, OW, ON, ONW, REGION = range(16)
+
+
 @njit
-def _contexts(image, y, x, c, tile, mode, spread, ctx):
-    """The 21 context hashes of subpixel (y, x, c); an unknown neighbour reads as 0 (or as its
-    nearest known stand-in). The first is the tile alone: its order-0 statistics. Tiles are
-    coded in lockstep, so the shared counters see the whole image at once; this one keeps what
-    raster order gave for free, the statistics of the neighbourhood coded last."""
+def _neighbours(image, y, x, c, tile, nb):
+    """The samples around subpixel (y, x, c) that the decoder knows: this channel's neighbours
+    in the same tile (an unknown one reads as 0, or as its nearest known stand-in), the
+    pixel's earlier channels and their steps, this channel's offsets from the previous one at
+    W, N and NW, and the tile's number."""
     ly, lx, w = y % tile, x % tile, image.shape[1]
-    region = (y // tile) * ((w + tile - 1) // tile) + x // tile
-    W = np.int64(image[y, x - 1, c]) if lx > 0 else 0
-    N = np.int64(image[y - 1, x, c]) if ly > 0 else 0
-    NW = np.int64(image[y - 1, x - 1, c]) if lx > 0 and ly > 0 else 0
-    NE = np.int64(image[y - 1, x + 1, c]) if ly > 0 and x + 1 < w and lx + 1 < tile else N
-    WW = np.int64(image[y, x - 2, c]) if lx > 1 else W
-    NN = np.int64(image[y - 2, x, c]) if ly > 1 else N
-    grad = _clip(W + N - NW)
-    c0 = np.int64(image[y, x, 0]) if c > 0 else 0
-    c1 = np.int64(image[y, x, 1]) if c > 1 else 0
-    step0 = c0 - np.int64(image[y, x - 1, 0]) if c > 0 and lx > 0 else 0
-    up0 = c0 - np.int64(image[y - 1, x, 0]) if c > 0 and ly > 0 else 0
-    prev = (np.int64(image[y, x, c - 1]) - (np.int64(image[y, x - 1, c - 1]) if lx > 0 else 0)) if c > 0 else 0
-    pc = np.int64(image[y, x, c - 1]) if c > 0 else 0
-    oW = W - np.int64(image[y, x - 1, c - 1]) if c > 0 and lx > 0 else 0
-    oN = N - np.int64(image[y - 1, x, c - 1]) if c > 0 and ly > 0 else 0
-    oNW = NW - np.int64(image[y - 1, x - 1, c - 1]) if c > 0 and lx > 0 and ly > 0 else 0
-    ctx[0] = _hash(21, region, 0, 0)
-    ctx[1] = _hash(1, W, 0, 0)
-    ctx[2] = _hash(2, N, 0, 0)
-    ctx[3] = _hash(3, W, N, 0)
-    ctx[4] = _hash(4, N, NE, 0)
-    ctx[5] = _hash(5, W, NW, 0)
-    ctx[6] = _hash(6, W, WW, 0)
-    ctx[7] = _hash(7, N, NN, 0)
-    ctx[8] = _hash(8, grad, 0, 0)
-    ctx[9] = _hash(9, (W + NE) >> 1, 0, 0)
-    ctx[10] = _hash(10, grad >> 2, (W - NW) >> 3, (N - NW) >> 3)
-    ctx[11] = _hash(11, c0, c1, 0)
-    ctx[12] = _hash(12, _clip(W + step0), step0 >> 2, 0)
+    nb[REGION] = (y // tile) * ((w + tile - 1) // tile) + x // tile
+    nb[W] = image[y, x - 1, c] if lx > 0 else 0
+    nb[N] = image[y - 1, x, c] if ly > 0 else 0
+    nb[NW] = image[y - 1, x - 1, c] if lx > 0 and ly > 0 else 0
+    nb[NE] = image[y - 1, x + 1, c] if ly > 0 and x + 1 < w and lx + 1 < tile else nb[N]
+    nb[WW] = image[y, x - 2, c] if lx > 1 else nb[W]
+    nb[NN] = image[y - 2, x, c] if ly > 1 else nb[N]
+    nb[C0] = image[y, x, 0] if c > 0 else 0
+    nb[C1] = image[y, x, 1] if c > 1 else 0
+    nb[STEP0] = nb[C0] - np.int64(image[y, x - 1, 0]) if c > 0 and lx > 0 else 0
+    nb[UP0] = nb[C0] - np.int64(image[y - 1, x, 0]) if c > 0 and ly > 0 else 0
+    nb[PC] = image[y, x, c - 1] if c > 0 else 0
+    nb[PREV] = nb[PC] - (np.int64(image[y, x - 1, c - 1]) if lx > 0 else 0) if c > 0 else 0
+    nb[OW] = nb[W] - np.int64(image[y, x - 1, c - 1]) if c > 0 and lx > 0 else 0
+    nb[ON] = nb[N] - np.int64(image[y - 1, x, c - 1]) if c > 0 and ly > 0 else 0
+    nb[ONW] = nb[NW] - np.int64(image[y - 1, x - 1, c - 1]) if c > 0 and lx > 0 and ly > 0 else 0
+
+
+@njit
+def _contexts(nb, c, mode, spread, ctx):
+    """The context hashes. The first is the tile alone: its order-0 statistics. Tiles are coded
+    in lockstep, so the shared counters see the whole image at once; this one keeps what raster
+    order gave for free, the statistics of the neighbourhood coded last."""
+    w, n, nw, ne, pc = nb[W], nb[N], nb[NW], nb[NE], nb[PC]
+    step0, up0, oW = nb[STEP0], nb[UP0], nb[OW]
+    ctx[0] = _hash(21, nb[REGION], 0, 0)
+    ctx[1] = _hash(1, w, 0, 0)
+    ctx[2] = _hash(2, n, 0, 0)
+    ctx[3] = _hash(3, w, n, 0)
+    ctx[4] = _hash(4, n, ne, 0)
+    ctx[5] = _hash(5, w, nw, 0)
+    ctx[6] = _hash(6, w, nb[WW], 0)
+    ctx[7] = _hash(7, n, nb[NN], 0)
+    ctx[8] = _hash(8, _clip(w + n - nw), 0, 0)
+    ctx[9] = _hash(9, (w + ne) >> 1, 0, 0)
+    ctx[10] = _hash(10, _clip(w + n - nw) >> 2, (w - nw) >> 3, (n - nw) >> 3)
+    ctx[11] = _hash(11, nb[C0], nb[C1], 0)
+    ctx[12] = _hash(12, _clip(w + step0), step0 >> 2, 0)
     ctx[13] = _hash(13, mode, 0, 0)
     ctx[14] = _hash(14, mode, spread, 0)
-    ctx[15] = _hash(15, mode, W, 0)
-    ctx[16] = _hash(16, _clip(N + up0), up0 >> 2, 0)
-    ctx[17] = _hash(17, _clip(W + prev), _clip(N + up0) >> 2, 0)
+    ctx[15] = _hash(15, mode, w, 0)
+    ctx[16] = _hash(16, _clip(n + up0), up0 >> 2, 0)
+    ctx[17] = _hash(17, _clip(w + nb[PREV]), _clip(n + up0) >> 2, 0)
     ctx[18] = _hash(18, _clip(pc + oW), c, 0)
-    ctx[19] = _hash(19, _clip(pc + oN), _clip(pc + oW) >> 3, 0)
-    ctx[20] = _hash(20, _clip(pc + oW + oN - oNW), 0, 0)
+    ctx[19] = _hash(19, _clip(pc + nb[ON]), _clip(pc + oW) >> 3, 0)
+    ctx[20] = _hash(20, _clip(pc + oW + nb[ON] - nb[ONW]), 0, 0)
 
 
 @njit
@@ -153,6 +165,7 @@ def code(image, ys, xs, cs, weights, tile, decode, counters, mix1, mix2, apm1, a
     ctx = np.zeros(N_CONTEXTS, np.int64)
     slot = np.zeros(N_CONTEXTS, np.int64)
     bucket = np.zeros(N_CONTEXTS, np.int64)
+    nb = np.zeros(16, np.int64)
     x_in = np.zeros(N_INPUTS, np.int64)
     cum = np.zeros(257, np.int64)
     decisions = 0
@@ -167,7 +180,8 @@ def code(image, ys, xs, cs, weights, tile, decode, counters, mix1, mix2, apm1, a
         spread = 0
         while spread < 15 and (cum[256] >> spread) > best:
             spread += 1
-        _contexts(image, y, x, c, tile, mode, spread, ctx)
+        _neighbours(image, y, x, c, tile, nb)
+        _contexts(nb, c, mode, spread, ctx)
         value = 0 if decode else np.int64(image[y, x, c])
         lo, hi, node = 0, 256, 1
         for bit_pos in range(8):
