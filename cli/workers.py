@@ -1,14 +1,15 @@
 """Worker processes for ``--jobs``: items handed out one at a time, results back in input order.
 
-multiprocessing.Pool is not used because of how it ends. Its ``terminate`` signals every worker
-and then waits for it without limit. A worker whose Python-level SIGTERM handler raised into code
-that swallows the exception (an atexit callback, a bare ``except`` inside torch's import) lived
-on, and the CLI waited forever. Here nothing waits without a deadline:
+Not multiprocessing.Pool, because of how it ends: ``terminate`` signals every worker, then
+waits for it without limit. A worker signalled while still starting raised its SystemExit into
+code that swallows it (torch's atexit and weakref callbacks do), lived on, and the CLI waited
+forever. Here nothing waits without a deadline:
 - workers are asked to leave, then terminated, then killed;
 - their SIGTERM handler removes this process's unfinished temporary files and calls
   ``os._exit``, so no code it interrupts can keep the worker alive;
 - a worker that dies while coding (killed for memory, say) costs that one item a result made by
-  ``died``, and a fresh worker takes its place.
+  ``died``, and a fresh worker takes its place;
+- a worker that cannot start answers every item with its error, instead of being restarted.
 """
 from __future__ import annotations
 

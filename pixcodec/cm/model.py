@@ -7,7 +7,7 @@ weight above the split over the weight below it); a bit the weights force (all o
 side) is not coded and teaches nothing. Inputs to the mixers, all in the stretched domain:
 - the network's probability;
 - a bias;
-- one adaptive counter per context (below), hashed with the node and channel into a table.
+- one adaptive counter per context (below), found by hashing the context with the channel.
 
 Contexts use only samples known to the decoder at this point: earlier channels of this pixel,
 and neighbours in the same tile earlier in raster order (tiles decode in lockstep, so another
@@ -31,7 +31,7 @@ N_CONTEXTS = 21
 N_INPUTS = N_CONTEXTS + 2
 COUNT_LIMIT = 60             # the counters' slowest rate: 1 / (COUNT_LIMIT + 2)
 RATE = np.array([65536 // (n + 2) for n in range(64)], np.int64)       # 1 / (n + 2), 16-bit
-MIX_SHIFT = 13               # learning rate 2^-9 in the mixers' units (2^-8 to 2^-11 tried)
+MIX_SHIFT = 13               # learning rate 2^-9 in the mixers' units
 WEIGHT_LIMIT = 1 << 24
 APM_RATE_SHIFT = 13          # 1/64, shared between the two nearest bins
 
