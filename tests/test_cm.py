@@ -1,7 +1,6 @@
 """The context-mixing stage: integer tables that are the same everywhere, a binary coder that
 round-trips, a stage that decodes exactly what it coded in lockstep tile order on awkward
 shapes, and compiled kernels that compute what the interpreter does."""
-import hashlib
 import json
 import os
 import subprocess
@@ -12,7 +11,7 @@ import pytest
 
 from pixcodec.cm import coder
 from pixcodec.cm.jit import STAMP, drop_stale, sources_digest
-from pixcodec.cm.stage import Stage
+from pixcodec.cm.stage import Stage, lockstep_order as lockstep
 from pixcodec.cm.tables import SQUASH, STRETCH, digest
 
 
@@ -51,17 +50,6 @@ def toy_weights(image, ys, xs, cs, tile, odd_only=False):
             w[v % 2 == 0] = 0
         rows.append(w)
     return np.array(rows, np.int64)
-
-
-def lockstep(shape, tile):
-    """The decoder's order: for each position in a tile, raster, each channel, every tile."""
-    h, w, channels = shape
-    for ly in range(min(tile, h)):
-        for lx in range(min(tile, w)):
-            for c in range(channels):
-                ys = np.arange(ly, h, tile)[:, None].repeat(len(range(lx, w, tile)), 1).ravel()
-                xs = np.tile(np.arange(lx, w, tile), len(range(ly, h, tile)))
-                yield ys, xs, np.full(len(ys), c)
 
 
 def round_trip(pixels, tile, odd_only=False, group=None):
@@ -129,9 +117,9 @@ TRACE = """
 import hashlib, json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
-from test_cm import lockstep, picture, toy_weights
+from test_cm import picture, toy_weights
 from pixcodec.cm.jit import STAMP, drop_stale, sources_digest
-from pixcodec.cm.stage import Stage
+from pixcodec.cm.stage import Stage, lockstep_order as lockstep
 pixels = picture(9, 7, 3, seed=3)
 enc = Stage(pixels.shape, 4, pixels=pixels, trace=10 ** 4)
 for ys, xs, cs in lockstep(pixels.shape, 4):

@@ -9,6 +9,18 @@ from . import coder
 from .model import State, code
 
 
+def lockstep_order(shape: tuple[int, int, int], tile: int):
+    """The codec's decoding order as steps of (ys, xs, cs): each position of a tile in raster
+    order, each channel, every tile at that position at once."""
+    height, width, channels = shape
+    for ly in range(min(tile, height)):
+        for lx in range(min(tile, width)):
+            ys, xs = np.meshgrid(np.arange(ly, height, tile), np.arange(lx, width, tile), indexing="ij")
+            ys, xs = ys.ravel(), xs.ravel()
+            for c in range(channels):
+                yield ys, xs, np.full(len(ys), c)
+
+
 class Stage:
     """One image's stage. ``pixels`` (H, W, C) uint8 to encode; None to decode ``data`` into a
     new image of ``shape``. ``tile``: contexts read only samples of the same tile."""

@@ -15,7 +15,6 @@ import hashlib
 import numpy as np
 
 ST_MAX = 2047           # |stretch| bound
-P_BITS = 12             # the coder's and the mixers' probability precision
 
 
 def _knots() -> list[int]:
