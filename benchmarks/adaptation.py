@@ -27,6 +27,9 @@ CONFIGS = {
     "tuned": dict(tuning=True, online=False, deltas=False),         # the default before online mixing
     "deltas": dict(tuning=False, online=False, deltas=True),        # channel deltas alone
     "effort3_nodeltas": dict(search=EFFORTS[3]["search"], deltas=False),   # the default before channel deltas
+    "effort3_online": dict(search=EFFORTS[3]["search"]),            # the default before context mixing
+    "cm": dict(tuning=False, online=False, deltas=False, cm=True),  # the network and context mixing alone
+    "effort2": EFFORTS[2],
     "effort3": EFFORTS[3],                                          # the default
     "effort4": EFFORTS[4],
 }

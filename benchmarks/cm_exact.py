@@ -28,10 +28,14 @@ from pixcodec.cm.stage import Stage, lockstep_order  # noqa: E402
 TILE = 64
 
 
-def run(stage: Stage, weights: np.ndarray) -> float:
+def run(stage: Stage, weights: np.ndarray, image: np.ndarray | None = None) -> float:
+    """Encode ``image`` through the stage, or decode when it is None; the seconds it took."""
     start = time.perf_counter()
     for ys, xs, cs in lockstep_order(stage.image.shape, TILE):
-        stage.step(ys, xs, cs, weights[ys, xs, cs])
+        if image is None:
+            stage.decode(ys, xs, cs, weights[ys, xs, cs])
+        else:
+            stage.encode(ys, xs, cs, weights[ys, xs, cs], image[ys, xs, cs])
     return time.perf_counter() - start
 
 
@@ -42,10 +46,10 @@ def measure(path: Path, repeats: int) -> dict:
     network = float(-np.log2(chosen / total).sum()) / image.size
     encode_s, decode_s = [], []
     for _ in range(repeats):                          # alternating, medians reported
-        encoder = Stage(image.shape, TILE, pixels=image)
-        encode_s.append(run(encoder, weights))
+        encoder = Stage(image.shape, TILE).start()
+        encode_s.append(run(encoder, weights, image))
         data = encoder.finish()
-        decoder = Stage(image.shape, TILE, data=data)
+        decoder = Stage(image.shape, TILE).start(data)
         decode_s.append(run(decoder, weights))
     encode_s, decode_s = float(np.median(encode_s)), float(np.median(decode_s))
     row = {"image": path.name, "subpixels": int(image.size), "network_alone": round(network, 4),
@@ -62,8 +66,7 @@ if __name__ == "__main__":
     parser.add_argument("--repeats", type=int, default=1, help="time each image this many times (medians)")
     parser.add_argument("--out")
     args = parser.parse_args()
-    Stage((1, 1, 1), TILE, pixels=np.zeros((1, 1, 1), np.uint8)).step(*[np.zeros(1, np.int64)] * 3,
-                                                                       np.ones((1, 256), np.int64))  # compile
+    Stage((1, 1, 1), TILE).start().encode(*[np.zeros(1, np.int64)] * 3, np.ones((1, 256), np.int64), [0])  # compile
     rows = [measure(p, args.repeats) for p in args.images]
     summary = {k: round(float(np.mean([r[k] for r in rows])), 4)
                for k in ("network_alone", "stage", "stage_encode_s", "stage_decode_s")}

@@ -100,7 +100,7 @@ def run(settings: Settings, items: list[Item], jobs: int, quiet: bool, verbose: 
               help="Tiles coded together at most (bounds memory).")
 @click.option("-e", "--effort", type=click.IntRange(min(EFFORT_LEVELS), max(EFFORT_LEVELS)), default=DEFAULT_EFFORT,
               show_default=True,
-              help="1: the model as trained; 2: + online mixing; 3: + every layer's channels and the head "
+              help="1: the model as trained; 2: + context mixing; 3: + every layer's channels and the head "
                    "refitted to the image; 4: + a longer fit, and each lever left out in turn, keeping the smallest "
                    "(slowest). Decoding needs no option.")
 def compress(inputs, model_path, out, out_dir, force, resume, jobs, threads, quiet, verbose, verify, tile, group,

@@ -22,7 +22,7 @@ from .coder import SymbolDecoder, SymbolEncoder
 from .defaults import DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, EFFORT_LEVELS, MAX_DECODE_PIXELS
 from .errors import IntegrityError, PixcodecError
 from .progress import phase
-from .pxc import (ChannelDeltas, MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, GrayRGB, Header, OnlineMixing, Original, SideInfo, TunedHead, all_tiles, parse,
+from .pxc import (ChannelDeltas, MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, ContextMixing, GrayRGB, Header, OnlineMixing, Original, SideInfo, TunedHead, all_tiles, parse,
                   plan_rows, tile_count, tiling_plan)
 from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables, lazy_zeros
 
@@ -31,12 +31,12 @@ from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables, lazy_zero
 LOCKSTEP = DEFAULT_GROUP
 NEVER, SMALL, ALWAYS = 0, 1, 2      # when the encoder also codes without online mixing
 # What ``compress --effort`` turns on; the decoder needs nothing from it. 1: the model as trained;
-# 2: online mixing (pxc/online.py); 3: also every layer's channels and the head refitted to the
+# 2: context mixing (pixcodec/cm); 3: also every layer's channels and the head refitted to the
 # image (channel_tuning.py, tune.py), and on a small image, where it is cheap, the coding without
-# online mixing too (too few pixels to learn from: CIFAR-size images lost a few bytes each);
+# context mixing too (too few pixels to learn from);
 # 4: a longer channel fit, and every lever left out in turn on any image, keeping the smallest file.
-EFFORTS = {1: dict(tuning=False, online=False, deltas=False), 2: dict(tuning=False, deltas=False),
-           3: dict(search=SMALL), 4: dict(search=ALWAYS, fit=channel_tuning.LONG)}
+EFFORTS = {1: dict(tuning=False, online=False, deltas=False), 2: dict(tuning=False, deltas=False, cm=True),
+           3: dict(search=SMALL, cm=True), 4: dict(search=ALWAYS, fit=channel_tuning.LONG, cm=True)}
 
 assert tuple(EFFORTS) == EFFORT_LEVELS
 
@@ -81,15 +81,16 @@ class Codec:
     (adapt.py, tune.py, channel_tuning.py); off for streams whose header has no room for them, like
     a two-part file's latent. deltas may also be a fixed ``ChannelDeltas`` to code with (as a
     file was made, or to test), not fitted; fit: the channel fit's (steps, epochs).
-    online: code through online mixing (pxc/online.py); search: when the encoder also codes
-    without it and without tuning, keeping the smaller (NEVER, SMALL images, ALWAYS).
+    cm: code through the context-mixing stage (pixcodec/cm); else online: through online mixing
+    (pxc/online.py). search: when the encoder also codes without that stage and without tuning,
+    keeping the smaller (NEVER, SMALL images, ALWAYS).
     ``at_effort`` makes the codec ``compress --effort`` means."""
 
     def __init__(self, model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP,
                  fallback: bool = True, exact: ExactNumerics | None = None, value_sets: bool = True,
                  sharpness: bool = True, palette: bool = True, tuning: bool = True, online: bool = True,
                  search: int = NEVER, deltas: "bool | ChannelDeltas" = True,
-                 fit: tuple[int, int] = (channel_tuning.STEPS, channel_tuning.EPOCHS)):
+                 fit: tuple[int, int] = (channel_tuning.STEPS, channel_tuning.EPOCHS), cm: bool = False):
         """exact: arithmetic built over a module holding ``model`` and what computes its condition
         (the auto-encoder's decoder), so the model id covers both."""
         if not 1 <= tile < 1 << 16 or not 1 <= group < 1 << 16:
@@ -100,7 +101,8 @@ class Codec:
         self.tile, self.group, self.fallback = tile, group, fallback
         self.value_sets, self.sharpness, self.palette = value_sets, sharpness, palette
         self.tuning = tuning and TunedHead.tunable(model)
-        self.online = OnlineMixing() if online else None
+        # the adaptive stage the symbols go through: context mixing, or else online mixing
+        self.stage = {"cm": ContextMixing()} if cm else {"online": OnlineMixing()} if online else {}
         self.search, self.deltas, self.fit = search, deltas, fit
 
     @classmethod
@@ -164,19 +166,19 @@ class Codec:
         if self.tuning and fitting:
             phase(on_row, "fitting the head", None)
         tuned = self._tuned(image, deltas) if self.tuning and fitting else None
-        result = self._encode_adapted(image, SideInfo(deltas=deltas, tuned=tuned, online=self.online), on_row, cond)
+        result = self._encode_adapted(image, SideInfo(deltas=deltas, tuned=tuned, **self.stage), on_row, cond)
         # the fits judge on a sample and know nothing of value sets and palettes: where those are
         # used, or where a check is cheap, the untuned coding is tried too and the smaller kept (on
         # text, deltas fitted without value sets cost 31 %); a search tries every lever's absence
         others, small = [], image.numel() <= MEASURE_ALL
         if tuned is not None and (small or result[1].restriction is not None or self.search == ALWAYS):
-            others.append(SideInfo(deltas=deltas, online=self.online))
-        if self.online is not None and (self.search == ALWAYS or self.search == SMALL and small):
+            others.append(SideInfo(deltas=deltas, **self.stage))
+        if self.stage and (self.search == ALWAYS or self.search == SMALL and small):
             others += [SideInfo(deltas=deltas, tuned=tuned)] + ([SideInfo(deltas=deltas)] if tuned is not None else [])
         if deltas is not None and self.deltas is True and (result[1].restriction is not None or self.search == ALWAYS):
             tuned_plain = self._tuned(image, None) if self.tuning else None
-            others += [SideInfo(tuned=tuned_plain, online=self.online)] + \
-                ([SideInfo(online=self.online)] if tuned_plain is not None else [])
+            others += [SideInfo(tuned=tuned_plain, **self.stage)] + \
+                ([SideInfo(**self.stage)] if tuned_plain is not None else [])
         for n, other in enumerate(others):
             encoded = self._encode_adapted(image, other, on_row, cond, f"trying without a lever ({n + 1}/{len(others)})")
             if self._size(image, *encoded[:2]) <= self._size(image, *result[:2]):
@@ -196,7 +198,7 @@ class Codec:
         streams, nll, tile_bits = self._encode(image, fitted, phase(on_row, label, self.rows(height, width)), cond, measure)
         subpixels = {t.index: c * t.height * t.width for t in all_tiles(height, width, self.tile)}
         side = measure.decide(tile_bits, subpixels, self.fallback).replace(
-            deltas=fitted.deltas, tuned=fitted.tuned, online=fitted.online)
+            deltas=fitted.deltas, tuned=fitted.tuned, online=fitted.online, cm=fitted.cm)
         if side.stored is not None or side.restriction is not None or side.sharpness is not None:
             # the streams change; stored tiles still count at the model's cost
             streams, coded_nll, _ = self._encode(image, side, phase(on_row, f"{label}: second pass",
@@ -224,23 +226,29 @@ class Codec:
         """The file's online mixing state, fresh, or None."""
         return None if side.online is None else side.online.state(channels, self.exact)
 
+    def _cm(self, side: SideInfo, shape: tuple[int, int, int], tile: int):
+        """The file's context-mixing stage for coded (C, H, W), fresh, or None."""
+        c, height, width = shape
+        return None if side.cm is None else side.cm.stage((height, width, c), tile)
+
     def _encode(self, image: torch.Tensor, side: SideInfo, on_row, cond, measure: Measure | None = None):
         """Streams of the tiles not stored, their total NLL in bits, and each tile's bits."""
         c, height, width = image.shape
         exact = self._exact(side)
-        online = self._online(side, c)
+        online, cm = self._online(side, c), self._cm(side, image.shape, self.tile)
         streams, nll, tile_bits = [], 0.0, {}
         for tiles in tiling_plan(height, width, self.tile, self.group, skipped(side)):
-            encoder, parts, steps = SymbolEncoder(), [], [0]     # steps: wavefront steps done (the measure samples)
+            encoder = SymbolEncoder() if cm is None else cm.start()
+            parts, steps = [], [0]     # steps: wavefront steps done (the measure samples)
             bits = torch.zeros(len(tiles), dtype=torch.float64)
             for first, part in lockstep_parts(tiles):
                 x = torch.stack([image[:, t.rows, t.cols] for t in part])
                 index = torch.tensor([t.index for t in part])
-                step, last = CodingStep(side, self.exact, index, online, first == 0), first + LOCKSTEP >= len(tiles)
+                step, last = CodingStep(side, self.exact, part, online, cm, first == 0), first + LOCKSTEP >= len(tiles)
 
-                def choose(logits, ch, rows, cols, x=x, index=index, step=step, last=last, first=first):
+                def choose(logits, ch, rows, cols, x=x, index=index, step=step, last=last, first=first, encoder=encoder):
                     values = x[:, ch, rows, cols].reshape(-1)
-                    dist, cost = step.encode(encoder, logits, ch, len(rows), values)
+                    dist, cost = step.encode(encoder, logits, ch, rows, cols, values)
                     if measure is not None:
                         measure.add(index, ch, steps[0], logits, dist.plain, values.long(), step.earlier[:ch])
                         steps[0] += last and ch == c - 1
@@ -280,13 +288,13 @@ class Codec:
         image = lazy_zeros(channels, header.height, header.width, dtype=torch.uint8)
         exact = self._exact(side)
         plan = tiling_plan(header.height, header.width, header.tile, header.group, skipped(side))
-        online = self._online(side, channels)
+        online, cm = self._online(side, channels), self._cm(side, image.shape, header.tile)
         for tiles, stream in zip(plan, streams):
-            decoder, parts = SymbolDecoder(stream), []
+            decoder, parts = SymbolDecoder(stream) if cm is None else cm.start(stream), []
             for first, part in lockstep_parts(tiles):
-                step = CodingStep(side, self.exact, torch.tensor([t.index for t in part]), online, first == 0)
-                parts.append(engine.Part(len(part), lambda logits, ch, rows, cols, step=step:
-                                         step.decode(decoder, logits, ch, len(rows)), cut(cond, part)))
+                step = CodingStep(side, self.exact, part, online, cm, first == 0)
+                parts.append(engine.Part(len(part), lambda logits, ch, rows, cols, step=step, decoder=decoder:
+                                         step.decode(decoder, logits, ch, rows, cols), cut(cond, part)))
             outs = engine.run_parts(self.model, exact, parts, tiles[0].height, tiles[0].width, on_row, coded=channels)
             for t, pixels in zip(tiles, (p for out in outs for p in out)):
                 image[:, t.rows, t.cols] = pixels[:channels]

@@ -76,7 +76,7 @@ def test_a_two_part_file_codes_the_pixels_among_their_value_sets():
     """Few levels: the pixels given z are coded among each channel's values (version 4, two-part
     and value-set flags); the latent stream keeps the full 256."""
     codec = TwoPartCodec(ae(3), tile=8, group=2, fallback=False)
-    codec.pixels.online = None                  # the flags of version 4 alone
+    codec.pixels.stage = {}                     # the flags of version 4 alone
     i, j = torch.meshgrid(torch.arange(24), torch.arange(20), indexing="ij")
     img = torch.stack([(i + j) % 12 * 20, (i * 2 + j) % 12 * 20, (i + 2 * j) % 12 * 20]).to(torch.uint8)
     compressed = codec.compress(img)

@@ -113,7 +113,8 @@ def test_every_bundled_model_has_its_pinned_hash_and_id():
 
 def test_decoding_loads_only_the_model_the_file_names(tmp_path, monkeypatch):
     """The default's golden files decode without -m, re-encode byte for byte (the first as the
-    encoder then was, without online mixing; the second at effort 2), and building it touches no
+    encoder then was, without online mixing; the second as effort 2 then was, with it; the third
+    at effort 2, through context mixing), and building it touches no
     other bundled model (ids are pinned, so none is hashed to find it)."""
     data = Path(__file__).parent / "data"
     default = bundled.for_mode("RGB")
@@ -132,7 +133,12 @@ def test_decoding_loads_only_the_model_the_file_names(tmp_path, monkeypatch):
         assert parse(online)[0].version == 7 and parse(online)[0].side.online
         result = run("decompress", data / "golden_photo_rgb_v6_online.pxc", "-o", tmp_path / "back7.png")
         assert result.exit_code == 0 and np.array_equal(pixels(tmp_path / "back7.png")[1], pixels(data / "golden_photo_rgb_v1.png")[1])
-        assert Codec.at_effort(bundled.codec(default.name).model, 2).compress(image, "RGB").data == online
+        assert Codec(bundled.codec(default.name).model, tuning=False, deltas=False).compress(image, "RGB").data == online
+        mixed = (data / "golden_photo_rgb_v6_cm.pxc").read_bytes()
+        assert parse(mixed)[0].version == 11 and parse(mixed)[0].side.cm
+        result = run("decompress", data / "golden_photo_rgb_v6_cm.pxc", "-o", tmp_path / "back11.png")
+        assert result.exit_code == 0 and np.array_equal(pixels(tmp_path / "back11.png")[1], pixels(data / "golden_photo_rgb_v1.png")[1])
+        assert Codec.at_effort(bundled.codec(default.name).model, 2).compress(image, "RGB").data == mixed
         assert built == [default.name]
     finally:
         bundled.codec.cache_clear()

@@ -52,17 +52,27 @@ def toy_weights(image, ys, xs, cs, tile, odd_only=False):
     return np.array(rows, np.int64)
 
 
-def round_trip(pixels, tile, odd_only=False, group=None):
-    enc = Stage(pixels.shape, tile, pixels=pixels)
+def encode(pixels, tile, odd_only=False, group=None, trace=0):
+    enc = Stage(pixels.shape, tile, trace=trace).start()
     for ys, xs, cs in lockstep(pixels.shape, tile):
         for part in (range(len(ys)) if group == 1 else [slice(None)]):
             part = [part] if group == 1 else part
-            enc.step(ys[part], xs[part], cs[part], toy_weights(pixels, ys[part], xs[part], cs[part], tile, odd_only))
-    data = enc.finish()
-    dec = Stage(pixels.shape, tile, data=data)
-    for ys, xs, cs in lockstep(pixels.shape, tile):
-        dec.step(ys, xs, cs, toy_weights(dec.image, ys, xs, cs, tile, odd_only))
-    return data, dec.image
+            enc.encode(ys[part], xs[part], cs[part], toy_weights(enc.image, ys[part], xs[part], cs[part], tile, odd_only),
+                       pixels[ys[part], xs[part], cs[part]])
+    return enc
+
+
+def decode(data, shape, tile, odd_only=False):
+    dec = Stage(shape, tile).start(data)
+    for ys, xs, cs in lockstep(shape, tile):
+        values = dec.decode(ys, xs, cs, toy_weights(dec.image, ys, xs, cs, tile, odd_only))
+        assert np.array_equal(values, dec.image[ys, xs, cs])
+    return dec.image
+
+
+def round_trip(pixels, tile, odd_only=False, group=None):
+    data = encode(pixels, tile, odd_only, group).finish()
+    return data, decode(data, pixels.shape, tile, odd_only)
 
 
 def picture(h, w, channels, seed):
@@ -84,9 +94,7 @@ def test_forced_bits_cost_nothing_and_round_trip():
     pixels[:, :, 1] |= 1                                            # channel 1 odd only
     data, back = round_trip(pixels, 8, odd_only=True)
     assert np.array_equal(back, pixels)
-    enc = Stage(pixels.shape, 8, pixels=pixels, trace=10 ** 5)
-    for ys, xs, cs in lockstep(pixels.shape, 8):
-        enc.step(ys, xs, cs, toy_weights(pixels, ys, xs, cs, 8, True))
+    enc = encode(pixels, 8, odd_only=True, trace=10 ** 5)
     assert enc.decisions == pixels.size * 8 - 16 * 16               # channel 1's last bit is forced
 
 
@@ -98,32 +106,25 @@ def test_the_bytes_do_not_depend_on_how_a_step_is_split():
 def test_a_weightless_value_is_refused():
     pixels = picture(4, 4, 3, seed=1)
     pixels[0, 0, 1] = 2
-    enc = Stage(pixels.shape, 8, pixels=pixels)
+    enc = Stage(pixels.shape, 8).start()
     with pytest.raises(Exception, match="no weight"):
-        enc.step(np.array([0]), np.array([0]), np.array([1]), toy_weights(pixels, [0], [0], [1], 8, True))
+        enc.encode(np.array([0]), np.array([0]), np.array([1]), toy_weights(pixels, [0], [0], [1], 8, True), [2])
 
 
 def test_damaged_data_decodes_to_something_in_bounded_time():
     pixels = picture(16, 16, 3, seed=2)
     data = round_trip(pixels, 8)[0]
     for damaged in (data[:len(data) // 2], b"", bytes([data[0] ^ 0x40]) + data[1:], data + b"\xff" * 64):
-        dec = Stage(pixels.shape, 8, data=damaged)
-        for ys, xs, cs in lockstep(pixels.shape, 8):
-            dec.step(ys, xs, cs, toy_weights(dec.image, ys, xs, cs, 8))
-        assert dec.image.shape == pixels.shape
+        assert decode(damaged, pixels.shape, 8).shape == pixels.shape
 
 
 TRACE = """
 import hashlib, json, sys
 import numpy as np
 sys.path.insert(0, sys.argv[1])
-from test_cm import picture, toy_weights
-from pixcodec.cm.jit import STAMP, drop_stale, sources_digest
-from pixcodec.cm.stage import Stage, lockstep_order as lockstep
+from test_cm import encode, picture
 pixels = picture(9, 7, 3, seed=3)
-enc = Stage(pixels.shape, 4, pixels=pixels, trace=10 ** 4)
-for ys, xs, cs in lockstep(pixels.shape, 4):
-    enc.step(ys, xs, cs, toy_weights(pixels, ys, xs, cs, 4))
+enc = encode(pixels, 4, trace=10 ** 4)
 print(json.dumps([enc.trace[:enc.decisions].tolist(), hashlib.sha256(enc.finish()).hexdigest()]))
 """
 
@@ -150,3 +151,17 @@ def test_kernels_cached_from_other_sources_are_dropped(tmp_path):
     cached[0].write_bytes(b"current")
     drop_stale(tmp_path)
     assert cached[0].exists()
+
+
+def test_a_stream_past_its_first_buffer_grows_and_round_trips():
+    """Noise under flat weights: 8 bits a subpixel, many times the first buffer's 4 KB."""
+    pixels = np.random.default_rng(9).integers(0, 256, (60, 60, 3)).astype(np.uint8)
+    flat = np.ones((60 * 60, 256), np.int64)
+    enc, order = Stage(pixels.shape, 8).start(), list(lockstep(pixels.shape, 8))
+    costs = sum(enc.encode(ys, xs, cs, flat[:len(ys)], pixels[ys, xs, cs]).sum() for ys, xs, cs in order)
+    data = enc.finish()
+    assert len(data) > 2 * 4096 and abs(8 * len(data) - costs) < 0.01 * costs      # the costs are the bytes
+    dec = Stage(pixels.shape, 8).start(data)
+    for ys, xs, cs in order:
+        dec.decode(ys, xs, cs, flat[:len(ys)])
+    assert np.array_equal(dec.image, pixels)

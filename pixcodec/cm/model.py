@@ -11,8 +11,9 @@ side) is not coded and teaches nothing. Inputs to the mixers, all in the stretch
 
 Contexts use only samples known to the decoder at this point: earlier channels of this pixel,
 and neighbours in the same tile earlier in raster order (tiles decode in lockstep, so another
-tile's samples are not known). Two mixers (weight sets by channel, bit position and the
-network's confidence; and by channel, bit position and the network's spread), then two APMs
+tile's samples are not known). Two mixers (weight sets by channel, bit position, the
+network's confidence and which of W, N and the network's mode the value can still be; and by
+channel, bit position and the network's spread), then two APMs
 (by node; by bit position and the network's probability) refine the mixed probability.
 
 Every quantity is an integer: counters 16-bit, mixer weights 16.16 fixed point, probabilities
@@ -27,13 +28,21 @@ from . import coder
 from .jit import njit
 from .tables import SQUASH, STRETCH
 
-N_CONTEXTS = 21
+N_CONTEXTS = 24
 N_INPUTS = N_CONTEXTS + 2
 COUNT_LIMIT = 60             # the counters' slowest rate: 1 / (COUNT_LIMIT + 2)
 RATE = np.array([65536 // (n + 2) for n in range(64)], np.int64)       # 1 / (n + 2), 16-bit
 MIX_SHIFT = 13               # learning rate 2^-9 in the mixers' units
 WEIGHT_LIMIT = 1 << 24
 APM_RATE_SHIFT = 13          # 1/64, shared between the two nearest bins
+# A counter is stored XOR this, its state before any update (p = 1/2, seen 0 times), so a fresh
+# table is all zeros: its pages are committed only as contexts are used
+FRESH = 32768 << 6
+
+
+# What a decision coded at probability p costs, in 2^-16 bits: the encoder's estimate of what each
+# subpixel costs (to choose what to store), never an input to the coding
+COST = np.concatenate([[0], np.round(-np.log2(np.arange(1, 4097) / 4096) * 65536)]).astype(np.int64)
 
 
 def table_bits(subpixels: int) -> int:
@@ -47,8 +56,8 @@ class State:
     def __init__(self, channels: int, subpixels: int):
         bits = table_bits(subpixels)
         # a counter: its 16-bit probability of a 1, and (low 6 bits) how often it has been seen
-        self.counters = np.full((N_CONTEXTS, 1 << bits), 32768 << 6, np.int32)
-        self.mix1 = np.zeros((channels * 8 * 4, N_INPUTS), np.int32)
+        self.counters = np.zeros((N_CONTEXTS, 1 << bits), np.int32)
+        self.mix1 = np.zeros((channels * 8 * 4 * 8, N_INPUTS), np.int32)
         self.mix2 = np.zeros((channels * 8 * 16, N_INPUTS), np.int32)
         self.mix1[:, 0] = self.mix2[:, 0] = 1 << 16           # the network's probability, as it is
         knots = SQUASH[(np.arange(33) * 128).clip(max=4095)].astype(np.int32) * 16
@@ -58,7 +67,7 @@ class State:
 
     def arrays(self):
         """What ``code`` learns in, and its tables, in its argument order."""
-        return self.counters, self.mix1, self.mix2, self.apm1, self.apm2, SQUASH, STRETCH, RATE
+        return self.counters, self.mix1, self.mix2, self.apm1, self.apm2, SQUASH, STRETCH, RATE, COST
 
 
 @njit
@@ -130,6 +139,10 @@ def _contexts(nb, c, mode, spread, ctx):
     ctx[18] = _hash(18, _clip(pc + oW), c, 0)
     ctx[19] = _hash(19, _clip(pc + nb[ON]), _clip(pc + oW) >> 3, 0)
     ctx[20] = _hash(20, _clip(pc + oW + nb[ON] - nb[ONW]), 0, 0)
+    # pairs of predictions: where two channels' steps agree, their joint statistics are exact
+    ctx[21] = _hash(23, _clip(w + step0), _clip(w + nb[PREV]), 0)
+    ctx[22] = _hash(24, _clip(n + up0), _clip(pc + nb[ON]), 0)
+    ctx[23] = _hash(27, pc, _clip(pc + oW) >> 2, _clip(pc + nb[ON]) >> 2)
 
 
 @njit
@@ -152,11 +165,13 @@ def _squash(squash, d):
 
 
 @njit
-def code(image, ys, xs, cs, weights, tile, decode, counters, mix1, mix2, apm1, apm2, squash, stretch, rate,
-         cstate, buf, trace):
-    """Code (or, with ``decode``, decode into ``image``) the subpixels (ys[k], xs[k], cs[k]) in
-    order, subpixel k by its 256 weights ``weights[k]``; ``trace``, when it has room, receives
-    every coded decision's probability. Returns the number of decisions coded.
+def code(image, ys, xs, cs, weights, values, costs, tile, decode, counters, mix1, mix2, apm1, apm2, squash, stretch,
+         rate, cost, cstate, buf, trace):
+    """Code ``values[k]`` (or, with ``decode``, decode into ``values``) as the subpixels
+    (ys[k], xs[k], cs[k]) in order, subpixel k by its 256 weights ``weights[k]``, writing each
+    into ``image`` once coded: contexts read only what both sides have written there, whatever
+    the order. The encoder gets each subpixel's cost in ``costs`` (2^-16 bits). ``trace``, when it has room, receives every coded decision's probability.
+    Returns the number of decisions coded.
 
     A context's counters for one subpixel sit in two buckets of 16, one a nibble: the first
     nibble's 15 nodes, then the second's under the first's value, so 8 decisions touch 2 cache
@@ -182,7 +197,8 @@ def code(image, ys, xs, cs, weights, tile, decode, counters, mix1, mix2, apm1, a
             spread += 1
         _neighbours(image, y, x, c, tile, nb)
         _contexts(nb, c, mode, spread, ctx)
-        value = 0 if decode else np.int64(image[y, x, c])
+        grad = _clip(nb[W] + nb[N] - nb[NW])
+        value = 0 if decode else np.int64(values[k])
         lo, hi, node = 0, 256, 1
         for bit_pos in range(8):
             if bit_pos == 0 or bit_pos == 4:
@@ -197,8 +213,9 @@ def code(image, ys, xs, cs, weights, tile, decode, counters, mix1, mix2, apm1, a
                 x_in[0], x_in[1] = st_net, 64
                 for i in range(N_CONTEXTS):
                     slot[i] = bucket[i] + (node if bit_pos < 4 else node - ((node >> (bit_pos - 4)) << (bit_pos - 4)) + (1 << (bit_pos - 4)))
-                    x_in[2 + i] = stretch[counters[i, slot[i]] >> 10]
-                set1 = (c * 8 + bit_pos) * 4 + min(3, abs(st_net) >> 9)
+                    x_in[2 + i] = stretch[(counters[i, slot[i]] ^ FRESH) >> 10]
+                agree = (1 if lo <= nb[W] < hi else 0) + (2 if lo <= nb[N] < hi else 0) + (4 if lo <= mode < hi else 0)
+                set1 = ((c * 8 + bit_pos) * 4 + min(3, abs(st_net) >> 9)) * 8 + agree
                 set2 = (c * 8 + bit_pos) * 16 + spread
                 dot1, dot2 = np.int64(0), np.int64(0)
                 for i in range(N_INPUTS):
@@ -220,6 +237,7 @@ def code(image, ys, xs, cs, weights, tile, decode, counters, mix1, mix2, apm1, a
                 else:
                     bit = 1 if value >= mid else 0
                     coder.encode_bit(cstate, buf, bit, p)
+                    costs[k] += cost[p if bit else 4096 - p]
                 err1, err2 = (bit << 12) - p1, (bit << 12) - p2
                 for i in range(N_INPUTS):
                     mix1[set1, i] = min(WEIGHT_LIMIT, max(-WEIGHT_LIMIT, mix1[set1, i] + ((x_in[i] * err1) >> MIX_SHIFT)))
@@ -227,15 +245,15 @@ def code(image, ys, xs, cs, weights, tile, decode, counters, mix1, mix2, apm1, a
                 _apm_learn(apm1, row1, pos, bit)
                 _apm_learn(apm2, row2, pos, bit)
                 for i in range(N_CONTEXTS):
-                    state = np.int64(counters[i, slot[i]])
+                    state = np.int64(counters[i, slot[i]] ^ FRESH)
                     q, n = state >> 6, state & 63
                     q += (((bit << 16) - q) * rate[n]) >> 16
-                    counters[i, slot[i]] = (q << 6) | min(n + 1, COUNT_LIMIT)
+                    counters[i, slot[i]] = ((q << 6) | min(n + 1, COUNT_LIMIT)) ^ FRESH
             if bit:
                 lo = mid
             else:
                 hi = mid
             node = node * 2 + bit
-        if decode:
-            image[y, x, c] = lo
+        values[k] = lo
+        image[y, x, c] = lo
     return decisions

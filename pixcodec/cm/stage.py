@@ -1,5 +1,8 @@
 """The stage as the codec drives it: the encoder and the decoder hand it the same subpixels in
-the same order, a step at a time, each with the network's 256 integer weights."""
+the same order, a call at a time, each with the network's 256 integer weights.
+
+One ``Stage`` serves a whole file: what it learns carries across the file's streams, and each
+stream has its own binary coder (``start`` ... ``finish``)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,10 +11,15 @@ from ..errors import PixcodecError
 from . import coder
 from .model import State, code
 
+# The coder writes at most 4 bytes a decision (a collapsed interval flushes all of low), and a
+# subpixel is at most 8 decisions
+BYTES_PER_SUBPIXEL = 32
+
 
 def lockstep_order(shape: tuple[int, int, int], tile: int):
-    """The codec's decoding order as steps of (ys, xs, cs): each position of a tile in raster
-    order, each channel, every tile at that position at once."""
+    """A lockstep decoding order as steps of (ys, xs, cs): each position of a tile in raster
+    order, each channel, every tile at that position at once (the codec's engine walks a
+    tile's positions in wavefront steps instead; the stage takes either)."""
     height, width, channels = shape
     for ly in range(min(tile, height)):
         for lx in range(min(tile, width)):
@@ -22,35 +30,57 @@ def lockstep_order(shape: tuple[int, int, int], tile: int):
 
 
 class Stage:
-    """One image's stage. ``pixels`` (H, W, C) uint8 to encode; None to decode ``data`` into a
-    new image of ``shape``. ``tile``: contexts read only samples of the same tile."""
+    """One image's stage, for an image of ``shape`` (H, W, C) in tiles of ``tile``: contexts
+    read only samples of the same tile. ``image`` holds the samples coded so far, on both sides.
+    trace: room for that many decisions' probabilities (tests)."""
 
-    def __init__(self, shape: tuple[int, int, int], tile: int, pixels: np.ndarray | None = None,
-                 data: bytes | None = None, trace: int = 0):
+    def __init__(self, shape: tuple[int, int, int], tile: int, trace: int = 0):
         height, width, channels = shape
-        self.tile, self.decoding = tile, pixels is None
+        self.tile = tile
         self.state = State(channels, height * width * channels)
+        self.image = np.zeros(shape, np.uint8)           # calloc'd: pages commit as samples land
         self.trace = np.zeros(trace, np.int32)
         self.decisions = 0
+        self.decoding, self.buf = None, None
+
+    def start(self, data: bytes | None = None) -> "Stage":
+        """Begin a stream: decoding ``data``, or encoding when it is None."""
+        self.state.coder = coder.new_state()
+        self.decoding = data is not None
         if self.decoding:
-            self.image = np.zeros(shape, np.uint8)
-            self.buf = np.frombuffer(data, np.uint8).copy()      # one signature for both directions
+            self.buf = np.frombuffer(data, np.uint8).copy()
             coder.start_decoding(self.state.coder, self.buf)
         else:
-            self.image = np.ascontiguousarray(pixels, dtype=np.uint8)
-            # 8 decisions a subpixel, none over 12 bits: 12 bytes, and the coder's 4 at the end
-            self.buf = np.zeros(12 * height * width * channels + 16, np.uint8)
+            self.buf = np.zeros(1 << 12, np.uint8)
+        return self
 
-    def step(self, ys: np.ndarray, xs: np.ndarray, cs: np.ndarray, weights: np.ndarray) -> None:
-        """Code (or decode into ``image``) these subpixels, in this order."""
+    def _code(self, ys, xs, cs, weights, values, costs) -> np.ndarray:
         ys, xs, cs = (np.ascontiguousarray(a, np.int64) for a in (ys, xs, cs))
         weights = np.ascontiguousarray(weights, np.int64)
-        if not self.decoding and not (weights[np.arange(len(ys)), self.image[ys, xs, cs]] > 0).all():
-            raise PixcodecError("the network gave a coded value no weight")
+        if len(weights) != len(ys) or weights.shape[1:] != (256,):
+            raise ValueError("one row of 256 weights a subpixel")
         trace = self.trace[self.decisions:]
-        self.decisions += code(self.image, ys, xs, cs, weights, self.tile, self.decoding, *self.state.arrays(),
-                               self.state.coder, self.buf, trace)
+        self.decisions += code(self.image, ys, xs, cs, weights, values, costs, self.tile, self.decoding,
+                               *self.state.arrays(), self.state.coder, self.buf, trace)
+        return values
+
+    def encode(self, ys, xs, cs, weights, values) -> np.ndarray:
+        """Code ``values`` (N,) as the subpixels (ys, xs, cs) in this order, under ``weights``
+        (N, 256); what each cost, in bits (N,) float64."""
+        values = np.array(values, np.int64)
+        if not (np.take_along_axis(np.asarray(weights), values[:, None], 1) > 0).all():
+            raise PixcodecError("the network gave a coded value no weight")
+        needed = int(self.state.coder[3]) + BYTES_PER_SUBPIXEL * len(values) + 8
+        if needed > len(self.buf):
+            self.buf = np.concatenate([self.buf, np.zeros(max(needed, 2 * len(self.buf)) - len(self.buf), np.uint8)])
+        costs = np.zeros(len(values), np.int64)
+        self._code(ys, xs, cs, weights, values, costs)
+        return costs / 65536
+
+    def decode(self, ys, xs, cs, weights) -> np.ndarray:
+        """The values (N,) uint8 that ``encode`` coded at these subpixels with these weights."""
+        return self._code(ys, xs, cs, weights, np.zeros(len(ys), np.int64), np.zeros(len(ys), np.int64)).astype(np.uint8)
 
     def finish(self) -> bytes:
-        """The coded bytes (encoder)."""
+        """The stream's bytes (encoder)."""
         return self.buf[:coder.finish(self.state.coder, self.buf)].tobytes()

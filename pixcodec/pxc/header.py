@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import PixcodecError
 from .channel_deltas import ChannelDeltas
+from .context_mixing import ContextMixing
 from .metadata import Metadata
 from .original import Original, pixel_crc
 from .sections import FLAG_GRAY, Frame, GrayRGB, Latent, OnlineMixing, Reader, Section, Sharpness, StoredTiles, TunedHead
@@ -46,6 +47,7 @@ class SideInfo:
     tuned: TunedHead | None = None
     original: Original | None = None
     online: OnlineMixing | None = None
+    cm: ContextMixing | None = None
     deltas: ChannelDeltas | None = None
     metadata: Metadata | None = None
 

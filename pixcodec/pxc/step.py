@@ -10,11 +10,16 @@ Per lockstep group of tiles, the rule applies the file's side information in ord
    (online.MixState, shared by every part of every group, in coding order);
 3. a value set or palette, if any, narrows them to that pixel's options (renormalised by the
    coder); a channel with one option in every context is not coded at all.
+
+Then the range coder codes each symbol with its distribution; or, with context mixing, the
+file's ``cm.Stage`` codes it as binary decisions, the distribution's integer weights (zero
+outside the options) its strongest input, in the order the engine hands the symbols over.
 """
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from .header import SideInfo
@@ -32,6 +37,12 @@ class Distribution(NamedTuple):
         """What the coder codes with: (N, 256), or (N, K) over the options."""
         return self.plain if self.options is None else self.options.weights(self.plain)
 
+    @property
+    def integers(self) -> "np.ndarray":
+        """The context-mixing stage's input: (N, 256) int64, zero outside the options."""
+        plain = self.plain if self.options is None else self.options.masked(self.plain)
+        return plain.to(torch.int64).numpy()
+
     def index(self, symbols: torch.Tensor) -> torch.Tensor:
         """Values (N,) long -> the coder's symbols."""
         return symbols if self.options is None else self.options.index(symbols)
@@ -42,15 +53,24 @@ class Distribution(NamedTuple):
 
 
 class CodingStep:
-    """The rule for one lockstep part: ``index`` (tiles,) are its tiles' raster indices; online:
-    the file's MixState or None; leads: the group's first part (its channel 0 starts a step)."""
+    """The rule for one lockstep part of ``tiles``; online: the file's MixState or None; cm: its
+    context-mixing Stage or None (then the coder handed to encode and decode is that stage);
+    leads: the group's first part (its channel 0 starts a step)."""
 
-    def __init__(self, side: SideInfo, exact, index: torch.Tensor, online=None, leads: bool = False):
+    def __init__(self, side: SideInfo, exact, tiles: list, online=None, cm=None, leads: bool = False):
         self.exact = exact
-        self.online, self.leads, self.context = online, leads, None
+        self.online, self.cm, self.leads, self.context = online, cm, leads, None
         self.restriction = side.restriction
+        index = torch.tensor([t.index for t in tiles])
         self.tile_k = None if side.sharpness is None else side.sharpness.of_tiles(index)    # (tiles, C), once
+        self.origins = np.array([(t.top, t.left) for t in tiles], np.int64).reshape(-1, 2)
         self.earlier: list[torch.Tensor] = []      # this step's values (N,) long per channel so far
+
+    def positions(self, ch: int, rows: torch.Tensor, cols: torch.Tensor):
+        """(ys, xs, cs) in the image of a channel pass's symbols: tile-major, as the engine's rows."""
+        ys = (self.origins[:, :1] + rows.numpy()[None]).ravel()
+        xs = (self.origins[:, 1:] + cols.numpy()[None]).ravel()
+        return ys, xs, np.full(len(ys), ch, np.int64)
 
     def distribution(self, logits: torch.Tensor, ch: int, pixels: int) -> Distribution:
         """logits (N, 256) of channel ch at an engine step of ``pixels`` positions per tile."""
@@ -70,21 +90,30 @@ class CodingStep:
         if self.online is not None:
             self.online.observe(self.context, self.earlier[ch])
 
-    def encode(self, encoder, logits: torch.Tensor, ch: int, pixels: int,
+    def encode(self, encoder, logits: torch.Tensor, ch: int, rows: torch.Tensor, cols: torch.Tensor,
                values: torch.Tensor) -> tuple[Distribution, torch.Tensor | None]:
-        """Code channel ch's values (N,); the distribution, and -log2 p of each value (N,)
-        float64, or None when the channel is not coded."""
-        dist = self.distribution(logits, ch, pixels)
+        """Code channel ch's values (N,) at the engine step's positions (rows, cols); the
+        distribution, and what each value cost in bits (N,) float64, or None when the channel is
+        not coded."""
+        dist = self.distribution(logits, ch, len(rows))
         self.done(ch, values)                  # the encoder's measure reads them too (adapt.Measure)
+        if self.cm is not None:                # a known channel still goes in: later contexts read it
+            costs = self.cm.encode(*self.positions(ch, rows, cols), dist.integers, values.numpy())
+            return dist, None if dist.known else torch.from_numpy(costs)
         if dist.known:
             return dist, None
         coded, weights = dist.index(values.long()), dist.weights
         encoder.encode(coded, weights)
         return dist, -torch.log2(weights.gather(1, coded[:, None])[:, 0] / weights.sum(1))
 
-    def decode(self, decoder, logits: torch.Tensor, ch: int, pixels: int) -> torch.Tensor:
+    def decode(self, decoder, logits: torch.Tensor, ch: int, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """The values (N,) uint8 that ``encode`` coded."""
-        dist = self.distribution(logits, ch, pixels)
+        dist = self.distribution(logits, ch, len(rows))
+        if self.cm is not None:
+            values = torch.from_numpy(self.cm.decode(*self.positions(ch, rows, cols), dist.integers))
+            if self.restriction is not None:
+                self.done(ch, values)
+            return values
         if self.restriction is None:
             values = decoder.decode(dist.plain)
             if self.online is not None:      # otherwise no later channel needs this one's values

@@ -49,6 +49,13 @@ class Options(NamedTuple):
             return weights.mv(torch.zeros(256, dtype=weights.dtype).index_fill_(0, self.values, 1.0))
         return self.weights(weights).sum(1)
 
+    def masked(self, weights: torch.Tensor) -> torch.Tensor:
+        """(N, 256) exact weights -> (N, 256), zero outside each row's options (padding adds 0)."""
+        import torch
+        if self.valid is None:
+            return weights * torch.zeros(256, dtype=weights.dtype).index_fill_(0, self.values, 1.0)
+        return torch.zeros_like(weights).scatter_add_(1, self.values, self.weights(weights))
+
     def index(self, symbols: torch.Tensor) -> torch.Tensor:
         if self.index_of.dim() == 1:
             return self.index_of[symbols]
