@@ -29,7 +29,7 @@ from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables, lazy_zero
 # Tiles a lockstep group runs through the model at once: a larger group (the file's choice) is
 # run as consecutive parts of this many, in the same symbol order, so a step's memory stays bounded.
 LOCKSTEP = DEFAULT_GROUP
-NEVER, SMALL, ALWAYS = 0, 1, 2      # when the encoder also codes without online mixing
+NEVER, SMALL, ALWAYS = 0, 1, 2      # when the encoder also codes without its adaptive stage
 # What ``compress --effort`` turns on; the decoder needs nothing from it. 1: the model as trained;
 # 2: context mixing (pixcodec/cm); 3: also every layer's channels and the head refitted to the
 # image (channel_tuning.py, tune.py), and on a small image, where it is cheap, the coding without
@@ -64,7 +64,7 @@ def model_id(model: nn.Module, exact: ExactNumerics) -> bytes:
 @dataclass
 class Compressed:
     data: bytes
-    nll_bits: float          # what the exact model says the pixels cost
+    nll_bits: float          # what the coding's probabilities say the pixels cost (with context mixing, its decisions')
     subpixels: int
     stored_tiles: int = 0    # tiles kept raw because the model would spend more than 8 bits a subpixel
     latent_bits: float | None = None    # two-part files: the bits(z) share of nll_bits
@@ -296,6 +296,8 @@ class Codec:
                 parts.append(engine.Part(len(part), lambda logits, ch, rows, cols, step=step, decoder=decoder:
                                          step.decode(decoder, logits, ch, rows, cols), cut(cond, part)))
             outs = engine.run_parts(self.model, exact, parts, tiles[0].height, tiles[0].width, on_row, coded=channels)
+            if cm is not None:
+                cm.end()
             for t, pixels in zip(tiles, (p for out in outs for p in out)):
                 image[:, t.rows, t.cols] = pixels[:channels]
         if side.stored is not None:

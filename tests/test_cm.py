@@ -13,6 +13,7 @@ from pixcodec.cm import coder
 from pixcodec.cm.jit import STAMP, drop_stale, sources_digest
 from pixcodec.cm.stage import Stage, lockstep_order as lockstep
 from pixcodec.cm.tables import SQUASH, STRETCH, digest
+from pixcodec.errors import PixcodecError
 
 
 def test_tables_are_pinned_monotone_and_inverse():
@@ -111,11 +112,39 @@ def test_a_weightless_value_is_refused():
         enc.encode(np.array([0]), np.array([0]), np.array([1]), toy_weights(pixels, [0], [0], [1], 8, True), [2])
 
 
-def test_damaged_data_decodes_to_something_in_bounded_time():
+def test_a_stream_is_read_exactly_to_its_end():
+    """A stream cut short is refused once decoding reads past its end; one with bytes after its
+    last symbol, when it ends; a flipped bit decodes to something, which the file's CRC checks,
+    or reads past the end."""
     pixels = picture(16, 16, 3, seed=2)
     data = round_trip(pixels, 8)[0]
-    for damaged in (data[:len(data) // 2], b"", bytes([data[0] ^ 0x40]) + data[1:], data + b"\xff" * 64):
-        assert decode(damaged, pixels.shape, 8).shape == pixels.shape
+    for damaged in (data[:len(data) // 2], b"", data[:-1]):
+        with pytest.raises(PixcodecError, match="ended before"):
+            decode(damaged, pixels.shape, 8)
+    dec = Stage(pixels.shape, 8).start(data + b"\0")
+    for ys, xs, cs in lockstep(pixels.shape, 8):
+        dec.decode(ys, xs, cs, toy_weights(dec.image, ys, xs, cs, 8))
+    with pytest.raises(PixcodecError, match="after its last symbol"):
+        dec.end()
+    for bit in range(8):                              # or refused, when it reads past the end
+        try:
+            assert decode(bytes([data[0] ^ (1 << bit)]) + data[1:], pixels.shape, 8).shape == pixels.shape
+        except PixcodecError as e:
+            assert "ended before" in str(e)
+
+
+def test_a_forged_stream_stops_in_proportion_to_its_bytes():
+    """Certain weights make every decision nearly free; still, each costs at least 2^-12 of a
+    byte, so 8 zero bytes stop a claim of a million subpixels after a few ten thousand."""
+    shape = (1000, 1000, 1)
+    dec, certain = Stage(shape, 64).start(bytes(8)), np.zeros((1000, 256), np.int64)
+    certain[:, 0], certain[:, 1] = 1 << 40, 1
+    decoded = 0
+    with pytest.raises(PixcodecError, match="ended before"):
+        for y in range(1000):
+            dec.decode(np.full(1000, y), np.arange(1000), np.zeros(1000, np.int64), certain)
+            decoded += 1000
+    assert decoded < 100_000
 
 
 TRACE = """

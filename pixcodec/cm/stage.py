@@ -78,8 +78,21 @@ class Stage:
         return costs / 65536
 
     def decode(self, ys, xs, cs, weights) -> np.ndarray:
-        """The values (N,) uint8 that ``encode`` coded at these subpixels with these weights."""
-        return self._code(ys, xs, cs, weights, np.zeros(len(ys), np.int64), np.zeros(len(ys), np.int64)).astype(np.uint8)
+        """The values (N,) uint8 that ``encode`` coded at these subpixels with these weights.
+
+        A real stream is never read past its end (the decoder reads the byte the encoder wrote
+        at each shift, 4 ahead, and the encoder's last 4 bytes end it), so reading past it is
+        corruption. Each decision costs at least 2^-12 of a byte, so a stream of n bytes stops
+        a forged file within about 3,000·(n + 4) decisions, whatever its header claims."""
+        values = self._code(ys, xs, cs, weights, np.zeros(len(ys), np.int64), np.zeros(len(ys), np.int64))
+        if self.state.coder[3] > len(self.buf):
+            raise PixcodecError("corrupt payload: a stream ended before its symbols did (truncated or forged file)")
+        return values.astype(np.uint8)
+
+    def end(self) -> None:
+        """After a stream's last symbol (decoder): every byte was read, or the stream is corrupt."""
+        if self.state.coder[3] != len(self.buf):
+            raise PixcodecError("corrupt payload: a stream holds bytes after its last symbol")
 
     def finish(self) -> bytes:
         """The stream's bytes (encoder)."""
