@@ -23,13 +23,12 @@ from pixcodec.imageio import read_image
 
 CONFIGS = {
     "plain": dict(tuning=False, online=False, deltas=False),        # effort 1
-    "online": dict(tuning=False, online=True, deltas=False),        # effort 2
+    "online": dict(tuning=False, online=True, deltas=False),        # effort 2 before context mixing
     "tuned": dict(tuning=True, online=False, deltas=False),         # the default before online mixing
     "deltas": dict(tuning=False, online=False, deltas=True),        # channel deltas alone
     "effort3_nodeltas": dict(search=EFFORTS[3]["search"], deltas=False),   # the default before channel deltas
     "effort3_online": dict(search=EFFORTS[3]["search"]),            # the default before context mixing
-    "cm": dict(tuning=False, online=False, deltas=False, cm=True),  # the network and context mixing alone
-    "effort2": EFFORTS[2],
+    "effort2": EFFORTS[2],                                          # the network and context mixing
     "effort3": EFFORTS[3],                                          # the default
     "effort4": EFFORTS[4],
 }

@@ -1,7 +1,6 @@
 """Files coded through the context-mixing stage (format version 11): exact round trips on
 awkward shapes, with value sets and palettes, the same bytes across threads and runs, golden
 files, and damaged or forged files refused."""
-from pathlib import Path
 
 import numpy as np
 import pytest

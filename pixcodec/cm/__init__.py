@@ -1,4 +1,5 @@
-"""The context-mixing stage between the network and the entropy coder (issue 30).
+"""The context-mixing stage between the network and the entropy coder: it codes `.pxc` files
+with the ``cm`` section (format version 11).
 
 - ``tables``: the integer logistic functions;
 - ``coder``: the binary arithmetic coder;

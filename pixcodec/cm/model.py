@@ -10,8 +10,8 @@ side) is not coded and teaches nothing. Inputs to the mixers, all in the stretch
 - one adaptive counter per context (below), found by hashing the context with the channel.
 
 Contexts use only samples known to the decoder at this point: earlier channels of this pixel,
-and neighbours in the same tile earlier in raster order (tiles decode in lockstep, so another
-tile's samples are not known). Two mixers (weight sets by channel, bit position, the
+and neighbours in the same tile that every engine order decodes first (tiles decode in
+lockstep, so another tile's samples are not known). Two mixers (weight sets by channel, bit position, the
 network's confidence and which of W, N and the network's mode the value can still be; and by
 channel, bit position and the network's spread), then two APMs
 (by node; by bit position and the network's probability) refine the mixed probability.
@@ -197,7 +197,6 @@ def code(image, ys, xs, cs, weights, values, costs, tile, decode, counters, mix1
             spread += 1
         _neighbours(image, y, x, c, tile, nb)
         _contexts(nb, c, mode, spread, ctx)
-        grad = _clip(nb[W] + nb[N] - nb[NW])
         value = 0 if decode else np.int64(values[k])
         lo, hi, node = 0, 256, 1
         for bit_pos in range(8):
