@@ -66,7 +66,7 @@ def main(model_path, name, channels, hparams, images, photo, skip_photo, naive_s
         hp = {k: parse_value(v) for k, v in (h.split("=") for h in hparams)}
         model = models.build(name, int(channels), **hp).eval()
     c = model.in_channels
-    codec = Codec(model)
+    codec = Codec.at_effort(model)          # what `pixcodec compress` does by default
     gen = torch.Generator().manual_seed(0)
     smooth = lambda h, w: ((torch.arange(h)[:, None] * 3 + torch.arange(w)[None] * 2)[None].expand(c, h, w)  # noqa: E731
                            + torch.randint(0, 24, (c, h, w), generator=gen)).clamp(0, 255).to(torch.uint8)
