@@ -243,17 +243,16 @@ class Codec:
             bits = torch.zeros(len(tiles), dtype=torch.float64)
             for first, part in lockstep_parts(tiles):
                 x = torch.stack([image[:, t.rows, t.cols] for t in part])
-                index = torch.tensor([t.index for t in part])
-                step, last = CodingStep(side, self.exact, part, online, cm, first == 0), first + LOCKSTEP >= len(tiles)
+                step, last = CodingStep(side, self.exact, part, online, first == 0), first + LOCKSTEP >= len(tiles)
 
-                def choose(logits, ch, rows, cols, x=x, index=index, step=step, last=last, first=first, encoder=encoder):
+                def choose(logits, ch, rows, cols, x=x, step=step, last=last, first=first, encoder=encoder):
                     values = x[:, ch, rows, cols].reshape(-1)
                     dist, cost = step.encode(encoder, logits, ch, rows, cols, values)
                     if measure is not None:
-                        measure.add(index, ch, steps[0], logits, dist.plain, values.long(), step.earlier[:ch])
+                        measure.add(step.index, ch, steps[0], logits, dist.plain, values.long(), step.earlier[:ch])
                         steps[0] += last and ch == c - 1
                     if cost is not None:         # rows are batch-major
-                        bits[first:first + len(index)] += cost.view(len(index), -1).sum(1)
+                        bits[first:first + len(step.index)] += cost.view(len(step.index), -1).sum(1)
                     return values
                 parts.append(engine.Part(len(part), choose, cut(cond, part)))
             # gray through an RGB model: G = B = R, not coded
@@ -292,7 +291,7 @@ class Codec:
         for tiles, stream in zip(plan, streams):
             decoder, parts = SymbolDecoder(stream) if cm is None else cm.start(stream), []
             for first, part in lockstep_parts(tiles):
-                step = CodingStep(side, self.exact, part, online, cm, first == 0)
+                step = CodingStep(side, self.exact, part, online, first == 0)
                 parts.append(engine.Part(len(part), lambda logits, ch, rows, cols, step=step, decoder=decoder:
                                          step.decode(decoder, logits, ch, rows, cols), cut(cond, part)))
             outs = engine.run_parts(self.model, exact, parts, tiles[0].height, tiles[0].width, on_row, coded=channels)

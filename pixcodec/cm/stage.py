@@ -1,5 +1,5 @@
 """The stage as the codec drives it: the encoder and the decoder hand it the same subpixels in
-the same order, a call at a time, each with the network's 256 integer weights.
+the same order, a call at a time, each with the network's 256 integer weights (float64).
 
 One ``Stage`` serves a whole file: what it learns carries across the file's streams, and each
 stream has its own binary coder (``start`` ... ``finish``)."""
@@ -56,7 +56,8 @@ class Stage:
 
     def _code(self, ys, xs, cs, weights, values, costs) -> np.ndarray:
         ys, xs, cs = (np.ascontiguousarray(a, np.int64) for a in (ys, xs, cs))
-        weights = np.ascontiguousarray(weights, np.int64)
+        # integers held as float64, as the codec's weights are: exact below 2^53, and read as int64
+        weights = np.ascontiguousarray(weights, np.float64)
         if len(weights) != len(ys) or weights.shape[1:] != (256,):
             raise ValueError("one row of 256 weights a subpixel")
         trace = self.trace[self.decisions:]

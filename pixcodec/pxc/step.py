@@ -38,10 +38,9 @@ class Distribution(NamedTuple):
         return self.plain if self.options is None else self.options.weights(self.plain)
 
     @property
-    def integers(self) -> "np.ndarray":
-        """The context-mixing stage's input: (N, 256) int64, zero outside the options."""
-        plain = self.plain if self.options is None else self.options.masked(self.plain)
-        return plain.to(torch.int64).numpy()
+    def masked(self) -> "np.ndarray":
+        """The context-mixing stage's input: (N, 256) float64 integers, zero outside the options."""
+        return (self.plain if self.options is None else self.options.masked(self.plain)).numpy()
 
     def index(self, symbols: torch.Tensor) -> torch.Tensor:
         """Values (N,) long -> the coder's symbols."""
@@ -53,16 +52,17 @@ class Distribution(NamedTuple):
 
 
 class CodingStep:
-    """The rule for one lockstep part of ``tiles``; online: the file's MixState or None; cm: its
-    context-mixing Stage or None (then the coder handed to encode and decode is that stage);
-    leads: the group's first part (its channel 0 starts a step)."""
+    """The rule for one lockstep part of ``tiles``; online: the file's MixState or None; leads:
+    the group's first part (its channel 0 starts a step). With context mixing (``side.cm``) the
+    coder handed to encode and decode is the file's ``cm.Stage``."""
 
-    def __init__(self, side: SideInfo, exact, tiles: list, online=None, cm=None, leads: bool = False):
+    def __init__(self, side: SideInfo, exact, tiles: list, online=None, leads: bool = False):
         self.exact = exact
-        self.online, self.cm, self.leads, self.context = online, cm, leads, None
+        self.online, self.leads, self.context = online, leads, None
+        self.mixing = side.cm is not None
         self.restriction = side.restriction
-        index = torch.tensor([t.index for t in tiles])
-        self.tile_k = None if side.sharpness is None else side.sharpness.of_tiles(index)    # (tiles, C), once
+        self.index = torch.tensor([t.index for t in tiles])       # (tiles,) raster indices
+        self.tile_k = None if side.sharpness is None else side.sharpness.of_tiles(self.index)    # (tiles, C), once
         self.origins = np.array([(t.top, t.left) for t in tiles], np.int64).reshape(-1, 2)
         self.earlier: list[torch.Tensor] = []      # this step's values (N,) long per channel so far
 
@@ -97,8 +97,8 @@ class CodingStep:
         not coded."""
         dist = self.distribution(logits, ch, len(rows))
         self.done(ch, values)                  # the encoder's measure reads them too (adapt.Measure)
-        if self.cm is not None:                # a known channel still goes in: later contexts read it
-            costs = self.cm.encode(*self.positions(ch, rows, cols), dist.integers, values.numpy())
+        if self.mixing:                        # a known channel still goes in: later contexts read it
+            costs = encoder.encode(*self.positions(ch, rows, cols), dist.masked, values.numpy())
             return dist, None if dist.known else torch.from_numpy(costs)
         if dist.known:
             return dist, None
@@ -109,8 +109,8 @@ class CodingStep:
     def decode(self, decoder, logits: torch.Tensor, ch: int, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """The values (N,) uint8 that ``encode`` coded."""
         dist = self.distribution(logits, ch, len(rows))
-        if self.cm is not None:
-            values = torch.from_numpy(self.cm.decode(*self.positions(ch, rows, cols), dist.integers))
+        if self.mixing:
+            values = torch.from_numpy(decoder.decode(*self.positions(ch, rows, cols), dist.masked))
             if self.restriction is not None:
                 self.done(ch, values)
             return values
