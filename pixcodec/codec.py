@@ -22,7 +22,7 @@ from .coder import SymbolDecoder, SymbolEncoder
 from .defaults import DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, EFFORT_LEVELS, MAX_DECODE_PIXELS
 from .errors import IntegrityError, PixcodecError
 from .progress import phase
-from .pxc import (ChannelDeltas, MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, ContextMixing, GrayRGB, Header, OnlineMixing, Original, SideInfo, TunedHead, all_tiles, parse,
+from .pxc import (ChannelDeltas, MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, ContextMixing, ContextMixing2, GrayRGB, Header, OnlineMixing, Original, SideInfo, TunedHead, all_tiles, parse,
                   plan_rows, tile_count, tiling_plan)
 from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables, lazy_zeros
 
@@ -35,8 +35,8 @@ NEVER, SMALL, ALWAYS = 0, 1, 2      # when the encoder also codes without its ad
 # image (channel_tuning.py, tune.py), and on a small image, where it is cheap, the coding without
 # context mixing too (too few pixels to learn from);
 # 4: a longer channel fit, and every lever left out in turn on any image, keeping the smallest file.
-EFFORTS = {1: dict(tuning=False, online=False, deltas=False), 2: dict(tuning=False, deltas=False, cm=True),
-           3: dict(search=SMALL, cm=True), 4: dict(search=ALWAYS, fit=channel_tuning.LONG, cm=True)}
+EFFORTS = {1: dict(tuning=False, online=False, deltas=False), 2: dict(tuning=False, deltas=False, cm=2),
+           3: dict(search=SMALL, cm=2), 4: dict(search=ALWAYS, fit=channel_tuning.LONG, cm=2)}
 
 assert tuple(EFFORTS) == EFFORT_LEVELS
 
@@ -81,7 +81,8 @@ class Codec:
     (adapt.py, tune.py, channel_tuning.py); off for streams whose header has no room for them, like
     a two-part file's latent. deltas may also be a fixed ``ChannelDeltas`` to code with (as a
     file was made, or to test), not fitted; fit: the channel fit's (steps, epochs).
-    cm: code through the context-mixing stage (pixcodec/cm); else online: through online mixing
+    cm: code through the context-mixing stage (pixcodec/cm) of this revision (1 or 2; 0 or False:
+    not); else online: through online mixing
     (pxc/online.py). search: when the encoder also codes without that stage and without tuning,
     keeping the smaller (NEVER, SMALL images, ALWAYS).
     ``at_effort`` makes the codec ``compress --effort`` means."""
@@ -90,7 +91,7 @@ class Codec:
                  fallback: bool = True, exact: ExactNumerics | None = None, value_sets: bool = True,
                  sharpness: bool = True, palette: bool = True, tuning: bool = True, online: bool = True,
                  search: int = NEVER, deltas: "bool | ChannelDeltas" = True,
-                 fit: tuple[int, int] = (channel_tuning.STEPS, channel_tuning.EPOCHS), cm: bool = False):
+                 fit: tuple[int, int] = (channel_tuning.STEPS, channel_tuning.EPOCHS), cm: int = 0):
         """exact: arithmetic built over a module holding ``model`` and what computes its condition
         (the auto-encoder's decoder), so the model id covers both."""
         if not 1 <= tile < 1 << 16 or not 1 <= group < 1 << 16:
@@ -102,7 +103,10 @@ class Codec:
         self.value_sets, self.sharpness, self.palette = value_sets, sharpness, palette
         self.tuning = tuning and TunedHead.tunable(model)
         # the adaptive stage the symbols go through: context mixing, or else online mixing
-        self.stage = {"cm": ContextMixing()} if cm else {"online": OnlineMixing()} if online else {}
+        if cm not in (0, 1, 2):
+            raise PixcodecError(f"no context-mixing revision {cm}")
+        mixing = {1: {"cm": ContextMixing()}, 2: {"cm2": ContextMixing2()}}.get(int(cm))
+        self.stage = mixing or ({"online": OnlineMixing()} if online else {})
         self.search, self.deltas, self.fit = search, deltas, fit
 
     @classmethod
@@ -198,7 +202,7 @@ class Codec:
         streams, nll, tile_bits = self._encode(image, fitted, phase(on_row, label, self.rows(height, width)), cond, measure)
         subpixels = {t.index: c * t.height * t.width for t in all_tiles(height, width, self.tile)}
         side = measure.decide(tile_bits, subpixels, self.fallback).replace(
-            deltas=fitted.deltas, tuned=fitted.tuned, online=fitted.online, cm=fitted.cm)
+            deltas=fitted.deltas, tuned=fitted.tuned, online=fitted.online, cm=fitted.cm, cm2=fitted.cm2)
         if side.stored is not None or side.restriction is not None or side.sharpness is not None:
             # the streams change; stored tiles still count at the model's cost
             streams, coded_nll, _ = self._encode(image, side, phase(on_row, f"{label}: second pass",
@@ -229,7 +233,7 @@ class Codec:
     def _cm(self, side: SideInfo, shape: tuple[int, int, int], tile: int):
         """The file's context-mixing stage for coded (C, H, W), fresh, or None."""
         c, height, width = shape
-        return None if side.cm is None else side.cm.stage((height, width, c), tile)
+        return None if side.mixing is None else side.mixing.stage((height, width, c), tile)
 
     def _encode(self, image: torch.Tensor, side: SideInfo, on_row, cond, measure: Measure | None = None):
         """Streams of the tiles not stored, their total NLL in bits, and each tile's bits."""

@@ -44,7 +44,7 @@ def test_jobs_and_threads_give_identical_bytes(folder):
         assert "total: 4 coded" in result.stdout
     one = outputs(folder / "one")
     assert len(one) == 4 and one == outputs(folder / "two") == outputs(folder / "threads")
-    assert any(parse(data)[0].side.cm for data in one.values())          # through context mixing
+    assert any(parse(data)[0].side.mixing for data in one.values())      # through context mixing
     result = run("decompress", folder / "one", "--out-dir", folder / "back", "-m", GOLDEN_MODEL, "-j", "2")
     assert result.exit_code == 0, result.output
     for path in (folder / "back").rglob("*.png"):

@@ -138,6 +138,11 @@ def test_decoding_loads_only_the_model_the_file_names(tmp_path, monkeypatch):
         assert parse(mixed)[0].version == 11 and parse(mixed)[0].side.cm
         result = run("decompress", data / "golden_photo_rgb_v6_cm.pxc", "-o", tmp_path / "back11.png")
         assert result.exit_code == 0 and np.array_equal(pixels(tmp_path / "back11.png")[1], pixels(data / "golden_photo_rgb_v1.png")[1])
+        assert Codec(bundled.codec(default.name).model, tuning=False, deltas=False, cm=1).compress(image, "RGB").data == mixed
+        mixed = (data / "golden_photo_rgb_v6_cm2.pxc").read_bytes()
+        assert parse(mixed)[0].version == 12 and parse(mixed)[0].side.cm2
+        result = run("decompress", data / "golden_photo_rgb_v6_cm2.pxc", "-o", tmp_path / "back12.png")
+        assert result.exit_code == 0 and np.array_equal(pixels(tmp_path / "back12.png")[1], pixels(data / "golden_photo_rgb_v1.png")[1])
         assert Codec.at_effort(bundled.codec(default.name).model, 2).compress(image, "RGB").data == mixed
         assert built == [default.name]
     finally:

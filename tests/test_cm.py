@@ -53,8 +53,11 @@ def toy_weights(image, ys, xs, cs, tile, odd_only=False):
     return np.array(rows, np.int64)
 
 
-def encode(pixels, tile, odd_only=False, group=None, trace=0):
-    enc = Stage(pixels.shape, tile, trace=trace).start()
+REVISIONS = pytest.mark.parametrize("revision", [1, 2])
+
+
+def encode(pixels, tile, odd_only=False, group=None, trace=0, revision=1):
+    enc = Stage(pixels.shape, tile, revision, trace=trace).start()
     for ys, xs, cs in lockstep(pixels.shape, tile):
         for part in (range(len(ys)) if group == 1 else [slice(None)]):
             part = [part] if group == 1 else part
@@ -63,17 +66,17 @@ def encode(pixels, tile, odd_only=False, group=None, trace=0):
     return enc
 
 
-def decode(data, shape, tile, odd_only=False):
-    dec = Stage(shape, tile).start(data)
+def decode(data, shape, tile, odd_only=False, revision=1):
+    dec = Stage(shape, tile, revision).start(data)
     for ys, xs, cs in lockstep(shape, tile):
         values = dec.decode(ys, xs, cs, toy_weights(dec.image, ys, xs, cs, tile, odd_only))
         assert np.array_equal(values, dec.image[ys, xs, cs])
     return dec.image
 
 
-def round_trip(pixels, tile, odd_only=False, group=None):
-    data = encode(pixels, tile, odd_only, group).finish()
-    return data, decode(data, pixels.shape, tile, odd_only)
+def round_trip(pixels, tile, odd_only=False, group=None, revision=1):
+    data = encode(pixels, tile, odd_only, group, revision=revision).finish()
+    return data, decode(data, pixels.shape, tile, odd_only, revision)
 
 
 def picture(h, w, channels, seed):
@@ -84,24 +87,48 @@ def picture(h, w, channels, seed):
 
 @pytest.mark.parametrize("shape,tile", [((1, 1, 1), 8), ((1, 13, 3), 8), ((13, 1, 3), 4), ((65, 3, 1), 8),
                                         ((20, 17, 3), 8), ((9, 9, 3), 64)])
-def test_the_stage_decodes_what_it_coded_on_awkward_shapes(shape, tile):
+@REVISIONS
+def test_the_stage_decodes_what_it_coded_on_awkward_shapes(shape, tile, revision):
     pixels = picture(*shape, seed=sum(shape))
-    data, back = round_trip(pixels, tile)
+    data, back = round_trip(pixels, tile, revision=revision)
     assert np.array_equal(back, pixels)
 
 
-def test_forced_bits_cost_nothing_and_round_trip():
+@REVISIONS
+def test_forced_bits_cost_nothing_and_round_trip(revision):
     pixels = picture(16, 16, 3, seed=4)
     pixels[:, :, 1] |= 1                                            # channel 1 odd only
-    data, back = round_trip(pixels, 8, odd_only=True)
+    data, back = round_trip(pixels, 8, odd_only=True, revision=revision)
     assert np.array_equal(back, pixels)
-    enc = encode(pixels, 8, odd_only=True, trace=10 ** 5)
+    enc = encode(pixels, 8, odd_only=True, trace=10 ** 5, revision=revision)
     assert enc.decisions == pixels.size * 8 - 16 * 16               # channel 1's last bit is forced
 
 
-def test_the_bytes_do_not_depend_on_how_a_step_is_split():
+@REVISIONS
+def test_the_bytes_do_not_depend_on_how_a_step_is_split(revision):
     pixels = picture(12, 10, 3, seed=7)
-    assert round_trip(pixels, 4)[0] == round_trip(pixels, 4, group=1)[0]
+    assert round_trip(pixels, 4, revision=revision)[0] == round_trip(pixels, 4, group=1, revision=revision)[0]
+
+
+def test_revision_2_learns_interpolated_chroma_that_revision_1_does_not():
+    """Colour differences that a pipeline interpolated at every other column and row: the
+    prediction maps find them within a few rows, the hashed contexts far later."""
+    rng = np.random.default_rng(5)
+    h, w = 48, 48
+    luma = np.cumsum(rng.integers(-6, 7, (h, w)), 1) + 128
+    coarse = rng.integers(-40, 41, (h // 2 + 1, w // 2 + 1, 2))
+    chroma = np.zeros((h + 1, w + 1, 2), np.int64)
+    chroma[::2, ::2] = coarse
+    chroma[1::2] = (chroma[:-1:2] + chroma[2::2]) // 2
+    chroma[:, 1::2] = (chroma[:, :-1:2] + chroma[:, 2::2]) // 2
+    chroma = chroma[:h, :w]
+    pixels = np.clip(np.stack([luma + chroma[..., 0], luma, luma + chroma[..., 1]], 2), 0, 255).astype(np.uint8)
+    sizes = {}
+    for revision in (1, 2):
+        data, back = round_trip(pixels, 64, revision=revision)
+        assert np.array_equal(back, pixels)
+        sizes[revision] = len(data)
+    assert sizes[2] < 0.95 * sizes[1], sizes
 
 
 def test_a_weightless_value_is_refused():
@@ -112,23 +139,24 @@ def test_a_weightless_value_is_refused():
         enc.encode(np.array([0]), np.array([0]), np.array([1]), toy_weights(pixels, [0], [0], [1], 8, True), [2])
 
 
-def test_a_stream_is_read_exactly_to_its_end():
+@REVISIONS
+def test_a_stream_is_read_exactly_to_its_end(revision):
     """A stream cut short is refused once decoding reads past its end; one with bytes after its
     last symbol, when it ends; a flipped bit decodes to something, which the file's CRC checks,
     or reads past the end."""
     pixels = picture(16, 16, 3, seed=2)
-    data = round_trip(pixels, 8)[0]
+    data = round_trip(pixels, 8, revision=revision)[0]
     for damaged in (data[:len(data) // 2], b"", data[:-1]):
         with pytest.raises(PixcodecError, match="ended before"):
-            decode(damaged, pixels.shape, 8)
-    dec = Stage(pixels.shape, 8).start(data + b"\0")
+            decode(damaged, pixels.shape, 8, revision=revision)
+    dec = Stage(pixels.shape, 8, revision).start(data + b"\0")
     for ys, xs, cs in lockstep(pixels.shape, 8):
         dec.decode(ys, xs, cs, toy_weights(dec.image, ys, xs, cs, 8))
     with pytest.raises(PixcodecError, match="after its last symbol"):
         dec.end()
     for bit in range(8):                              # or refused, when it reads past the end
         try:
-            assert decode(bytes([data[0] ^ (1 << bit)]) + data[1:], pixels.shape, 8).shape == pixels.shape
+            assert decode(bytes([data[0] ^ (1 << bit)]) + data[1:], pixels.shape, 8, revision=revision).shape == pixels.shape
         except PixcodecError as e:
             assert "ended before" in str(e)
 
@@ -153,16 +181,17 @@ import numpy as np
 sys.path.insert(0, sys.argv[1])
 from test_cm import encode, picture
 pixels = picture(9, 7, 3, seed=3)
-enc = encode(pixels, 4, trace=10 ** 4)
+enc = encode(pixels, 4, trace=10 ** 4, revision=int(sys.argv[2]))
 print(json.dumps([enc.trace[:enc.decisions].tolist(), hashlib.sha256(enc.finish()).hexdigest()]))
 """
 
 
-def test_compiled_kernels_compute_what_the_interpreter_does():
+@REVISIONS
+def test_compiled_kernels_compute_what_the_interpreter_does(revision):
     """The same rules run as plain Python (NUMBA_DISABLE_JIT=1, Python's unbounded integers) and
     compiled (int64): every decision's probability and every byte agree."""
     here = os.path.dirname(__file__)
-    runs = [json.loads(subprocess.run([sys.executable, "-c", TRACE, here], capture_output=True, text=True,
+    runs = [json.loads(subprocess.run([sys.executable, "-c", TRACE, here, str(revision)], capture_output=True, text=True,
                                       env={**os.environ, "NUMBA_DISABLE_JIT": flag}, check=True,
                                       timeout=300).stdout) for flag in ("1", "0")]
     assert runs[0] == runs[1] and len(runs[0][0]) > 9 * 7 * 3 * 6

@@ -1,4 +1,5 @@
-"""Files coded through the context-mixing stage (format version 11): exact round trips on
+"""Files coded through the context-mixing stage (format versions 11 and 12, the stage's
+revisions 1 and 2): exact round trips on
 awkward shapes, with value sets and palettes, the same bytes across threads and runs, golden
 files, and damaged or forged files refused."""
 
@@ -22,14 +23,15 @@ def picture(channels: int, h: int, w: int, seed: int = 0) -> torch.Tensor:
     return torch.from_numpy(structured_images(1, channels, h, w, seed)[0]).permute(2, 0, 1).contiguous()
 
 
+@pytest.mark.parametrize("revision", [1, 2])
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("shape", [(1, 1), (1, 9), (9, 1), (65, 3), (13, 11)])
-def test_round_trip_through_context_mixing_is_exact(model_name, channels, shape):
-    codec = Codec(tiny_model(model_name, channels), tile=4, group=3, fallback=False, cm=True)
+def test_round_trip_through_context_mixing_is_exact(model_name, channels, shape, revision):
+    codec = Codec(tiny_model(model_name, channels), tile=4, group=3, fallback=False, cm=revision)
     img = picture(channels, *shape, seed=sum(shape))
     data = codec.compress(img).data
     header = parse(data)[0]
-    assert header.version == 11 and header.side.cm and not header.side.online
+    assert header.version == 10 + revision and header.side.mixing.revision == revision and not header.side.online
     assert torch.equal(codec.decompress(data)[0], img)
 
 
@@ -39,8 +41,9 @@ def test_context_mixing_learns_what_the_network_cannot():
     options = dict(tile=8, group=3, fallback=False, value_sets=False, palette=False, sharpness=False)
     plain = Codec(model, **options, online=False).compress(img).data
     online = Codec(model, **options).compress(img).data
-    mixed = Codec(model, **options, cm=True).compress(img).data
-    assert len(mixed) < len(plain) / 5 and len(mixed) < len(online) / 2
+    for revision in (1, 2):
+        mixed = Codec(model, **options, cm=revision).compress(img).data
+        assert len(mixed) < len(plain) / 5 and len(mixed) < len(online) / 2
 
 
 def test_the_bytes_do_not_depend_on_threads_and_every_grouping_decodes():
@@ -51,27 +54,28 @@ def test_the_bytes_do_not_depend_on_threads_and_every_grouping_decodes():
         for n in (1, 2):
             torch.set_num_threads(n)
             for group in (1, 4, 300):
-                files[n, group] = Codec(model, tile=8, group=group, cm=True).compress(img).data
+                files[n, group] = Codec(model, tile=8, group=group, cm=2).compress(img).data
         for (n, group), data in files.items():
             torch.set_num_threads(3 - n)
             assert torch.equal(Codec(model, tile=8).decompress(data)[0], img)
     finally:
         torch.set_num_threads(threads)
     assert all(files[1, g] == files[2, g] for g in (1, 4, 300))
-    assert Codec(model, tile=8, group=4, cm=True).compress(img).data == files[1, 4]       # and every run
+    assert Codec(model, tile=8, group=4, cm=2).compress(img).data == files[1, 4]       # and every run
 
 
+@pytest.mark.parametrize("revision", [1, 2])
 @pytest.mark.parametrize("make, section", [("golden_levels_image", "values"), ("golden_palette_image", "palette")])
-def test_value_sets_and_palettes_restrict_the_stage(make, section):
+def test_value_sets_and_palettes_restrict_the_stage(make, section, revision):
     """Values outside a pixel's options get no weight: the stage never codes their bits, and
     the channels a palette fixes are not coded at all, yet reach the later channels' contexts."""
     img = getattr(golden_module(), make)()
-    codec = Codec(tiny_model("gated_pixelcnn", 3), tile=8, group=2, cm=True)
+    codec = Codec(tiny_model("gated_pixelcnn", 3), tile=8, group=2, cm=revision)
     data = codec.compress(img).data
     header = parse(data)[0]
-    assert getattr(header.side, section) is not None and header.side.cm
+    assert getattr(header.side, section) is not None and header.side.mixing.revision == revision
     assert torch.equal(codec.decompress(data)[0], img)
-    unrestricted = Codec(tiny_model("gated_pixelcnn", 3), tile=8, group=2, cm=True, value_sets=False, palette=False)
+    unrestricted = Codec(tiny_model("gated_pixelcnn", 3), tile=8, group=2, cm=revision, value_sets=False, palette=False)
     other = unrestricted.compress(img).data
     assert len(data) - header.size < len(other) - parse(other)[0].size          # the streams: bits forced
 
@@ -83,39 +87,42 @@ def test_every_effort_with_the_stage_round_trips(shape):
     for effort in EFFORTS:
         data = api.compress(img.permute(1, 2, 0).numpy(), model, tile=8, effort=effort)
         header = parse(data)[0]
-        assert not header.side.online and (effort > 1 or not header.side.cm)
+        assert not header.side.online and (effort > 1 or not header.side.mixing)
         assert np.array_equal(api.decompress(data, model), img.permute(1, 2, 0).numpy())
 
 
 GOLDEN_CM = {"golden_cm.pxc": "golden_online_image", "golden_cm_palette.pxc": "golden_palette_image",
-             "golden_cm_gray.pxc": "golden_levels_image"}
+             "golden_cm_gray.pxc": "golden_levels_image", "golden_cm2.pxc": "golden_online_image",
+             "golden_cm2_palette.pxc": "golden_palette_image", "golden_cm2_gray.pxc": "golden_levels_image"}
 
 
 @pytest.mark.parametrize("name", GOLDEN_CM)
 def test_golden_context_mixing_files_decode_and_re_encode_byte_for_byte(name):
     """Version 11: repeated strokes through the stage (golden_cm.pxc), a palette's restricted
     channels (golden_cm_palette.pxc), and a gray RGB picture among its 16 values
-    (golden_cm_gray.pxc)."""
+    (golden_cm_gray.pxc); version 12: the same through revision 2 (golden_cm2*.pxc)."""
     golden = golden_module()
     codec, data = golden.golden_codec(name), (DATA / name).read_bytes()
     picture = getattr(golden, GOLDEN_CM[name])()
-    header = parse(data)[0]
-    assert header.version == 11 and header.side.cm and not header.side.online
+    header, revision = parse(data)[0], 2 if name.startswith("golden_cm2") else 1
+    assert header.version == 10 + revision and header.side.mixing.revision == revision and not header.side.online
     assert torch.equal(codec.decompress(data)[0], picture)
     assert codec.compress(picture).data == data
 
 
-def test_damaged_context_mixing_files_are_refused_or_decode_exactly():
+@pytest.mark.parametrize("name", ["golden_cm.pxc", "golden_cm2.pxc"])
+def test_damaged_context_mixing_files_are_refused_or_decode_exactly(name):
     golden = golden_module()
-    codec, data = golden.golden_codec("golden_cm.pxc"), (DATA / "golden_cm.pxc").read_bytes()
+    codec, data = golden.golden_codec(name), (DATA / name).read_bytes()
     refused = fuzz(lambda d: codec.decompress(d)[0], data, golden.golden_online_image(), 150, seed=11,
                    truncate_every=3, max_flips=3)
     assert refused >= 140
 
 
-def test_forged_context_mixing_headers_fail_cleanly():
+@pytest.mark.parametrize("name", ["golden_cm.pxc", "golden_cm2.pxc"])
+def test_forged_context_mixing_headers_fail_cleanly(name):
     golden = golden_module()
-    codec, data = golden.golden_codec("golden_cm.pxc"), (DATA / "golden_cm.pxc").read_bytes()
+    codec, data = golden.golden_codec(name), (DATA / name).read_bytes()
     size = parse(data)[0].size
     for forged in header_lies(data, size, 200, seed=5):
         try:
@@ -128,9 +135,12 @@ def test_forged_context_mixing_headers_fail_cleanly():
     def with_online(body):          # context mixing and online mixing together: refused
         body[flags] |= 128
 
-    def as_version_10(body):        # a version that has no context mixing
-        body[4] = 10
-    for edit, message in ((with_online, "flags"), (as_version_10, "flags")):
+    def with_both_revisions(body):  # two revisions of the stage: refused
+        body[flags + 1] |= 12
+
+    def as_older_version(body):     # a version that has no such context mixing
+        body[4] -= 1
+    for edit, message in ((with_online, "flags"), (with_both_revisions, "flags"), (as_older_version, "flags")):
         with pytest.raises(PixcodecError, match=message):
             codec.decompress(rewritten_header(data, edit, size))
 
@@ -144,7 +154,7 @@ def test_compress_at_the_default_effort_codes_through_the_stage(tmp_path):
     result = run("compress", tmp_path / "s.png", "-m", tmp_path / "m.pt", "-o", tmp_path / "s.pxc", "--verify")
     assert result.exit_code == 0, result.stderr
     info = run("info", tmp_path / "s.pxc").stdout
-    assert "context_mixing       True" in info and "online_mixing        False" in info, info
+    assert "context_mixing       revision 2" in info and "online_mixing        False" in info, info
     clean_error(run("decompress", tmp_path / "s.pxc", "-m", tmp_path / "m.pt", "-o", tmp_path / "s.png"), "exists")
     assert run("decompress", tmp_path / "s.pxc", "-m", tmp_path / "m.pt", "-o", tmp_path / "back.png").exit_code == 0
     assert np.array_equal(np.array(Image.open(tmp_path / "back.png")), strokes(12, 20).permute(1, 2, 0).numpy())

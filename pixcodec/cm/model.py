@@ -16,20 +16,26 @@ network's confidence and which of W, N and the network's mode the value can stil
 channel, bit position and the network's spread), then two APMs
 (by node; by bit position and the network's probability) refine the mixed probability.
 
+Revision 2 adds prediction maps (predictions.py) as inputs and keeps only the hashed contexts
+that still pay beside them.
+A file's revision never changes meaning: ``REVISIONS`` says what each one uses.
+
 Every quantity is an integer: counters 16-bit, mixer weights 16.16 fixed point, probabilities
 12-bit. ``code`` walks the subpixels it is given in order, coding (or decoding) and learning:
 the encoder and the decoder call it with the same positions and weights, step by step.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import coder
 from .jit import njit
+from .predictions import N_PREDICTIONS, predict
 from .tables import SQUASH, STRETCH
 
-N_CONTEXTS = 24
-N_INPUTS = N_CONTEXTS + 2
+N_CONTEXTS = 24             # the hashed contexts ``_contexts`` computes, by number
 COUNT_LIMIT = 60             # the counters' slowest rate: 1 / (COUNT_LIMIT + 2)
 RATE = np.array([65536 // (n + 2) for n in range(64)], np.int64)       # 1 / (n + 2), 16-bit
 MIX_SHIFT = 13               # learning rate 2^-9 in the mixers' units
@@ -50,15 +56,28 @@ def table_bits(subpixels: int) -> int:
     return int(min(22, max(16, (8 * max(1, subpixels)).bit_length())))
 
 
+class Revision(NamedTuple):
+    contexts: tuple             # the hashed contexts used, by number
+    predictions: tuple          # the prediction maps used, by number (predictions.py)
+
+
+REVISIONS = {1: Revision(tuple(range(N_CONTEXTS)), ()),
+             2: Revision((0, 3, 6, 7, 11, 12, 14, 16, 20, 21, 22, 23), tuple(range(N_PREDICTIONS)))}
+
+
 class State:
     """What the stage has learned so far; encoder and decoder build it from the same numbers."""
 
-    def __init__(self, channels: int, subpixels: int):
-        bits = table_bits(subpixels)
+    def __init__(self, channels: int, subpixels: int, revision: int = 1):
+        bits, use = table_bits(subpixels), REVISIONS[revision]
+        inputs = 2 + len(use.contexts) + len(use.predictions)
+        self.contexts = np.array(use.contexts, np.int64)
+        self.chosen = np.array(use.predictions, np.int64)
         # a counter: its 16-bit probability of a 1, and (low 6 bits) how often it has been seen
-        self.counters = np.zeros((N_CONTEXTS, 1 << bits), np.int32)
-        self.mix1 = np.zeros((channels * 8 * 4 * 8, N_INPUTS), np.int32)
-        self.mix2 = np.zeros((channels * 8 * 16, N_INPUTS), np.int32)
+        self.counters = np.zeros((len(use.contexts), 1 << bits), np.int32)
+        self.predictions = np.zeros((len(use.predictions), channels * 4 * 8 * 256), np.int32)
+        self.mix1 = np.zeros((channels * 8 * 4 * 8, inputs), np.int32)
+        self.mix2 = np.zeros((channels * 8 * 16, inputs), np.int32)
         self.mix1[:, 0] = self.mix2[:, 0] = 1 << 16           # the network's probability, as it is
         knots = SQUASH[(np.arange(33) * 128).clip(max=4095)].astype(np.int32) * 16
         self.apm1 = np.tile(knots, (channels * 256, 1))
@@ -67,7 +86,7 @@ class State:
 
     def arrays(self):
         """What ``code`` learns in, and its tables, in its argument order."""
-        return self.counters, self.mix1, self.mix2, self.apm1, self.apm2, SQUASH, STRETCH, RATE, COST
+        return self.contexts, self.counters, self.chosen, self.predictions, self.mix1, self.mix2, self.apm1, self.apm2, SQUASH, STRETCH, RATE, COST
 
 
 @njit
@@ -165,7 +184,16 @@ def _squash(squash, d):
 
 
 @njit
-def code(image, ys, xs, cs, weights, values, costs, tile, decode, counters, mix1, mix2, apm1, apm2, squash, stretch,
+def _learn(stored, bit, rate):
+    """A counter (stored XOR ``FRESH``) after seeing ``bit``: its probability moves by its rate."""
+    state = np.int64(stored ^ FRESH)
+    q, n = state >> 6, state & 63
+    q += (((bit << 16) - q) * rate[n]) >> 16
+    return ((q << 6) | min(n + 1, COUNT_LIMIT)) ^ FRESH
+
+
+@njit
+def code(image, ys, xs, cs, weights, values, costs, tile, decode, contexts, counters, chosen, predictions, mix1, mix2, apm1, apm2, squash, stretch,
          rate, cost, cstate, buf, trace):
     """Code ``values[k]`` (or, with ``decode``, decode into ``values``) as the subpixels
     (ys[k], xs[k], cs[k]) in order, subpixel k by its 256 weights ``weights[k]``, writing each
@@ -177,11 +205,14 @@ def code(image, ys, xs, cs, weights, values, costs, tile, decode, counters, mix1
     nibble's 15 nodes, then the second's under the first's value, so 8 decisions touch 2 cache
     lines a context, not 8."""
     mask = (counters.shape[1] - 1) & ~15
+    n_ctx, n_pred, inputs = contexts.shape[0], predictions.shape[0], mix1.shape[1]
     ctx = np.zeros(N_CONTEXTS, np.int64)
-    slot = np.zeros(N_CONTEXTS, np.int64)
-    bucket = np.zeros(N_CONTEXTS, np.int64)
+    slot = np.zeros(n_ctx, np.int64)
+    bucket = np.zeros(n_ctx, np.int64)
     nb = np.zeros(16, np.int64)
-    x_in = np.zeros(N_INPUTS, np.int64)
+    pr = np.zeros(N_PREDICTIONS, np.int64)
+    pslot = np.zeros(max(1, n_pred), np.int64)
+    x_in = np.zeros(inputs, np.int64)
     cum = np.zeros(257, np.int64)
     decisions = 0
     for k in range(ys.shape[0]):
@@ -197,12 +228,16 @@ def code(image, ys, xs, cs, weights, values, costs, tile, decode, counters, mix1
             spread += 1
         _neighbours(image, y, x, c, tile, nb)
         _contexts(nb, c, mode, spread, ctx)
+        parity = (y & 1) * 2 + (x & 1)
+        if n_pred > 0:
+            predict(image, y, x, c, tile, pr)
         value = 0 if decode else np.int64(values[k])
         lo, hi, node = 0, 256, 1
         for bit_pos in range(8):
             if bit_pos == 0 or bit_pos == 4:
-                for i in range(N_CONTEXTS):
-                    bucket[i] = _hash(ctx[i], c, i, node) & mask
+                for j in range(n_ctx):
+                    i = contexts[j]
+                    bucket[j] = _hash(ctx[i], c, i, node) & mask
             mid = (lo + hi) >> 1
             s0, s1 = cum[mid] - cum[lo], cum[hi] - cum[mid]
             if s0 == 0 or s1 == 0:                    # forced by the weights: nothing to code
@@ -210,14 +245,19 @@ def code(image, ys, xs, cs, weights, values, costs, tile, decode, counters, mix1
             else:
                 st_net = stretch[min(4095, max(1, (s1 << 12) // (s0 + s1)))]
                 x_in[0], x_in[1] = st_net, 64
-                for i in range(N_CONTEXTS):
-                    slot[i] = bucket[i] + (node if bit_pos < 4 else node - ((node >> (bit_pos - 4)) << (bit_pos - 4)) + (1 << (bit_pos - 4)))
-                    x_in[2 + i] = stretch[(counters[i, slot[i]] ^ FRESH) >> 10]
+                within = node if bit_pos < 4 else node - ((node >> (bit_pos - 4)) << (bit_pos - 4)) + (1 << (bit_pos - 4))
+                for j in range(n_ctx):
+                    slot[j] = bucket[j] + within
+                    x_in[2 + j] = stretch[(counters[j, slot[j]] ^ FRESH) >> 10]
+                base = ((c * 4 + parity) * 8 + bit_pos) << 8
+                for j in range(n_pred):
+                    pslot[j] = base | ((pr[chosen[j]] - lo) & 255)
+                    x_in[2 + n_ctx + j] = stretch[(predictions[j, pslot[j]] ^ FRESH) >> 10]
                 agree = (1 if lo <= nb[W] < hi else 0) + (2 if lo <= nb[N] < hi else 0) + (4 if lo <= mode < hi else 0)
                 set1 = ((c * 8 + bit_pos) * 4 + min(3, abs(st_net) >> 9)) * 8 + agree
                 set2 = (c * 8 + bit_pos) * 16 + spread
                 dot1, dot2 = np.int64(0), np.int64(0)
-                for i in range(N_INPUTS):
+                for i in range(inputs):
                     dot1 += mix1[set1, i] * x_in[i]
                     dot2 += mix2[set2, i] * x_in[i]
                 dot1, dot2 = dot1 >> 16, dot2 >> 16
@@ -238,16 +278,15 @@ def code(image, ys, xs, cs, weights, values, costs, tile, decode, counters, mix1
                     coder.encode_bit(cstate, buf, bit, p)
                     costs[k] += cost[p if bit else 4096 - p]
                 err1, err2 = (bit << 12) - p1, (bit << 12) - p2
-                for i in range(N_INPUTS):
+                for i in range(inputs):
                     mix1[set1, i] = min(WEIGHT_LIMIT, max(-WEIGHT_LIMIT, mix1[set1, i] + ((x_in[i] * err1) >> MIX_SHIFT)))
                     mix2[set2, i] = min(WEIGHT_LIMIT, max(-WEIGHT_LIMIT, mix2[set2, i] + ((x_in[i] * err2) >> MIX_SHIFT)))
                 _apm_learn(apm1, row1, pos, bit)
                 _apm_learn(apm2, row2, pos, bit)
-                for i in range(N_CONTEXTS):
-                    state = np.int64(counters[i, slot[i]] ^ FRESH)
-                    q, n = state >> 6, state & 63
-                    q += (((bit << 16) - q) * rate[n]) >> 16
-                    counters[i, slot[i]] = ((q << 6) | min(n + 1, COUNT_LIMIT)) ^ FRESH
+                for j in range(n_ctx):
+                    counters[j, slot[j]] = _learn(counters[j, slot[j]], bit, rate)
+                for j in range(n_pred):
+                    predictions[j, pslot[j]] = _learn(predictions[j, pslot[j]], bit, rate)
             if bit:
                 lo = mid
             else:

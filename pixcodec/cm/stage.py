@@ -32,12 +32,12 @@ def lockstep_order(shape: tuple[int, int, int], tile: int):
 class Stage:
     """One image's stage, for an image of ``shape`` (H, W, C) in tiles of ``tile``: contexts
     read only samples of the same tile. ``image`` holds the samples coded so far, on both sides.
-    trace: room for that many decisions' probabilities (tests)."""
+    revision: which rules (model.REVISIONS); trace: room for that many decisions' probabilities (tests)."""
 
-    def __init__(self, shape: tuple[int, int, int], tile: int, trace: int = 0):
+    def __init__(self, shape: tuple[int, int, int], tile: int, revision: int = 1, trace: int = 0):
         height, width, channels = shape
         self.tile = tile
-        self.state = State(channels, height * width * channels)
+        self.state = State(channels, height * width * channels, revision)
         self.image = np.zeros(shape, np.uint8)           # calloc'd: pages commit as samples land
         self.trace = np.zeros(trace, np.int32)
         self.decisions = 0

@@ -1,5 +1,6 @@
-"""The ``cm`` section: the file's symbols are coded through the context-mixing stage
-(pixcodec/cm), which learns the image as it codes; no bytes."""
+"""The ``cm`` and ``cm2`` sections: the file's symbols are coded through the context-mixing
+stage (pixcodec/cm), which learns the image as it codes; no bytes. Each names one revision of
+the stage's rules (``cm.model.REVISIONS``), and a file holds at most one of them."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -9,22 +10,35 @@ from .sections import FLAG_ONLINE, Section
 if TYPE_CHECKING:
     from ..cm.stage import Stage
 
-FLAG_CM = 1024
+FLAG_CM, FLAG_CM2 = 1024, 2048
 
 
 class ContextMixing(Section):
     flag, key, title = FLAG_CM, "cm", "context mixing"
+    revision = 1
+    excludes = FLAG_ONLINE | FLAG_CM2        # one adaptive stage codes a file's symbols, not two
 
     @classmethod
     def allowed(cls, mode, flags):
-        return not flags & FLAG_ONLINE          # one adaptive stage codes a file's symbols, not two
+        return not flags & cls.excludes
 
-    @staticmethod
-    def stage(shape: tuple[int, int, int], tile: int) -> "Stage":
+    def stage(self, shape: tuple[int, int, int], tile: int) -> "Stage":
         """A fresh stage for a file of coded shape (H, W, C) in these tiles."""
         from ..cm.stage import Stage
-        return Stage(shape, tile)
+        return Stage(shape, tile, self.revision)
 
     @classmethod
     def describe(cls, section, stream_lengths):
-        return {"context_mixing": section is not None}
+        return {"context_mixing": f"revision {section.revision}" if section is not None else False}
+
+
+class ContextMixing2(ContextMixing):
+    """Revision 2: prediction maps beside the hashed contexts (FORMAT.md)."""
+    flag, key, title = FLAG_CM2, "cm2", "context mixing, revision 2"
+    revision = 2
+    excludes = FLAG_ONLINE | FLAG_CM
+
+    @classmethod
+    def describe(cls, section, stream_lengths):
+        # after ``cm`` in the layout: says only what it adds, leaving ``cm``'s word otherwise
+        return super().describe(section, stream_lengths) if section is not None else {}

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import PixcodecError
 from .channel_deltas import ChannelDeltas
-from .context_mixing import ContextMixing
+from .context_mixing import ContextMixing, ContextMixing2
 from .metadata import Metadata
 from .original import Original, pixel_crc
 from .sections import FLAG_GRAY, Frame, GrayRGB, Latent, OnlineMixing, Reader, Section, Sharpness, StoredTiles, TunedHead
@@ -48,6 +48,7 @@ class SideInfo:
     original: Original | None = None
     online: OnlineMixing | None = None
     cm: ContextMixing | None = None
+    cm2: ContextMixing2 | None = None
     deltas: ChannelDeltas | None = None
     metadata: Metadata | None = None
 
@@ -56,6 +57,11 @@ class SideInfo:
 
     def replace(self, **changes) -> "SideInfo":
         return dataclasses.replace(self, **changes)
+
+    @property
+    def mixing(self) -> ContextMixing | None:
+        """The context-mixing stage's section, of whichever revision, if the file has one."""
+        return self.cm2 if self.cm2 is not None else self.cm
 
     @property
     def restriction(self) -> ValueSets | Palette | None:

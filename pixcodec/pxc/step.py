@@ -53,13 +53,13 @@ class Distribution(NamedTuple):
 
 class CodingStep:
     """The rule for one lockstep part of ``tiles``; online: the file's MixState or None; leads:
-    the group's first part (its channel 0 starts a step). With context mixing (``side.cm``) the
+    the group's first part (its channel 0 starts a step). With context mixing (``side.mixing``) the
     coder handed to encode and decode is the file's ``cm.Stage``."""
 
     def __init__(self, side: SideInfo, exact, tiles: list, online=None, leads: bool = False):
         self.exact = exact
         self.online, self.leads, self.context = online, leads, None
-        self.mixing = side.cm is not None
+        self.mixing = side.mixing is not None
         self.restriction = side.restriction
         self.index = torch.tensor([t.index for t in tiles])       # (tiles,) raster indices
         self.tile_k = None if side.sharpness is None else side.sharpness.of_tiles(self.index)    # (tiles, C), once

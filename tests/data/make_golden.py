@@ -78,13 +78,15 @@ def golden_deltas(model) -> "ChannelDeltas":
 
 GOLDEN = ("golden.pxc", "golden_stored.pxc", "golden_two_part.pxc", "golden_values.pxc", "golden_sharp.pxc",
           "golden_palette.pxc", "golden_tuned.pxc", "golden_original.pxc", "golden_online.pxc", "golden_deltas.pxc",
-          "golden_samples_crc.pxc", "golden_cm.pxc", "golden_cm_palette.pxc", "golden_cm_gray.pxc")
+          "golden_samples_crc.pxc", "golden_cm.pxc", "golden_cm_palette.pxc", "golden_cm_gray.pxc", "golden_cm2.pxc",
+          "golden_cm2_palette.pxc", "golden_cm2_gray.pxc")
 # Files the bundled models wrote from golden_photo_rgb_v1.png, by weights file: each pins that
 # model's decoding for good (tests/test_bundled.py); the v1 to v5 files predate this table.
 # Each with the codec options it was written with.
 BUNDLED_GOLDEN = {"golden_photo_rgb_v6.pxc": ("photo_rgb_v6.pt", dict(online=False, deltas=False)),
                   "golden_photo_rgb_v6_online.pxc": ("photo_rgb_v6.pt", dict(tuning=False, deltas=False)),
-                  "golden_photo_rgb_v6_cm.pxc": ("photo_rgb_v6.pt", dict(effort=2))}
+                  "golden_photo_rgb_v6_cm.pxc": ("photo_rgb_v6.pt", dict(tuning=False, deltas=False, cm=1)),
+                  "golden_photo_rgb_v6_cm2.pxc": ("photo_rgb_v6.pt", dict(tuning=False, deltas=False, cm=2))}
 TINY_AE = dict(levels=4, factor=2, encoder_hidden=8, spatial=4, hidden=6, layers=1, out_hidden=6,
                prior_hidden=6, prior_layers=1)
 
@@ -105,7 +107,9 @@ def golden_codec(name: str):
     them, its pixel CRC over the 16-bit samples and alpha;
     golden_cm.pxc: version 11, ``golden_online_image`` through the context-mixing stage;
     golden_cm_palette.pxc: version 11, ``golden_palette_image`` through its palette and the stage;
-    golden_cm_gray.pxc: version 11, ``golden_levels_image`` as gray among its 16 values, and the stage.
+    golden_cm_gray.pxc: version 11, ``golden_levels_image`` as gray among its 16 values, and the stage;
+    golden_cm2.pxc, golden_cm2_palette.pxc, golden_cm2_gray.pxc: version 12, the same three
+    through the stage's revision 2.
     Each codec has the options its file was made with (later encoder options off)."""
     if name == "golden_two_part.pxc":
         from pixcodec.two_part import TwoPartCodec
@@ -126,13 +130,14 @@ def golden_codec(name: str):
     if name == "golden_online.pxc":
         return Codec(model, tile=8, group=2, fallback=False, value_sets=False, sharpness=False, palette=False,
                      deltas=False)
-    if name == "golden_cm.pxc":
+    revision = 2 if name.startswith("golden_cm2") else 1
+    if name in ("golden_cm.pxc", "golden_cm2.pxc"):
         return Codec(model, tile=8, group=2, fallback=False, value_sets=False, sharpness=False, palette=False,
-                     deltas=False, cm=True)
-    if name == "golden_cm_palette.pxc":
-        return Codec(model, tile=8, group=2, fallback=False, sharpness=False, deltas=False, cm=True)
-    if name == "golden_cm_gray.pxc":
-        return Codec(model, tile=8, group=2, fallback=False, sharpness=False, palette=False, deltas=False, cm=True)
+                     deltas=False, cm=revision)
+    if name in ("golden_cm_palette.pxc", "golden_cm2_palette.pxc"):
+        return Codec(model, tile=8, group=2, fallback=False, sharpness=False, deltas=False, cm=revision)
+    if name in ("golden_cm_gray.pxc", "golden_cm2_gray.pxc"):
+        return Codec(model, tile=8, group=2, fallback=False, sharpness=False, palette=False, deltas=False, cm=revision)
     if name == "golden_palette.pxc":
         return Codec(model, tile=8, group=2, fallback=False, sharpness=False, online=False, deltas=False)
     return Codec(model, tile=2, group=2, value_sets=False, sharpness=False, palette=False, online=False, deltas=False)
@@ -171,6 +176,8 @@ if __name__ == "__main__":
                      "golden_tuned.pxc": golden_tuned_image, "golden_online.pxc": golden_online_image,
                      "golden_deltas.pxc": golden_deltas_image, "golden_cm.pxc": golden_online_image,
                      "golden_cm_palette.pxc": golden_palette_image,
-                     "golden_cm_gray.pxc": golden_levels_image}.get(name, golden_image)()
+                     "golden_cm_gray.pxc": golden_levels_image, "golden_cm2.pxc": golden_online_image,
+                     "golden_cm2_palette.pxc": golden_palette_image,
+                     "golden_cm2_gray.pxc": golden_levels_image}.get(name, golden_image)()
             (HERE / name).write_bytes(golden_codec(name).compress(image, "RGB").data)
             print("wrote", HERE / name)
