@@ -68,8 +68,10 @@ REVISIONS = {1: Revision(tuple(range(N_CONTEXTS)), ()),
 class State:
     """What the stage has learned so far; encoder and decoder build it from the same numbers."""
 
-    def __init__(self, channels: int, subpixels: int, revision: int = 1):
-        bits, use = table_bits(subpixels), REVISIONS[revision]
+    def __init__(self, channels: int, subpixels: int, revision: "int | Revision" = 1):
+        """revision: a file's (a number), or a variant of the rules to measure (benchmarks)."""
+        bits = table_bits(subpixels)
+        use = REVISIONS[revision] if isinstance(revision, int) else revision
         inputs = 2 + len(use.contexts) + len(use.predictions)
         self.contexts = np.array(use.contexts, np.int64)
         self.chosen = np.array(use.predictions, np.int64)

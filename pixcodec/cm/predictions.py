@@ -14,7 +14,7 @@ import numpy as np
 
 from .jit import njit
 
-N_PREDICTIONS = 35
+N_PREDICTIONS = 30
 
 
 @njit
@@ -66,16 +66,13 @@ def predict(image, y, x, c, tile, pr):
     pr[15] = w + ne - n + p1 - (wp1 + nep1 - np1)
     pr[16] = n + ne - nne + p1 - (np1 + nep1 - nnep1)
     pr[17] = p1
-    # the first channel's steps
-    pr[18], pr[19], pr[20] = n + p2 - np2, w + p2 - wp2, w + n - nw + p2 - (wp2 + np2 - nwp2)
-    pr[21], pr[22] = p2 + ((w - wp2 + n - np2) >> 1), p2 + ne - nep2
     # colour differences extrapolated, averaged, and their second differences across channels
-    pr[23], pr[24] = p1 + 2 * (w - wp1) - (ww - wwp1), p1 + 2 * (n - np1) - (nn - nnp1)
-    pr[25] = p1 + (w - wp1) + (n - np1) - (nw - nwp1)
-    pr[26], pr[27] = p2 + 2 * (w - wp2) - (ww - wwp2), p2 + 2 * (n - np2) - (nn - nnp2)
-    pr[28] = p2 + (w - wp2) + (n - np2) - (nw - nwp2)
-    pr[29], pr[30] = p1 + ((w - wp1 + n - np1) >> 1), p1 + ((w - wp1 + ne - nep1) >> 1)
-    pr[31] = p1 + (w - wp1) + (p1 - p2) - (wp1 - wp2)
-    pr[32] = p1 + (n - np1) + (p1 - p2) - (np1 - np2)
-    pr[33] = p1 + (ne - nep1) + (p1 - p2) - (nep1 - nep2)
-    pr[34] = 2 * p1 - p2
+    pr[18], pr[19] = p1 + 2 * (w - wp1) - (ww - wwp1), p1 + 2 * (n - np1) - (nn - nnp1)
+    pr[20] = p1 + (w - wp1) + (n - np1) - (nw - nwp1)
+    pr[21], pr[22] = p2 + 2 * (w - wp2) - (ww - wwp2), p2 + 2 * (n - np2) - (nn - nnp2)
+    pr[23] = p2 + (w - wp2) + (n - np2) - (nw - nwp2)
+    pr[24], pr[25] = p1 + ((w - wp1 + n - np1) >> 1), p1 + ((w - wp1 + ne - nep1) >> 1)
+    pr[26] = p1 + (w - wp1) + (p1 - p2) - (wp1 - wp2)
+    pr[27] = p1 + (n - np1) + (p1 - p2) - (np1 - np2)
+    pr[28] = p1 + (ne - nep1) + (p1 - p2) - (nep1 - nep2)
+    pr[29] = 2 * p1 - p2

@@ -32,9 +32,9 @@ def lockstep_order(shape: tuple[int, int, int], tile: int):
 class Stage:
     """One image's stage, for an image of ``shape`` (H, W, C) in tiles of ``tile``: contexts
     read only samples of the same tile. ``image`` holds the samples coded so far, on both sides.
-    revision: which rules (model.REVISIONS); trace: room for that many decisions' probabilities (tests)."""
+    revision: which rules (a number of model.REVISIONS, or a ``Revision``); trace: room for that many decisions' probabilities (tests)."""
 
-    def __init__(self, shape: tuple[int, int, int], tile: int, revision: int = 1, trace: int = 0):
+    def __init__(self, shape: tuple[int, int, int], tile: int, revision=1, trace: int = 0):
         height, width, channels = shape
         self.tile = tile
         self.state = State(channels, height * width * channels, revision)
