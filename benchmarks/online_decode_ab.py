@@ -8,39 +8,29 @@ against effort 2), so the pair differs only in the online mixing stage.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import time
+import sys
 from pathlib import Path
 
 import torch
 
-from pixcodec import bundled
-from pixcodec.codec import Codec
-from pixcodec.imageio import read_image
+sys.path.insert(0, str(Path(__file__).parent))
+from cm_decode_ab import alternating_decodes, photo_args  # noqa: E402
+
+from pixcodec import bundled  # noqa: E402
+from pixcodec.codec import Codec  # noqa: E402
+from pixcodec.imageio import read_image  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--photo", type=Path, required=True)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args()
+    args = photo_args(__doc__.splitlines()[0])
     torch.set_num_threads(args.threads)
     pixels, mode, _ = read_image(args.photo)
     model = bundled.load(bundled.for_mode(mode).name)
     codecs = {online: Codec(model, tuning=False, online=online) for online in (False, True)}
     files = {online: codec.compress(pixels, mode).data for online, codec in codecs.items()}
-    times: dict[bool, list[float]] = {False: [], True: []}
-    for _ in range(args.repeats):
-        for online, codec in codecs.items():
-            start = time.perf_counter()
-            decoded, _ = codec.decompress(files[online])
-            times[online].append(time.perf_counter() - start)
-            if not torch.equal(decoded, pixels):
-                raise SystemExit(f"{args.photo}: decoded pixels differ")
+    times = alternating_decodes(codecs, files, pixels, args.repeats)
     report = {"photo": args.photo.name, "threads": args.threads, "repeats": args.repeats,
               **{("online" if online else "plain"): {"bytes": len(files[online]),
                                                       "decode_s": [round(t, 3) for t in times[online]],

@@ -78,3 +78,38 @@ def test_train_test_overlap_finds_a_cropped_copy(tmp_path):
     copies = json.loads(out.read_text())["copies"]
     assert [(h["train"], h["top"], h["left"]) for h in copies["crop.png"]] == [("big.png", 10, 23)]
     assert copies["new.png"] == []
+
+
+def test_cm_ablation_measures_every_family_on_real_bytes(tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    image = np.clip(np.cumsum(rng.integers(-4, 5, (24, 20, 3)), 1) + 128, 0, 255).astype(np.uint8)
+    Image.fromarray(image).save(tmp_path / "a.png")
+    out = tmp_path / "a.json"
+    subprocess.run([sys.executable, str(BENCH / "cm_ablation.py"), str(tmp_path / "a.png"), "--out", str(out)],
+                   check=True, capture_output=True, timeout=600)
+    report = json.loads(out.read_text())
+    families = load("cm_ablation").FAMILIES
+    assert set(report["mean"]) == {"network alone", "revision 1 (v11)", "revision 2 (v12)",
+                                   "context mixing alone (flat weights)"} | {"without " + f for f in families}
+    assert all(0 < v < 8.5 for v in report["mean"].values())
+
+
+def test_cm_decode_ab_times_every_revision(tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+    image = np.clip(np.cumsum(np.random.default_rng(1).integers(-4, 5, (12, 16, 3)), 1) + 128, 0, 255)
+    Image.fromarray(image.astype(np.uint8)).save(tmp_path / "a.png")
+    out = tmp_path / "a.json"
+    subprocess.run([sys.executable, str(BENCH / "cm_decode_ab.py"), "--photo", str(tmp_path / "a.png"), "--repeats", "1",
+                    "--threads", "1", "--out", str(out)], check=True, capture_output=True, timeout=600)
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["variant"] for r in rows] == list(load("cm_decode_ab").VARIANTS)
+    assert all(r["decode_s_median"] > 0 and 0 < r["bits_per_subpixel"] < 9 for r in rows)
