@@ -22,7 +22,8 @@ from .coder import SymbolDecoder, SymbolEncoder
 from .defaults import DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, EFFORT_LEVELS, MAX_DECODE_PIXELS
 from .errors import IntegrityError, PixcodecError
 from .progress import phase
-from .pxc import (ChannelDeltas, MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, ContextMixing, ContextMixing2, GrayRGB, Header, OnlineMixing, Original, SideInfo, TunedHead, all_tiles, parse,
+from .pxc import context_mixing
+from .pxc import (ChannelDeltas, MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, GrayRGB, Header, OnlineMixing, Original, SideInfo, TunedHead, all_tiles, parse,
                   plan_rows, tile_count, tiling_plan)
 from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables, lazy_zeros
 
@@ -103,10 +104,8 @@ class Codec:
         self.value_sets, self.sharpness, self.palette = value_sets, sharpness, palette
         self.tuning = tuning and TunedHead.tunable(model)
         # the adaptive stage the symbols go through: context mixing, or else online mixing
-        if cm not in (0, 1, 2):
-            raise PixcodecError(f"no context-mixing revision {cm}")
-        mixing = {1: {"cm": ContextMixing()}, 2: {"cm2": ContextMixing2()}}.get(int(cm))
-        self.stage = mixing or ({"online": OnlineMixing()} if online else {})
+        mixing = context_mixing.section(int(cm)) if cm else None
+        self.stage = {mixing.key: mixing} if mixing else {"online": OnlineMixing()} if online else {}
         self.search, self.deltas, self.fit = search, deltas, fit
 
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..errors import PixcodecError
 from .sections import FLAG_ONLINE, Section
 
 if TYPE_CHECKING:
@@ -42,3 +43,13 @@ class ContextMixing2(ContextMixing):
     def describe(cls, section, stream_lengths):
         # after ``cm`` in the layout: says only what it adds, leaving ``cm``'s word otherwise
         return super().describe(section, stream_lengths) if section is not None else {}
+
+
+REVISIONS = {cls.revision: cls for cls in (ContextMixing, ContextMixing2)}
+
+
+def section(revision: int) -> ContextMixing:
+    """The section a file coded under this revision of the stage holds."""
+    if revision not in REVISIONS:
+        raise PixcodecError(f"no context-mixing revision {revision}")
+    return REVISIONS[revision]()
