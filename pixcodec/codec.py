@@ -244,9 +244,9 @@ class Codec:
             encoder = SymbolEncoder() if cm is None else cm.start()
             parts, steps = [], [0]     # steps: wavefront steps done (the measure samples)
             bits = torch.zeros(len(tiles), dtype=torch.float64)
-            for first, part in lockstep_parts(tiles):
+            for first, part in lockstep_parts(tiles, cm is not None):
                 x = torch.stack([image[:, t.rows, t.cols] for t in part])
-                step, last = CodingStep(side, self.exact, part, online, first == 0), first + LOCKSTEP >= len(tiles)
+                step, last = CodingStep(side, self.exact, part, online, first == 0), first + len(part) >= len(tiles)
 
                 def choose(logits, ch, rows, cols, x=x, step=step, last=last, first=first, encoder=encoder):
                     values = x[:, ch, rows, cols].reshape(-1)
@@ -259,7 +259,7 @@ class Codec:
                     return values
                 parts.append(engine.Part(len(part), choose, cut(cond, part)))
             # gray through an RGB model: G = B = R, not coded
-            engine.run_parts(self.model, exact, parts, tiles[0].height, tiles[0].width, on_row, coded=c)
+            engine.run_parts(self.model, exact, parts, tiles[0].height, tiles[0].width, on_row, coded=c, ahead=cm is not None)
             streams.append(encoder.finish())
             nll += float(bits.sum())
             tile_bits.update(zip([t.index for t in tiles], bits.tolist()))
@@ -293,11 +293,12 @@ class Codec:
         online, cm = self._online(side, channels), self._cm(side, image.shape, header.tile)
         for tiles, stream in zip(plan, streams):
             decoder, parts = SymbolDecoder(stream) if cm is None else cm.start(stream), []
-            for first, part in lockstep_parts(tiles):
+            for first, part in lockstep_parts(tiles, cm is not None):
                 step = CodingStep(side, self.exact, part, online, first == 0)
                 parts.append(engine.Part(len(part), lambda logits, ch, rows, cols, step=step, decoder=decoder:
                                          step.decode(decoder, logits, ch, rows, cols), cut(cond, part)))
-            outs = engine.run_parts(self.model, exact, parts, tiles[0].height, tiles[0].width, on_row, coded=channels)
+            outs = engine.run_parts(self.model, exact, parts, tiles[0].height, tiles[0].width, on_row, coded=channels,
+                                    ahead=cm is not None)
             if cm is not None:
                 cm.end()
             for t, pixels in zip(tiles, (p for out in outs for p in out)):
@@ -313,9 +314,12 @@ def check_effort(effort: int) -> int:
     return effort
 
 
-def lockstep_parts(tiles: list) -> list[tuple[int, list]]:
-    """A lockstep group as the consecutive parts (first tile's position, tiles) the engine runs."""
-    return [(first, tiles[first:first + LOCKSTEP]) for first in range(0, len(tiles), LOCKSTEP)]
+def lockstep_parts(tiles: list, ahead: bool = False) -> list[tuple[int, list]]:
+    """A lockstep group as the consecutive parts (first tile's position, tiles) the engine runs;
+    ahead: at least two where there are two tiles, so that the network computes one part's
+    logits while the other's symbols are coded (the symbol order is the same)."""
+    size = LOCKSTEP if not ahead or len(tiles) < 2 else min(LOCKSTEP, (len(tiles) + 1) // 2)
+    return [(first, tiles[first:first + size]) for first in range(0, len(tiles), size)]
 
 
 def check_budget(header: Header, max_pixels: int | None) -> None:

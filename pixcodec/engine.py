@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, NamedTuple, Protocol
 
 import torch
@@ -127,37 +128,73 @@ class Part(NamedTuple):
 
 @torch.no_grad()
 def run_parts(model: nn.Module, num, parts: list[Part], height: int, width: int,
-              on_row: Callable[[int], None] | None = None, coded: int | None = None) -> list[torch.Tensor]:
+              on_row: Callable[[int], None] | None = None, coded: int | None = None,
+              ahead: bool = False) -> list[torch.Tensor]:
     """``run`` over a batch held as consecutive parts, each with its own state: every channel
     pass visits the parts in order, so the choices come in the order one batch of them all
     would make (batch-major), while a step's work and memory are one part's at a time. A part's
     state is made when the first step reaches it, so a stream that fails at once (a forged
-    file) never costs the memory of the parts after it."""
+    file) never costs the memory of the parts after it.
+
+    ahead: the network computes the next part's logits in a second thread while this part's
+    choices are made. The next part's logits read only that part's samples, all chosen before,
+    so the choices and their order are those of one thread; a choice that releases the GIL
+    (the context-mixing stage) then runs beside the network, which gets one torch thread fewer
+    for the while (at least one)."""
     coded = model.in_channels if coded is None else coded
     images: list[torch.Tensor] = []
     states: list[DecodingState] = []
+    done_at: list = []                  # per part: the step whose pixels_done is still to come
 
     def start(part: Part) -> None:
         images.append(lazy_zeros(part.batch, model.in_channels, height, width, dtype=torch.uint8))
         states.append(model.incremental(num, part.batch, height, width, part.cond))
+        done_at.append(None)
+
+    def network(rows, cols, c, k):
+        """Part k's work at channel c of the step (rows, cols) before its choice: its logits."""
+        with torch.no_grad():           # grad mode is per thread
+            if k == len(states):
+                start(parts[k])
+            state, image = states[k], images[k]
+            if c == 0:
+                if done_at[k] is not None:
+                    state.pixels_done(image, *done_at[k])
+                done_at[k] = rows, cols
+                state.begin_step(image, rows, cols)
+            if c < coded:
+                return state.logits(image, rows, cols, c)
+            image[:, c, rows, cols] = image[:, 0, rows, cols]
+            state.logits(image, rows, cols, c, head=False)
+            return None
+
     start(parts[0])
-    for rows, cols in wavefront(height, width, states[0].skew):
-        for c in range(model.in_channels):
-            for k, part in enumerate(parts):
-                if k == len(states):
-                    start(part)
-                state, image = states[k], images[k]
-                if c == 0:
-                    state.begin_step(image, rows, cols)
-                if c < coded:
-                    image[:, c, rows, cols] = part.choose(state.logits(image, rows, cols, c), c, rows, cols).view(part.batch, -1)
-                else:
-                    image[:, c, rows, cols] = image[:, 0, rows, cols]
-                    state.logits(image, rows, cols, c, head=False)
-        for state, image in zip(states, images):
-            state.pixels_done(image, rows, cols)
-        if on_row is not None and int(cols[0]) == width - 1:
-            on_row(int(rows[0]))
+    jobs = ((rows, cols, c, k) for rows, cols in wavefront(height, width, states[0].skew)
+            for c in range(model.in_channels) for k in range(len(parts)))
+    pool = ThreadPoolExecutor(1) if ahead and len(parts) > 1 else None
+    threads = torch.get_num_threads()
+    if pool is not None:                # the choices hold a core: the network gets the others
+        torch.set_num_threads(max(1, threads - 1))
+    pending, job = None, next(jobs)
+    try:
+        while job is not None:
+            rows, cols, c, k = job
+            logits = pending.result() if pending is not None else network(*job)
+            job = next(jobs, None)
+            pending = pool.submit(network, *job) if pool is not None and job is not None else None
+            if c < coded:
+                images[k][:, c, rows, cols] = parts[k].choose(logits, c, rows, cols).view(parts[k].batch, -1)
+            if on_row is not None and c == model.in_channels - 1 and k == len(parts) - 1 and int(cols[0]) == width - 1:
+                on_row(int(rows[0]))
+    finally:
+        if pending is not None:        # a choice failed: the network stops before the states go
+            pending.exception()
+        if pool is not None:
+            pool.shutdown()
+            torch.set_num_threads(threads)
+    for state, image, at in zip(states, images, done_at):
+        if at is not None:
+            state.pixels_done(image, *at)
     return images
 
 

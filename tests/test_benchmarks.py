@@ -113,3 +113,19 @@ def test_cm_decode_ab_times_every_revision(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [r["variant"] for r in rows] == list(load("cm_decode_ab").VARIANTS)
     assert all(r["decode_s_median"] > 0 and 0 < r["bits_per_subpixel"] < 9 for r in rows)
+
+
+def test_ahead_ab_times_the_network_beside_the_stage(tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+    image = np.clip(np.cumsum(np.random.default_rng(2).integers(-4, 5, (9, 70, 3)), 1) + 128, 0, 255)   # two tiles
+    Image.fromarray(image.astype(np.uint8)).save(tmp_path / "a.png")
+    out = tmp_path / "a.json"
+    subprocess.run([sys.executable, str(BENCH / "ahead_ab.py"), "--photo", str(tmp_path / "a.png"), "--repeats", "1",
+                    "--out", str(out)], check=True, capture_output=True, timeout=600)
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["variant"] for r in rows] == list(load("ahead_ab").VARIANTS)
+    assert len({r["bits_per_subpixel"] for r in rows[1:]}) == 1 and rows[1]["bits_per_subpixel"] < rows[0]["bits_per_subpixel"]

@@ -120,3 +120,48 @@ def test_engine_matches_the_full_pass_when_activations_saturate(model_name):
         full = model(x, cond, num=exact)
         assert full.abs().max() == 256, "the test needs saturated activations"
         assert torch.equal(engine_logits(model, exact, x, cond), full)
+
+
+@pytest.mark.parametrize("coded", [3, 1])
+def test_parts_run_ahead_make_the_same_choices_in_the_same_order(model_name, coded):
+    """With ahead=True the next part's logits come from a second thread while a part chooses:
+    every choice sees the logits, and comes in the order, of one thread."""
+    model = tiny_model(model_name, 3)
+    exact = ExactNumerics(model)
+    x = torch.randint(0, 256, (5, 3, 6, 7), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+    if coded == 1:
+        x[:, 1] = x[:, 2] = x[:, 0]
+    threads = torch.get_num_threads()
+    runs = {}
+    for ahead in (False, True):
+        seen = []
+
+        def parts_of(sizes):
+            first, parts = 0, []
+            for size in sizes:
+                def choose(logits, ch, rows, cols, xs=x[first:first + size], k=len(parts)):
+                    seen.append((k, ch, rows.tolist(), cols.tolist(), logits.clone()))
+                    return xs[:, ch, rows, cols].reshape(-1)
+                parts.append(engine.Part(size, choose))
+                first += size
+            return parts
+        outs = engine.run_parts(model, exact, parts_of([2, 1, 2]), 6, 7, coded=coded, ahead=ahead)
+        assert torch.equal(torch.cat(outs), x) and torch.get_num_threads() == threads
+        runs[ahead] = seen
+    assert len(runs[False]) > 3 * coded
+    assert [s[:4] for s in runs[True]] == [s[:4] for s in runs[False]]
+    assert all(torch.equal(a[4], b[4]) for a, b in zip(runs[True], runs[False]))
+
+
+def test_a_choice_that_fails_ahead_stops_the_network_and_restores_its_threads(model_name):
+    model = tiny_model(model_name, 3)
+    threads, calls = torch.get_num_threads(), []
+
+    def choose(logits, ch, rows, cols):
+        calls.append(ch)
+        if len(calls) == 4:
+            raise ValueError("a corrupt stream")
+        return torch.zeros(len(logits), dtype=torch.uint8)
+    with pytest.raises(ValueError, match="corrupt stream"):
+        engine.run_parts(model, ExactNumerics(model), [engine.Part(1, choose), engine.Part(1, choose)], 4, 4, ahead=True)
+    assert len(calls) == 4 and torch.get_num_threads() == threads
