@@ -77,7 +77,7 @@ def load(name: str) -> nn.Module:
     if digest != b.sha256:
         raise PixcodecError(f"the bundled model file {path} is damaged (SHA-256 {digest[:16]}..., "
                             f"expected {b.sha256[:16]}...): reinstall pixcodec")
-    return checkpoint.load_model(path)
+    return checkpoint.load_model(path, pinned=True)
 
 
 @functools.lru_cache(maxsize=None)

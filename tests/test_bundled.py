@@ -160,3 +160,22 @@ def test_files_written_by_a_retired_default_still_decode_without_a_model(tmp_pat
     assert result.exit_code == 0, result.stderr
     (mode, back), (_, original) = pixels(tmp_path / "back.png"), pixels(data / "golden_photo_rgb_v1.png")
     assert mode == "RGB" and np.array_equal(back, original)
+
+
+def test_a_checkpoint_that_claims_a_huge_model_is_refused_before_it_is_built(tmp_path):
+    """Outside the bundled files (pinned by digest), the size check stays: hyperparameters that
+    would build more than MAX_PARAMETERS are refused from a meta build that allocates nothing."""
+    checkpoint.save(tmp_path / "small.pt", tiny_model("pixelcnn", 3))
+    state = checkpoint.load(tmp_path / "small.pt")
+    state["hparams"] = {**state["hparams"], "hidden": 12_000}
+    torch.save(state, tmp_path / "huge.pt")
+    with pytest.raises(checkpoint.PixcodecError, match="parameters, more than"):
+        checkpoint.load_model(tmp_path / "huge.pt")
+    assert checkpoint.load_model(tmp_path / "small.pt") is not None
+
+
+@pytest.mark.skipif(not all((bundled.WEIGHTS / b.file).exists() for b in bundled.BUNDLED),
+                    reason="no bundled weights in this checkout")
+def test_the_bundled_models_are_within_the_size_that_unpinned_checkpoints_must_keep():
+    for b in bundled.BUNDLED:
+        assert sum(p.numel() for p in bundled.load(b.name).parameters()) <= checkpoint.MAX_PARAMETERS
