@@ -19,6 +19,7 @@ import torch
 
 from pixcodec import bundled
 from pixcodec.codec import EFFORTS, Codec
+from pixcodec.defaults import EFFORT_TILES
 from pixcodec.imageio import read_image
 
 CONFIGS = {
@@ -28,9 +29,12 @@ CONFIGS = {
     "deltas": dict(tuning=False, online=False, deltas=True),        # channel deltas alone
     "effort3_nodeltas": dict(search=EFFORTS[3]["search"], deltas=False),   # the default before channel deltas
     "effort3_online": dict(search=EFFORTS[3]["search"]),            # the default before context mixing
-    "effort2": EFFORTS[2],                                          # the network and context mixing
-    "effort3": EFFORTS[3],                                          # the default
-    "effort4": EFFORTS[4],
+    "effort2_tile64": EFFORTS[2],                                   # before the efforts' larger tiles
+    "effort3_tile64": EFFORTS[3],
+    "effort4_tile64": EFFORTS[4],
+    "effort2": dict(EFFORTS[2], tile=EFFORT_TILES[2]),              # the network and context mixing
+    "effort3": dict(EFFORTS[3], tile=EFFORT_TILES[3]),              # the default
+    "effort4": dict(EFFORTS[4], tile=EFFORT_TILES[4]),
 }
 
 

@@ -94,8 +94,9 @@ def run(settings: Settings, items: list[Item], jobs: int, quiet: bool, verbose: 
 @model_option
 @with_common_options
 @click.option("--verify", is_flag=True, help="Decode each written file and check it equals the image.")
-@click.option("--tile", type=click.IntRange(1, 65535), default=DEFAULT_TILE, show_default=True,
-              help="Tile side; tiles of one shape are coded in lockstep.")
+@click.option("--tile", type=click.IntRange(1, 65535), default=None,
+              help="Tile side; tiles of one shape are coded in lockstep. [default: 128 at efforts 2 to 4, "
+                   "where context mixing learns across the larger tiles; 64 at effort 1]")
 @click.option("--group", type=click.IntRange(1, 65535), default=DEFAULT_GROUP, show_default=True,
               help="Tiles coded together at most (bounds memory).")
 @click.option("-e", "--effort", type=click.IntRange(min(EFFORT_LEVELS), max(EFFORT_LEVELS)), default=DEFAULT_EFFORT,

@@ -24,20 +24,20 @@ from .pxc import Header, Original, parse
 from .two_part import TwoPartCodec
 
 
-def codec_for(model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP,
+def codec_for(model: nn.Module, tile: int | None = None, group: int = DEFAULT_GROUP,
               effort: int = DEFAULT_EFFORT) -> Codec | TwoPartCodec:
     """A pixel model codes images itself; an auto-encoder codes them in two parts (with the
-    image-adaptive levers of effort 2 and up)."""
+    image-adaptive levers of effort 2 and up). tile: None for the effort's."""
     if model.autoregressive:
         return Codec.at_effort(model, effort, tile=tile, group=group)
-    return TwoPartCodec(model, tile, group, adapt=check_effort(effort) >= 2)
+    return TwoPartCodec(model, tile or DEFAULT_TILE, group, adapt=check_effort(effort) >= 2)
 
 
 class Codecs:
     """The codec for each image: the given model (a checkpoint path or a module), else the
     bundled model for its mode (compress) or the bundled model its file names (decompress)."""
 
-    def __init__(self, model: str | Path | nn.Module | None = None, tile: int = DEFAULT_TILE,
+    def __init__(self, model: str | Path | nn.Module | None = None, tile: int | None = None,
                  group: int = DEFAULT_GROUP, effort: int = DEFAULT_EFFORT):
         self.tile, self.group, self.effort = tile, group, effort
         self.given = None
@@ -58,12 +58,13 @@ class Codecs:
         return found
 
 
-def compress(image, model: str | Path | nn.Module | None = None, *, tile: int = DEFAULT_TILE,
+def compress(image, model: str | Path | nn.Module | None = None, *, tile: int | None = None,
              group: int = DEFAULT_GROUP, effort: int = DEFAULT_EFFORT) -> bytes:
     """The .pxc bytes of an image (see the module's docstring), coded losslessly.
 
     model: None for the bundled model, a checkpoint path, or a model module. effort: 1 to 4, as
-    ``compress --effort`` (codec.EFFORTS); decoding needs no options."""
+    ``compress --effort`` (codec.EFFORTS); tile: None for the effort's (defaults.EFFORT_TILES);
+    decoding needs no options."""
     pixels, mode, original = as_pixels(image)
     return Codecs(model, tile, group, effort).for_mode(mode).compress(pixels, mode, original=original).data
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch.nn as nn
 
 from . import checkpoint
-from .codec import DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, Codec
+from .codec import DEFAULT_EFFORT, DEFAULT_GROUP, Codec
 from .errors import PixcodecError
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -81,7 +81,7 @@ def load(name: str) -> nn.Module:
 
 
 @functools.lru_cache(maxsize=None)
-def codec(name: str, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP, effort: int = DEFAULT_EFFORT) -> Codec:
+def codec(name: str, tile: int | None = None, group: int = DEFAULT_GROUP, effort: int = DEFAULT_EFFORT) -> Codec:
     built = Codec.at_effort(load(name), effort, tile=tile, group=group)
     if built.id.hex() != get(name).model_id:
         raise PixcodecError(f"the bundled model {name} computes id {built.id.hex()}, not its pinned "

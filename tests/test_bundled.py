@@ -143,7 +143,7 @@ def test_decoding_loads_only_the_model_the_file_names(tmp_path, monkeypatch):
         assert parse(mixed)[0].version == 12 and parse(mixed)[0].side.cm2
         result = run("decompress", data / "golden_photo_rgb_v6_cm2.pxc", "-o", tmp_path / "back12.png")
         assert result.exit_code == 0 and np.array_equal(pixels(tmp_path / "back12.png")[1], pixels(data / "golden_photo_rgb_v1.png")[1])
-        assert Codec.at_effort(bundled.codec(default.name).model, 2).compress(image, "RGB").data == mixed
+        assert Codec.at_effort(bundled.codec(default.name).model, 2, tile=64).compress(image, "RGB").data == mixed
         assert built == [default.name]
     finally:
         bundled.codec.cache_clear()

@@ -158,3 +158,26 @@ def test_compress_at_the_default_effort_codes_through_the_stage(tmp_path):
     clean_error(run("decompress", tmp_path / "s.pxc", "-m", tmp_path / "m.pt", "-o", tmp_path / "s.png"), "exists")
     assert run("decompress", tmp_path / "s.pxc", "-m", tmp_path / "m.pt", "-o", tmp_path / "back.png").exit_code == 0
     assert np.array_equal(np.array(Image.open(tmp_path / "back.png")), strokes(12, 20).permute(1, 2, 0).numpy())
+
+
+def test_the_network_ahead_of_the_stage_changes_no_byte(monkeypatch):
+    """A colour image of 9 tiles in one group: the codec runs the network ahead of the stage
+    (codec.runs_ahead); forced to run them in turn it writes and reads the same bytes."""
+    from pixcodec import codec as codec_module
+    from pixcodec import engine
+    model = tiny_model("pixelcnn", 3)
+    img = picture(3, 24, 24, seed=7)
+    plan = next(codec_module.tiling_plan(24, 24, 8, 300, None))
+    assert len(plan) == 9
+    assert codec_module.runs_ahead(object(), 3, plan) and not codec_module.runs_ahead(object(), 1, plan)
+    assert len(codec_module.lockstep_parts(plan, True)) == 2
+    codec = Codec(model, tile=8, group=300, cm=2)
+    ahead = codec.compress(img).data
+    run_parts, calls = engine.run_parts, []
+
+    def in_turn(*args, **kwargs):
+        calls.append(kwargs.get("ahead"))
+        return run_parts(*args, **{**kwargs, "ahead": False})
+    monkeypatch.setattr(engine, "run_parts", in_turn)
+    assert codec.compress(img).data == ahead and torch.equal(codec.decompress(ahead)[0], img)
+    assert calls and all(calls)

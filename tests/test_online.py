@@ -104,3 +104,23 @@ def test_compress_effort_through_the_command_line(tmp_path):
     assert (tmp_path / "s2.pxc").stat().st_size < (tmp_path / "s1.pxc").stat().st_size
     clean_error(run("compress", tmp_path / "s.png", "-m", tmp_path / "m.pt", "--effort", 9, "-o", tmp_path / "x.pxc"),
                 "effort")
+
+
+def test_each_effort_codes_in_its_tiles_unless_told(tmp_path):
+    """Where the context-mixing stage runs the tiles are 128 (its contexts and counters learn
+    across more of the image), at effort 1 64; --tile and tile= override either."""
+    from PIL import Image
+    from pixcodec import checkpoint
+    from pixcodec.defaults import EFFORT_TILES
+    assert EFFORT_TILES == {1: 64, 2: 128, 3: 128, 4: 128}
+    model = tiny_model("pixelcnn", 3)
+    assert [Codec.at_effort(model, e).tile for e in (1, 2, 3, 4)] == [64, 128, 128, 128]
+    assert Codec.at_effort(model, 3, tile=16).tile == 16 and api.codec_for(model, effort=1).tile == 64
+    checkpoint.save(tmp_path / "m.pt", model)
+    Image.fromarray(strokes(12, 20).permute(1, 2, 0).numpy()).save(tmp_path / "s.png")
+    for options, tile in (((), 128), (("-e", 1), 64), (("--tile", 8), 8), (("-e", 1, "--tile", 32), 32)):
+        out = tmp_path / f"s{tile}.pxc"
+        assert run("compress", tmp_path / "s.png", "-m", tmp_path / "m.pt", *options, "-o", out).exit_code == 0
+        assert parse(out.read_bytes())[0].tile == tile
+    image = strokes(12, 20).permute(1, 2, 0).numpy()
+    assert parse(api.compress(image, model, effort=2))[0].tile == 128
