@@ -330,7 +330,7 @@ def lockstep_parts(tiles: list, ahead: bool = False) -> list[tuple[int, list]]:
     """A lockstep group as the consecutive parts (first tile's position, tiles) the engine runs;
     ahead: at least two where there are two tiles, so that the network computes one part's
     logits while the other's symbols are coded (the symbol order is the same)."""
-    size = LOCKSTEP if not ahead or len(tiles) < 2 else min(LOCKSTEP, (len(tiles) + 1) // 2)
+    size = min(LOCKSTEP, (len(tiles) + 1) // 2) if ahead else LOCKSTEP
     return [(first, tiles[first:first + size]) for first in range(0, len(tiles), size)]
 
 

@@ -153,20 +153,23 @@ def run_parts(model: nn.Module, num, parts: list[Part], height: int, width: int,
 
     def network(rows, cols, c, k):
         """Part k's work at channel c of the step (rows, cols) before its choice: its logits."""
+        if k == len(states):
+            start(parts[k])
+        state, image = states[k], images[k]
+        if c == 0:
+            if done_at[k] is not None:
+                state.pixels_done(image, *done_at[k])
+            done_at[k] = rows, cols
+            state.begin_step(image, rows, cols)
+        if c < coded:
+            return state.logits(image, rows, cols, c)
+        image[:, c, rows, cols] = image[:, 0, rows, cols]
+        state.logits(image, rows, cols, c, head=False)
+        return None
+
+    def in_worker(*job):
         with torch.no_grad():           # grad mode is per thread
-            if k == len(states):
-                start(parts[k])
-            state, image = states[k], images[k]
-            if c == 0:
-                if done_at[k] is not None:
-                    state.pixels_done(image, *done_at[k])
-                done_at[k] = rows, cols
-                state.begin_step(image, rows, cols)
-            if c < coded:
-                return state.logits(image, rows, cols, c)
-            image[:, c, rows, cols] = image[:, 0, rows, cols]
-            state.logits(image, rows, cols, c, head=False)
-            return None
+            return network(*job)
 
     start(parts[0])
     jobs = ((rows, cols, c, k) for rows, cols in wavefront(height, width, states[0].skew)
@@ -181,7 +184,7 @@ def run_parts(model: nn.Module, num, parts: list[Part], height: int, width: int,
             rows, cols, c, k = job
             logits = pending.result() if pending is not None else network(*job)
             job = next(jobs, None)
-            pending = pool.submit(network, *job) if pool is not None and job is not None else None
+            pending = pool.submit(in_worker, *job) if pool is not None and job is not None else None
             if c < coded:
                 images[k][:, c, rows, cols] = parts[k].choose(logits, c, rows, cols).view(parts[k].batch, -1)
             if on_row is not None and c == model.in_channels - 1 and k == len(parts) - 1 and int(cols[0]) == width - 1:
