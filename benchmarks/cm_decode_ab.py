@@ -5,7 +5,7 @@ runs on one photo in one process (medians).
         --repeats 3 --threads 2 --out benchmarks/results/cm_decode_ab.json
 
 Every file is coded with the bundled model for the photo's mode and no fitted sections (effort
-2's options with the stage's revision set), so the files differ only in the stage.
+2's options and tiles, with the stage's revision set), so the files differ only in the stage.
 """
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ import torch
 
 from pixcodec import bundled
 from pixcodec.codec import Codec
+from pixcodec.defaults import EFFORT_TILES
 from pixcodec.imageio import read_image
 
-VARIANTS = {"no stage (v1)": dict(online=False), "revision 1 (v11)": dict(cm=1), "revision 2 (v12)": dict(cm=2)}
+VARIANTS = {"no stage (v1)": dict(online=False), "revision 1 (v11)": dict(cm=1), "revision 2 (v12)": dict(cm=2),
+            "revision 3 (v13)": dict(cm=3)}
 
 
 def photo_args(description: str) -> argparse.Namespace:
@@ -53,7 +55,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     pixels, mode, _ = read_image(args.photo)
     model = bundled.load(bundled.for_mode(mode).name)
-    codecs = {name: Codec(model, tuning=False, deltas=False, **options) for name, options in VARIANTS.items()}
+    codecs = {name: Codec(model, tile=EFFORT_TILES[2], tuning=False, deltas=False, **options) for name, options in VARIANTS.items()}
     files = {name: codec.compress(pixels, mode).data for name, codec in codecs.items()}
     times = alternating_decodes(codecs, files, pixels, args.repeats)
     report = {"command": f"python benchmarks/cm_decode_ab.py --photo {args.photo} --repeats {args.repeats} "

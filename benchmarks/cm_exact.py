@@ -3,9 +3,8 @@
 For each image, the bundled model's distributions per 64x64 tile (the harness's
 ``network_weights``: float softmax as 16-bit weights, computed once from the true image, which
 is what the decoder's network would give it step by step) drive ``pixcodec.cm.Stage`` (of
-``--revision``) in the
-codec's lockstep order: each position of a tile in raster order, each channel, every tile at
-once. The decoder repeats the walk on the bytes and must give back every sample. Reported per
+``--revision``) in the codec's lockstep order over tiles of ``--stage-tile``: each position of a
+tile in raster order, each channel, every tile at once. The decoder repeats the walk on the bytes and must give back every sample. Reported per
 image: the network alone (ideal code length of its weights), the stage's real bytes, and the
 stage's own time to encode and decode (the network's time not included; medians of
 ``--repeats``).
@@ -30,9 +29,10 @@ TILE = 64
 
 
 def run(stage: Stage, weights: np.ndarray, image: np.ndarray | None = None) -> float:
-    """Encode ``image`` through the stage, or decode when it is None; the seconds it took."""
+    """Encode ``image`` through the stage, or decode when it is None, in the stage's tiles; the
+    seconds it took."""
     start = time.perf_counter()
-    for ys, xs, cs in lockstep_order(stage.image.shape, TILE):
+    for ys, xs, cs in lockstep_order(stage.image.shape, stage.tile):
         if image is None:
             stage.decode(ys, xs, cs, weights[ys, xs, cs])
         else:
@@ -40,17 +40,17 @@ def run(stage: Stage, weights: np.ndarray, image: np.ndarray | None = None) -> f
     return time.perf_counter() - start
 
 
-def measure(path: Path, repeats: int, revision: int = 2) -> dict:
+def measure(path: Path, repeats: int, revision: int = 3, tile: int = 128) -> dict:
     image, weights, channels = network_weights(path, TILE)
     total = weights.astype(np.float64).sum(-1)
     chosen = np.take_along_axis(weights, image[..., None].astype(np.int64), -1)[..., 0]
     network = float(-np.log2(chosen / total).sum()) / image.size
     encode_s, decode_s = [], []
     for _ in range(repeats):                          # alternating, medians reported
-        encoder = Stage(image.shape, TILE, revision).start()
+        encoder = Stage(image.shape, tile, revision).start()
         encode_s.append(run(encoder, weights, image))
         data = encoder.finish()
-        decoder = Stage(image.shape, TILE, revision).start(data)
+        decoder = Stage(image.shape, tile, revision).start(data)
         decode_s.append(run(decoder, weights))
     encode_s, decode_s = float(np.median(encode_s)), float(np.median(decode_s))
     row = {"image": path.name, "subpixels": int(image.size), "network_alone": round(network, 4),
@@ -65,11 +65,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("images", nargs="+", type=Path)
     parser.add_argument("--repeats", type=int, default=1, help="time each image this many times (medians)")
-    parser.add_argument("--revision", type=int, default=2, help="the stage's rules (1: .pxc v11, 2: v12)")
+    parser.add_argument("--revision", type=int, default=3, help="the stage's rules (1: .pxc v11, 2: v12, 3: v13)")
+    parser.add_argument("--stage-tile", type=int, default=128, help="the tiles its contexts read and its order walks")
     parser.add_argument("--out")
     args = parser.parse_args()
     Stage((1, 1, 1), TILE, args.revision).start().encode(*[np.zeros(1, np.int64)] * 3, np.ones((1, 256), np.int64), [0])  # compile
-    rows = [measure(p, args.repeats, args.revision) for p in args.images]
+    rows = [measure(p, args.repeats, args.revision, args.stage_tile) for p in args.images]
     summary = {k: round(float(np.mean([r[k] for r in rows])), 4)
                for k in ("network_alone", "stage", "stage_encode_s", "stage_decode_s")}
     summary["all_exact"] = all(r["exact_round_trip"] for r in rows)
@@ -77,6 +78,6 @@ if __name__ == "__main__":
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"command": "python benchmarks/cm_exact.py " + " ".join(str(p) for p in args.images)
-                       + f" --repeats {args.repeats} --revision {args.revision}",
+                       + f" --repeats {args.repeats} --revision {args.revision} --stage-tile {args.stage_tile}",
                        "machine": "2 CPU cores, one thread, nothing else running", "mean": summary, "rows": rows},
                       f, indent=1)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from pixcodec.cm.model import N_CONTEXTS, _contexts, _hash, _neighbours
+from pixcodec.cm.contexts import N_CONTEXTS, context_hashes, hash4, neighbours
 
 TABLE_BITS = 22
 FAMILIES = {"order0": [0], "neighbours": [1, 2, 3, 4, 5, 6, 7], "predictors": [8, 9, 10],
@@ -119,8 +119,8 @@ def code_lengths(image, weights, use_network, use_ctx, lr_shift, tile=0):
                 spread = 0
                 while spread < 15 and (cum[256] >> spread) > best:
                     spread += 1
-                _neighbours(image, y, x, c, tile if tile else h + w + 1, nb)
-                _contexts(nb, c, mode, spread, ctx)
+                neighbours(image, y, x, c, tile if tile else h + w + 1, nb)
+                context_hashes(nb, c, mode, spread, ctx)
                 lo, hi, node = 0, 256, 1
                 for bit_pos in range(8):
                     mid = (lo + hi) >> 1
@@ -132,7 +132,7 @@ def code_lengths(image, weights, use_network, use_ctx, lr_shift, tile=0):
                     inputs[0] = st_net / 256.0 if use_network else 0.0
                     inputs[1] = 1.0 / 4.0
                     for i in range(N_CONTEXTS):
-                        slot = (_hash(ctx[i], node, c, i) & (size - 1)) if use_ctx[i] else -1
+                        slot = (hash4(ctx[i], node, c, i) & (size - 1)) if use_ctx[i] else -1
                         idx[i] = slot
                         inputs[2 + i] = _stretch(min(4095.0, max(1.0, prob[i, slot] / 16.0))) / 256.0 if slot >= 0 else 0.0
                     conf = min(3, int(abs(st_net) / 512.0))

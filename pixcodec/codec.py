@@ -36,8 +36,8 @@ NEVER, SMALL, ALWAYS = 0, 1, 2      # when the encoder also codes without its ad
 # image (channel_tuning.py, tune.py), and on a small image, where it is cheap, the coding without
 # context mixing too (too few pixels to learn from);
 # 4: a longer channel fit, and every lever left out in turn on any image, keeping the smallest file.
-EFFORTS = {1: dict(tuning=False, online=False, deltas=False), 2: dict(tuning=False, deltas=False, cm=2),
-           3: dict(search=SMALL, cm=2), 4: dict(search=ALWAYS, fit=channel_tuning.LONG, cm=2)}
+EFFORTS = {1: dict(tuning=False, online=False, deltas=False), 2: dict(tuning=False, deltas=False, cm=3),
+           3: dict(search=SMALL, cm=3), 4: dict(search=ALWAYS, fit=channel_tuning.LONG, cm=3)}
 
 assert tuple(EFFORTS) == EFFORT_LEVELS
 
@@ -82,7 +82,7 @@ class Codec:
     (adapt.py, tune.py, channel_tuning.py); off for streams whose header has no room for them, like
     a two-part file's latent. deltas may also be a fixed ``ChannelDeltas`` to code with (as a
     file was made, or to test), not fitted; fit: the channel fit's (steps, epochs).
-    cm: code through the context-mixing stage (pixcodec/cm) of this revision (1 or 2; 0 or False:
+    cm: code through the context-mixing stage (pixcodec/cm) of this revision (1 to 3; 0 or False:
     not); else online: through online mixing
     (pxc/online.py). search: when the encoder also codes without that stage and without tuning,
     keeping the smaller (NEVER, SMALL images, ALWAYS).
@@ -203,7 +203,7 @@ class Codec:
         streams, nll, tile_bits = self._encode(image, fitted, phase(on_row, label, self.rows(height, width)), cond, measure)
         subpixels = {t.index: c * t.height * t.width for t in all_tiles(height, width, self.tile)}
         side = measure.decide(tile_bits, subpixels, self.fallback).replace(
-            deltas=fitted.deltas, tuned=fitted.tuned, online=fitted.online, cm=fitted.cm, cm2=fitted.cm2)
+            deltas=fitted.deltas, tuned=fitted.tuned, online=fitted.online, cm=fitted.cm, cm2=fitted.cm2, cm3=fitted.cm3)
         if side.stored is not None or side.restriction is not None or side.sharpness is not None:
             # the streams change; stored tiles still count at the model's cost
             streams, coded_nll, _ = self._encode(image, side, phase(on_row, f"{label}: second pass",

@@ -93,9 +93,10 @@ def test_cm_ablation_measures_every_family_on_real_bytes(tmp_path):
     subprocess.run([sys.executable, str(BENCH / "cm_ablation.py"), str(tmp_path / "a.png"), "--out", str(out)],
                    check=True, capture_output=True, timeout=600)
     report = json.loads(out.read_text())
-    families = load("cm_ablation").FAMILIES
-    assert set(report["mean"]) == {"network alone", "revision 1 (v11)", "revision 2 (v12)",
-                                   "context mixing alone (flat weights)"} | {"without " + f for f in families}
+    ablation = load("cm_ablation")
+    assert set(report["mean"]) == {"network alone", "revision 1 (v11)", "revision 2 (v12)", "revision 3 (v13)",
+                                   "context mixing alone (flat weights)"} | {
+        "without " + f for f in (*ablation.FAMILIES, *ablation.ADDITIONS)}
     assert all(0 < v < 8.5 for v in report["mean"].values())
 
 

@@ -53,7 +53,7 @@ def toy_weights(image, ys, xs, cs, tile, odd_only=False):
     return np.array(rows, np.int64)
 
 
-REVISIONS = pytest.mark.parametrize("revision", [1, 2])
+REVISIONS = pytest.mark.parametrize("revision", [1, 2, 3])
 
 
 def encode(pixels, tile, odd_only=False, group=None, trace=0, revision=1):
@@ -129,6 +129,39 @@ def test_revision_2_learns_interpolated_chroma_that_revision_1_does_not():
         assert np.array_equal(back, pixels)
         sizes[revision] = len(data)
     assert sizes[2] < 0.95 * sizes[1], sizes
+
+
+def test_revision_3_learns_brightness_dependent_statistics_sooner_than_revision_2():
+    """Stripes of smooth dark samples beside noisy bright ones: revision 3's third mixer keys its
+    weights by the levels of the mode and of W, and its new weight sets learn fast."""
+    rng = np.random.default_rng(3)
+    base = np.cumsum(rng.integers(-2, 3, (48, 48)), 1) + 40
+    bright = (np.arange(48) // 8 % 2 == 1)[None, :]
+    luma = np.where(bright, base + 150 + rng.integers(-12, 13, (48, 48)), base)
+    pixels = np.clip(np.stack([luma, luma + 5, luma - 5], 2), 0, 255).astype(np.uint8)
+    sizes = {}
+    for revision in (2, 3):
+        data, back = round_trip(pixels, 64, revision=revision)
+        assert np.array_equal(back, pixels)
+        sizes[revision] = len(data)
+    assert sizes[3] < 0.95 * sizes[2], sizes
+
+
+def test_a_new_weight_set_learns_five_times_faster_in_revision_3():
+    from pixcodec.cm.model import _mix_learn
+    x_in = np.array([512, 64, -300], np.int64)
+    steps = {}
+    for falling in (False, True):
+        mix = np.zeros((1, 4), np.int32)
+        _mix_learn(mix, 0, x_in, 3, 1000, falling)
+        steps[falling] = mix[0, :3].copy()
+        assert mix[0, 3] == (1 if falling else 0)           # uses are counted only where they matter
+    assert np.array_equal(steps[False], (x_in * 1000) >> 13)
+    assert np.array_equal(steps[True], (x_in * 5000) >> 13)
+    mix = np.zeros((1, 4), np.int32)
+    mix[0, 3] = 1 << 20                                     # used often: the fixed rate
+    _mix_learn(mix, 0, x_in, 3, 1000, True)
+    assert np.array_equal(mix[0, :3], steps[False]) and mix[0, 3] == 1 << 20
 
 
 def test_a_weightless_value_is_refused():

@@ -93,24 +93,27 @@ def test_every_effort_with_the_stage_round_trips(shape):
 
 GOLDEN_CM = {"golden_cm.pxc": "golden_online_image", "golden_cm_palette.pxc": "golden_palette_image",
              "golden_cm_gray.pxc": "golden_levels_image", "golden_cm2.pxc": "golden_online_image",
-             "golden_cm2_palette.pxc": "golden_palette_image", "golden_cm2_gray.pxc": "golden_levels_image"}
+             "golden_cm2_palette.pxc": "golden_palette_image", "golden_cm2_gray.pxc": "golden_levels_image",
+             "golden_cm3.pxc": "golden_online_image", "golden_cm3_palette.pxc": "golden_palette_image",
+             "golden_cm3_gray.pxc": "golden_levels_image"}
 
 
 @pytest.mark.parametrize("name", GOLDEN_CM)
 def test_golden_context_mixing_files_decode_and_re_encode_byte_for_byte(name):
     """Version 11: repeated strokes through the stage (golden_cm.pxc), a palette's restricted
     channels (golden_cm_palette.pxc), and a gray RGB picture among its 16 values
-    (golden_cm_gray.pxc); version 12: the same through revision 2 (golden_cm2*.pxc)."""
+    (golden_cm_gray.pxc); versions 12 and 13: the same through revisions 2 and 3 (golden_cm2*.pxc,
+    golden_cm3*.pxc)."""
     golden = golden_module()
     codec, data = golden.golden_codec(name), (DATA / name).read_bytes()
     picture = getattr(golden, GOLDEN_CM[name])()
-    header, revision = parse(data)[0], 2 if name.startswith("golden_cm2") else 1
+    header, revision = parse(data)[0], golden.cm_revision(name)
     assert header.version == 10 + revision and header.side.mixing.revision == revision and not header.side.online
     assert torch.equal(codec.decompress(data)[0], picture)
     assert codec.compress(picture).data == data
 
 
-@pytest.mark.parametrize("name", ["golden_cm.pxc", "golden_cm2.pxc"])
+@pytest.mark.parametrize("name", ["golden_cm.pxc", "golden_cm2.pxc", "golden_cm3.pxc"])
 def test_damaged_context_mixing_files_are_refused_or_decode_exactly(name):
     golden = golden_module()
     codec, data = golden.golden_codec(name), (DATA / name).read_bytes()
@@ -119,7 +122,7 @@ def test_damaged_context_mixing_files_are_refused_or_decode_exactly(name):
     assert refused >= 140
 
 
-@pytest.mark.parametrize("name", ["golden_cm.pxc", "golden_cm2.pxc"])
+@pytest.mark.parametrize("name", ["golden_cm.pxc", "golden_cm2.pxc", "golden_cm3.pxc"])
 def test_forged_context_mixing_headers_fail_cleanly(name):
     golden = golden_module()
     codec, data = golden.golden_codec(name), (DATA / name).read_bytes()
@@ -154,7 +157,7 @@ def test_compress_at_the_default_effort_codes_through_the_stage(tmp_path):
     result = run("compress", tmp_path / "s.png", "-m", tmp_path / "m.pt", "-o", tmp_path / "s.pxc", "--verify")
     assert result.exit_code == 0, result.stderr
     info = run("info", tmp_path / "s.pxc").stdout
-    assert "context_mixing       revision 2" in info and "online_mixing        False" in info, info
+    assert "context_mixing       revision 3" in info and "online_mixing        False" in info, info
     clean_error(run("decompress", tmp_path / "s.pxc", "-m", tmp_path / "m.pt", "-o", tmp_path / "s.png"), "exists")
     assert run("decompress", tmp_path / "s.pxc", "-m", tmp_path / "m.pt", "-o", tmp_path / "back.png").exit_code == 0
     assert np.array_equal(np.array(Image.open(tmp_path / "back.png")), strokes(12, 20).permute(1, 2, 0).numpy())
@@ -171,7 +174,7 @@ def test_the_network_ahead_of_the_stage_changes_no_byte(monkeypatch):
     assert len(plan) == 9
     assert codec_module.runs_ahead(object(), 3, plan) and not codec_module.runs_ahead(object(), 1, plan)
     assert len(codec_module.lockstep_parts(plan, True)) == 2
-    codec = Codec(model, tile=8, group=300, cm=2)
+    codec = Codec(model, tile=8, group=300, cm=3)
     ahead = codec.compress(img).data
     run_parts, calls = engine.run_parts, []
 

@@ -100,7 +100,7 @@ def test_compress_effort_through_the_command_line(tmp_path):
         result = run("compress", tmp_path / "s.png", "-m", tmp_path / "m.pt", "-e", effort, "-o", out, "--verify")
         assert result.exit_code == 0, result.stderr
         info = run("info", out).stdout
-        assert ("context_mixing       revision 2" in info) == (effort == 2), info
+        assert ("context_mixing       revision 3" in info) == (effort == 2), info
     assert (tmp_path / "s2.pxc").stat().st_size < (tmp_path / "s1.pxc").stat().st_size
     clean_error(run("compress", tmp_path / "s.png", "-m", tmp_path / "m.pt", "--effort", 9, "-o", tmp_path / "x.pxc"),
                 "effort")

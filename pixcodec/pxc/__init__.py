@@ -12,7 +12,7 @@ Encoder heuristics (what to store, which sections pay) live in adapt.py, tune.py
 channel_tuning.py.
 """
 from .channel_deltas import ChannelDeltas
-from .context_mixing import ContextMixing, ContextMixing2
+from .context_mixing import ContextMixing, ContextMixing2, ContextMixing3
 from .original import Original
 from .header import MAX_PIXELS, MAX_SIDE, MAX_TILES, MODES, Header, SideInfo, parse, restamped
 from .metadata import Metadata
@@ -25,7 +25,7 @@ __all__ = ["MAX_PIXELS", "MAX_SIDE", "MAX_TILES", "MODES", "Header", "SideInfo",
            "Latent", "Section", "Sharpness", "StoredTiles", "TunedHead", "CodingStep", "Distribution", "Tile",
            "all_tiles", "plan_rows", "stream_count", "tile_count", "tiling_plan", "Options", "Palette", "ValueSets", "LAYOUT",
            "NEWEST", "VERSIONS", "oldest_version", "Original", "MixState", "OnlineMixing",
-           "ChannelDeltas", "ContextMixing", "ContextMixing2", "Metadata", "restamped"]
+           "ChannelDeltas", "ContextMixing", "ContextMixing2", "ContextMixing3", "Metadata", "restamped"]
 
 _CODING = {"CodingStep": "step", "Distribution": "step", "MixState": "online"}
 

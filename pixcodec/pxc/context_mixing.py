@@ -1,4 +1,4 @@
-"""The ``cm`` and ``cm2`` sections: the file's symbols are coded through the context-mixing
+"""The ``cm``, ``cm2`` and ``cm3`` sections: the file's symbols are coded through the context-mixing
 stage (pixcodec/cm), which learns the image as it codes; no bytes. Each names one revision of
 the stage's rules (``cm.model.REVISIONS``), and a file holds at most one of them."""
 from __future__ import annotations
@@ -11,13 +11,15 @@ from .sections import FLAG_ONLINE, Section
 if TYPE_CHECKING:
     from ..cm.stage import Stage
 
-FLAG_CM, FLAG_CM2 = 1024, 2048
+FLAG_CM, FLAG_CM2, FLAG_CM3 = 1024, 2048, 4096
+FLAGS_CM = FLAG_CM | FLAG_CM2 | FLAG_CM3
 
 
 class ContextMixing(Section):
     flag, key, title = FLAG_CM, "cm", "context mixing"
     revision = 1
-    excludes = FLAG_ONLINE | FLAG_CM2        # one adaptive stage codes a file's symbols, not two
+    # one adaptive stage codes a file's symbols, not two
+    excludes = FLAG_ONLINE | (FLAGS_CM & ~FLAG_CM)
 
     @classmethod
     def allowed(cls, mode, flags):
@@ -37,7 +39,7 @@ class ContextMixing2(ContextMixing):
     """Revision 2: prediction maps beside the hashed contexts (FORMAT.md)."""
     flag, key, title = FLAG_CM2, "cm2", "context mixing, revision 2"
     revision = 2
-    excludes = FLAG_ONLINE | FLAG_CM
+    excludes = FLAG_ONLINE | (FLAGS_CM & ~FLAG_CM2)
 
     @classmethod
     def describe(cls, section, stream_lengths):
@@ -45,7 +47,14 @@ class ContextMixing2(ContextMixing):
         return super().describe(section, stream_lengths) if section is not None else {}
 
 
-REVISIONS = {cls.revision: cls for cls in (ContextMixing, ContextMixing2)}
+class ContextMixing3(ContextMixing2):
+    """Revision 3: a third mixer and APM by levels, and mixers' rates that fall with use (FORMAT.md)."""
+    flag, key, title = FLAG_CM3, "cm3", "context mixing, revision 3"
+    revision = 3
+    excludes = FLAG_ONLINE | (FLAGS_CM & ~FLAG_CM3)
+
+
+REVISIONS = {cls.revision: cls for cls in (ContextMixing, ContextMixing2, ContextMixing3)}
 
 
 def section(revision: int) -> ContextMixing:

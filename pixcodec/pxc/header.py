@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import PixcodecError
 from .channel_deltas import ChannelDeltas
-from .context_mixing import ContextMixing, ContextMixing2
+from .context_mixing import ContextMixing, ContextMixing2, ContextMixing3
 from .metadata import Metadata
 from .original import Original, pixel_crc
 from .sections import FLAG_GRAY, Frame, GrayRGB, Latent, OnlineMixing, Reader, Section, Sharpness, StoredTiles, TunedHead
@@ -49,6 +49,7 @@ class SideInfo:
     online: OnlineMixing | None = None
     cm: ContextMixing | None = None
     cm2: ContextMixing2 | None = None
+    cm3: ContextMixing3 | None = None
     deltas: ChannelDeltas | None = None
     metadata: Metadata | None = None
 
@@ -61,7 +62,7 @@ class SideInfo:
     @property
     def mixing(self) -> ContextMixing | None:
         """The context-mixing stage's section, of whichever revision, if the file has one."""
-        return self.cm2 if self.cm2 is not None else self.cm
+        return next((s for s in (self.cm3, self.cm2, self.cm) if s is not None), None)
 
     @property
     def restriction(self) -> ValueSets | Palette | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from .channel_deltas import ChannelDeltas
-from .context_mixing import ContextMixing, ContextMixing2
+from .context_mixing import ContextMixing, ContextMixing2, ContextMixing3
 from .metadata import Metadata
 from .original import Original
 from .sections import GrayRGB, Latent, OnlineMixing, Sharpness, StoredTiles, TunedHead
@@ -27,7 +27,7 @@ class Version(NamedTuple):
 
 # The order sections are written in; the zero-byte ones (latent, gray) first.
 LAYOUT = (Latent, GrayRGB, StoredTiles, ValueSets, Palette, Sharpness, TunedHead, Original, OnlineMixing, ContextMixing, ContextMixing2,
-          ChannelDeltas, Metadata)
+          ContextMixing3, ChannelDeltas, Metadata)
 
 VERSIONS = {
     1: Version(0, False, ()),
@@ -48,6 +48,8 @@ VERSIONS = {
                           OnlineMixing, ChannelDeltas, Metadata, ContextMixing), samples_crc=True),
     12: Version(2, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead, Original,
                           OnlineMixing, ChannelDeltas, Metadata, ContextMixing, ContextMixing2), samples_crc=True),
+    13: Version(2, True, (StoredTiles, Latent, GrayRGB, ValueSets, Palette, Sharpness, TunedHead, Original,
+                          OnlineMixing, ChannelDeltas, Metadata, ContextMixing, ContextMixing2, ContextMixing3), samples_crc=True),
 }
 NEWEST = max(VERSIONS)
 SAMPLES_CRC = min(v for v, row in VERSIONS.items() if row.samples_crc)

@@ -79,16 +79,23 @@ def golden_deltas(model) -> "ChannelDeltas":
 GOLDEN = ("golden.pxc", "golden_stored.pxc", "golden_two_part.pxc", "golden_values.pxc", "golden_sharp.pxc",
           "golden_palette.pxc", "golden_tuned.pxc", "golden_original.pxc", "golden_online.pxc", "golden_deltas.pxc",
           "golden_samples_crc.pxc", "golden_cm.pxc", "golden_cm_palette.pxc", "golden_cm_gray.pxc", "golden_cm2.pxc",
-          "golden_cm2_palette.pxc", "golden_cm2_gray.pxc")
+          "golden_cm2_palette.pxc", "golden_cm2_gray.pxc", "golden_cm3.pxc", "golden_cm3_palette.pxc", "golden_cm3_gray.pxc")
 # Files the bundled models wrote from golden_photo_rgb_v1.png, by weights file: each pins that
 # model's decoding for good (tests/test_bundled.py); the v1 to v5 files predate this table.
 # Each with the codec options it was written with.
 BUNDLED_GOLDEN = {"golden_photo_rgb_v6.pxc": ("photo_rgb_v6.pt", dict(online=False, deltas=False)),
                   "golden_photo_rgb_v6_online.pxc": ("photo_rgb_v6.pt", dict(tuning=False, deltas=False)),
                   "golden_photo_rgb_v6_cm.pxc": ("photo_rgb_v6.pt", dict(tuning=False, deltas=False, cm=1)),
-                  "golden_photo_rgb_v6_cm2.pxc": ("photo_rgb_v6.pt", dict(tuning=False, deltas=False, cm=2))}
+                  "golden_photo_rgb_v6_cm2.pxc": ("photo_rgb_v6.pt", dict(tuning=False, deltas=False, cm=2)),
+                  "golden_photo_rgb_v6_cm3.pxc": ("photo_rgb_v6.pt", dict(tuning=False, deltas=False, cm=3))}
 TINY_AE = dict(levels=4, factor=2, encoder_hidden=8, spatial=4, hidden=6, layers=1, out_hidden=6,
                prior_hidden=6, prior_layers=1)
+
+
+def cm_revision(name: str) -> int:
+    """The context-mixing revision a golden_cm* file was coded under: golden_cm2 is 2, golden_cm 1."""
+    digit = name[len("golden_cm")]
+    return int(digit) if digit.isdigit() else 1
 
 
 def golden_codec(name: str):
@@ -109,7 +116,7 @@ def golden_codec(name: str):
     golden_cm_palette.pxc: version 11, ``golden_palette_image`` through its palette and the stage;
     golden_cm_gray.pxc: version 11, ``golden_levels_image`` as gray among its 16 values, and the stage;
     golden_cm2.pxc, golden_cm2_palette.pxc, golden_cm2_gray.pxc: version 12, the same three
-    through the stage's revision 2.
+    through the stage's revision 2; golden_cm3*.pxc: version 13, through revision 3.
     Each codec has the options its file was made with (later encoder options off)."""
     if name == "golden_two_part.pxc":
         from pixcodec.two_part import TwoPartCodec
@@ -130,13 +137,13 @@ def golden_codec(name: str):
     if name == "golden_online.pxc":
         return Codec(model, tile=8, group=2, fallback=False, value_sets=False, sharpness=False, palette=False,
                      deltas=False)
-    revision = 2 if name.startswith("golden_cm2") else 1
-    if name in ("golden_cm.pxc", "golden_cm2.pxc"):
+    revision = cm_revision(name)
+    if name in ("golden_cm.pxc", "golden_cm2.pxc", "golden_cm3.pxc"):
         return Codec(model, tile=8, group=2, fallback=False, value_sets=False, sharpness=False, palette=False,
                      deltas=False, cm=revision)
-    if name in ("golden_cm_palette.pxc", "golden_cm2_palette.pxc"):
+    if name.startswith("golden_cm") and name.endswith("_palette.pxc"):
         return Codec(model, tile=8, group=2, fallback=False, sharpness=False, deltas=False, cm=revision)
-    if name in ("golden_cm_gray.pxc", "golden_cm2_gray.pxc"):
+    if name.startswith("golden_cm") and name.endswith("_gray.pxc"):
         return Codec(model, tile=8, group=2, fallback=False, sharpness=False, palette=False, deltas=False, cm=revision)
     if name == "golden_palette.pxc":
         return Codec(model, tile=8, group=2, fallback=False, sharpness=False, online=False, deltas=False)
@@ -178,6 +185,8 @@ if __name__ == "__main__":
                      "golden_cm_palette.pxc": golden_palette_image,
                      "golden_cm_gray.pxc": golden_levels_image, "golden_cm2.pxc": golden_online_image,
                      "golden_cm2_palette.pxc": golden_palette_image,
-                     "golden_cm2_gray.pxc": golden_levels_image}.get(name, golden_image)()
+                     "golden_cm2_gray.pxc": golden_levels_image, "golden_cm3.pxc": golden_online_image,
+                     "golden_cm3_palette.pxc": golden_palette_image,
+                     "golden_cm3_gray.pxc": golden_levels_image}.get(name, golden_image)()
             (HERE / name).write_bytes(golden_codec(name).compress(image, "RGB").data)
             print("wrote", HERE / name)
