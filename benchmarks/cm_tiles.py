@@ -18,21 +18,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from cm_exact import TILE  # noqa: E402
+from cm_exact import TILE, wavefront_order  # noqa: E402
 from cm_potential import network_weights  # noqa: E402
 
 from pixcodec.cm.stage import Stage, lockstep_order  # noqa: E402
 
 WHOLE = 1 << 16
-
-
-def wavefront_order(shape, skew: int = 2):
-    height, width, channels = shape
-    for t in range(width + skew * (height - 1)):
-        first, last = max(0, -(-(t - width + 1) // skew)), min(height - 1, t // skew)
-        ys = np.arange(first, last + 1)
-        for c in range(channels):
-            yield ys, t - skew * ys, np.full(len(ys), c)
 
 
 def variants(tiles: list[int]) -> dict:

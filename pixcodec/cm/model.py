@@ -84,7 +84,9 @@ class State:
         self.chosen = np.array(use.predictions, np.int64)
         # a counter: its 16-bit probability of a 1, and (low 6 bits) how often it has been seen
         self.counters = np.zeros((len(use.contexts), 1 << bits), np.int32)
-        self.predictions = np.zeros((len(use.predictions), channels * 4 * 8 * 256), np.int32)
+        # a slot's counters for every map side by side: predictions cluster around the value, so
+        # one decision's maps share a few cache lines
+        self.predictions = np.zeros((channels * 4 * 8 * 256, max(1, len(use.predictions))), np.int32)
         # a mixer: a weight set a row, the last column how often the set was used (revision 3)
         self.extras = use.extras
         self.mix1 = np.zeros((channels * 8 * 4 * 8, inputs + 1), np.int32)
@@ -132,21 +134,20 @@ def _learn(stored, bit, rate):
 
 
 @njit
-def _dot(mix, row, x_in, inputs):
-    dot = np.int64(0)
-    for i in range(inputs):
-        dot += mix[row, i] * x_in[i]
-    return dot >> 16
+def _rate(mix, row, inputs, err, falling):
+    """A weight set's error ``err`` (12-bit) as it learns from it: at the rate its uses give it
+    (revision 3, counting this use), else as it is."""
+    if not falling:
+        return err
+    uses = np.int64(mix[row, inputs])
+    mix[row, inputs] = min(uses + 1, USES_LIMIT)
+    return (err * (16 + BOOST // (uses + BOOST_AFTER))) >> 4
 
 
 @njit
 def _mix_learn(mix, row, x_in, inputs, err, falling):
-    """A weight set after its mixer's error ``err`` (12-bit); ``falling``: at the rate its uses
-    give it (revision 3), else at the fixed rate."""
-    if falling:
-        uses = np.int64(mix[row, inputs])
-        err = (err * (16 + BOOST // (uses + BOOST_AFTER))) >> 4
-        mix[row, inputs] = min(uses + 1, USES_LIMIT)
+    """A weight set after its mixer's error ``err``; ``falling``: as ``_rate`` says."""
+    err = _rate(mix, row, inputs, err, falling)
     for i in range(inputs):
         mix[row, i] = min(WEIGHT_LIMIT, max(-WEIGHT_LIMIT, mix[row, i] + ((x_in[i] * err) >> MIX_SHIFT)))
 
@@ -165,7 +166,7 @@ def code(image, ys, xs, cs, weights, values, costs, tile, decode, contexts, coun
     lines a context, not 8."""
     mask = (counters.shape[1] - 1) & ~15
     level_mixer, falling, level_apm = extras & LEVEL_MIXER, extras & FALLING_RATES, extras & LEVEL_APM
-    n_ctx, n_pred, inputs = contexts.shape[0], predictions.shape[0], mix1.shape[1] - 1
+    n_ctx, n_pred, inputs = contexts.shape[0], chosen.shape[0], mix1.shape[1] - 1
     ctx = np.zeros(N_CONTEXTS, np.int64)
     slot = np.zeros(n_ctx, np.int64)
     bucket = np.zeros(n_ctx, np.int64)
@@ -212,13 +213,22 @@ def code(image, ys, xs, cs, weights, values, costs, tile, decode, contexts, coun
                 base = ((c * 4 + parity) * 8 + bit_pos) << 8
                 for j in range(n_pred):
                     pslot[j] = base | ((pr[chosen[j]] - lo) & 255)
-                    x_in[2 + n_ctx + j] = stretch[(predictions[j, pslot[j]] ^ FRESH) >> 10]
+                    x_in[2 + n_ctx + j] = stretch[(predictions[pslot[j], j] ^ FRESH) >> 10]
                 agree = (1 if lo <= nb[W] < hi else 0) + (2 if lo <= nb[N] < hi else 0) + (4 if lo <= mode < hi else 0)
                 set1 = ((c * 8 + bit_pos) * 4 + min(3, abs(st_net) >> 9)) * 8 + agree
                 set2 = (c * 8 + bit_pos) * 16 + spread
                 set3 = (c * 8 + bit_pos) * 64 + (mode >> 5) * 8 + (nb[W] >> 5)
-                dot1, dot2 = _dot(mix1, set1, x_in, inputs), _dot(mix2, set2, x_in, inputs)
-                dot3 = _dot(mix3, set3, x_in, inputs) if level_mixer else np.int64(0)
+                dot1, dot2, dot3 = np.int64(0), np.int64(0), np.int64(0)
+                if level_mixer:             # one pass over the inputs for all three
+                    for i in range(inputs):
+                        dot1 += mix1[set1, i] * x_in[i]
+                        dot2 += mix2[set2, i] * x_in[i]
+                        dot3 += mix3[set3, i] * x_in[i]
+                else:
+                    for i in range(inputs):
+                        dot1 += mix1[set1, i] * x_in[i]
+                        dot2 += mix2[set2, i] * x_in[i]
+                dot1, dot2, dot3 = dot1 >> 16, dot2 >> 16, dot3 >> 16
                 p1, p2, p3 = _squash(squash, dot1), _squash(squash, dot2), _squash(squash, dot3)
                 # the mean in the stretched domain (a third: 21845 / 2^16, the same on every machine)
                 p_mix = _squash(squash, ((dot1 + dot2 + dot3) * 21845) >> 16 if level_mixer else (dot1 + dot2) >> 1)
@@ -240,18 +250,24 @@ def code(image, ys, xs, cs, weights, values, costs, tile, decode, contexts, coun
                     bit = 1 if value >= mid else 0
                     coder.encode_bit(cstate, buf, bit, p)
                     costs[k] += cost[p if bit else 4096 - p]
-                _mix_learn(mix1, set1, x_in, inputs, (bit << 12) - p1, falling)
-                _mix_learn(mix2, set2, x_in, inputs, (bit << 12) - p2, falling)
+                if level_mixer:
+                    err1, err2 = _rate(mix1, set1, inputs, (bit << 12) - p1, falling), _rate(mix2, set2, inputs, (bit << 12) - p2, falling)
+                    err3 = _rate(mix3, set3, inputs, (bit << 12) - p3, falling)
+                    for i in range(inputs):
+                        mix1[set1, i] = min(WEIGHT_LIMIT, max(-WEIGHT_LIMIT, mix1[set1, i] + ((x_in[i] * err1) >> MIX_SHIFT)))
+                        mix2[set2, i] = min(WEIGHT_LIMIT, max(-WEIGHT_LIMIT, mix2[set2, i] + ((x_in[i] * err2) >> MIX_SHIFT)))
+                        mix3[set3, i] = min(WEIGHT_LIMIT, max(-WEIGHT_LIMIT, mix3[set3, i] + ((x_in[i] * err3) >> MIX_SHIFT)))
+                else:
+                    _mix_learn(mix1, set1, x_in, inputs, (bit << 12) - p1, falling)
+                    _mix_learn(mix2, set2, x_in, inputs, (bit << 12) - p2, falling)
                 _apm_learn(apm1, row1, pos, bit)
                 _apm_learn(apm2, row2, pos, bit)
-                if level_mixer:
-                    _mix_learn(mix3, set3, x_in, inputs, (bit << 12) - p3, falling)
                 if level_apm:
                     _apm_learn(apm3, row3, pos, bit)
                 for j in range(n_ctx):
                     counters[j, slot[j]] = _learn(counters[j, slot[j]], bit, rate)
                 for j in range(n_pred):
-                    predictions[j, pslot[j]] = _learn(predictions[j, pslot[j]], bit, rate)
+                    predictions[pslot[j], j] = _learn(predictions[pslot[j], j], bit, rate)
             if bit:
                 lo = mid
             else:
