@@ -66,7 +66,7 @@ def test_a_gray_rgb_picture_in_few_levels_through_the_cli(work):
     Image.fromarray(np.repeat(gray[..., None], 3, 2)).save(work / "levels.png")
     assert run("compress", work / "levels.png", "--verify").exit_code == 0
     info = json.loads(run("info", work / "levels.pxc", "--json").stdout)
-    assert info["format_version"] == 12 and info["coded_as_gray"] and info["value_set_sizes"] == [16]
+    assert info["format_version"] == 13 and info["coded_as_gray"] and info["value_set_sizes"] == [16]
     assert run("decompress", work / "levels.pxc", "-o", work / "back.png").exit_code == 0
     assert pixels(work / "back.png")[0] == "RGB"
     assert np.array_equal(pixels(work / "back.png")[1], pixels(work / "levels.png")[1])
@@ -82,7 +82,7 @@ def test_a_tuned_head_shows_in_info_and_decodes(work):
     Image.fromarray(golden.golden_tuned_image().permute(1, 2, 0).numpy()).save(work / "tuned.png")
     assert run("compress", work / "tuned.png", "-m", model, "--verify").exit_code == 0
     info = json.loads(run("info", work / "tuned.pxc", "--json").stdout)
-    assert info["format_version"] == 12 and info["tuned_head_deltas"] == 60
+    assert info["format_version"] == 13 and info["tuned_head_deltas"] == 60
     assert run("decompress", work / "tuned.pxc", "-m", model, "-o", work / "back.png").exit_code == 0
     assert np.array_equal(pixels(work / "back.png")[1], pixels(work / "tuned.png")[1])
 
@@ -93,7 +93,7 @@ def test_a_picture_in_few_colours_is_coded_through_its_palette(work):
     Image.fromarray(colors[(i // 5 + j // 7) % 5]).save(work / "few.png")
     assert run("compress", work / "few.png", "--verify").exit_code == 0
     info = json.loads(run("info", work / "few.pxc", "--json").stdout)
-    assert info["format_version"] == 12 and info["palette_colors"] == 5 and info["value_set_sizes"] is None
+    assert info["format_version"] == 13 and info["palette_colors"] == 5 and info["value_set_sizes"] is None
     assert run("decompress", work / "few.pxc", "-o", work / "back.png").exit_code == 0
     assert np.array_equal(pixels(work / "back.png")[1], pixels(work / "few.png")[1])
 

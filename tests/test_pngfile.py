@@ -78,8 +78,8 @@ def test_through_the_command_line(tmp_path):
     checkpoint.save(model, tiny_model("pixelcnn", 3))
     assert run("compress", source, "-m", model, "-o", tmp_path / "a.pxc", "--verify").exit_code == 0
     info = run("info", tmp_path / "a.pxc", "--json")
-    # version 12 (context mixing, revision 2): the pixel CRC covers the 16-bit samples and alpha; the PNG's gAMA chunk travels in the metadata section
-    assert '"format_version": 12' in info.stdout and "16-bit, alpha" in info.stdout and '"metadata": ["gAMA"]' in info.stdout
+    # version 13 (context mixing, revision 3): the pixel CRC covers the 16-bit samples and alpha; the PNG's gAMA chunk travels in the metadata section
+    assert '"format_version": 13' in info.stdout and "16-bit, alpha" in info.stdout and '"metadata": ["gAMA"]' in info.stdout
     assert run("decompress", tmp_path / "a.pxc", "-m", model, "-o", tmp_path / "b.png").exit_code == 0
     assert same_samples(source.read_bytes(), (tmp_path / "b.png").read_bytes())
 
