@@ -87,8 +87,8 @@ class State:
         # a slot's counters for every map side by side: predictions cluster around the value, so
         # one decision's maps share a few cache lines
         self.predictions = np.zeros((channels * 4 * 8 * 256, max(1, len(use.predictions))), np.int32)
-        # a mixer: a weight set a row, the last column how often the set was used (revision 3)
         self.extras = use.extras
+        # a mixer: a weight set a row, the last column how often the set was used (revision 3)
         self.mix1 = np.zeros((channels * 8 * 4 * 8, inputs + 1), np.int32)
         self.mix2 = np.zeros((channels * 8 * 16, inputs + 1), np.int32)
         self.mix3 = np.zeros((channels * 8 * 64 if use.extras & LEVEL_MIXER else 1, inputs + 1), np.int32)
