@@ -18,12 +18,11 @@ FLAGS_CM = FLAG_CM | FLAG_CM2 | FLAG_CM3
 class ContextMixing(Section):
     flag, key, title = FLAG_CM, "cm", "context mixing"
     revision = 1
-    # one adaptive stage codes a file's symbols, not two
-    excludes = FLAG_ONLINE | (FLAGS_CM & ~FLAG_CM)
 
     @classmethod
     def allowed(cls, mode, flags):
-        return not flags & cls.excludes
+        # one adaptive stage codes a file's symbols, not two: online mixing or another revision
+        return not flags & (FLAG_ONLINE | (FLAGS_CM & ~cls.flag))
 
     def stage(self, shape: tuple[int, int, int], tile: int) -> "Stage":
         """A fresh stage for a file of coded shape (H, W, C) in these tiles."""
@@ -39,7 +38,6 @@ class ContextMixing2(ContextMixing):
     """Revision 2: prediction maps beside the hashed contexts (FORMAT.md)."""
     flag, key, title = FLAG_CM2, "cm2", "context mixing, revision 2"
     revision = 2
-    excludes = FLAG_ONLINE | (FLAGS_CM & ~FLAG_CM2)
 
     @classmethod
     def describe(cls, section, stream_lengths):
@@ -51,7 +49,6 @@ class ContextMixing3(ContextMixing2):
     """Revision 3: a third mixer and APM by levels, and mixers' rates that fall with use (FORMAT.md)."""
     flag, key, title = FLAG_CM3, "cm3", "context mixing, revision 3"
     revision = 3
-    excludes = FLAG_ONLINE | (FLAGS_CM & ~FLAG_CM3)
 
 
 REVISIONS = {cls.revision: cls for cls in (ContextMixing, ContextMixing2, ContextMixing3)}
