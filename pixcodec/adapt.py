@@ -36,6 +36,7 @@ PLAIN = int((CANDIDATES == SHARPNESS_ONE).nonzero())
 MEASURE_EVERY = 8              # wavefront steps: sharpness costs are measured on one in eight
 # A sample of a small image chooses sharpness badly (a 16x24 picture grew 13 %); all of it is cheap.
 MEASURE_ALL = 3 * 128 * 128
+EXP_FLOOR = -87.0              # exp's slow path starts below (see Measure.add)
 CODER_BITS = 24                # constriction's Categorical precision (coder.py)
 
 
@@ -70,8 +71,12 @@ class Measure:
             d = (logits - logits.amax(1, keepdim=True)).float()                     # (N, 256), each row's max 0
             picked = d.gather(1, symbols.view(-1, 1)).view(1, -1) * self.taus[:, None]              # (T, N)
             # a row's max is 0, so log-sum-exp needs no shift; chunks of rows keep the (T, rows, 256)
-            # scaled logits in cache, where the whole (T, N, 256) at once took twice as long
-            z = torch.cat([torch.exp(d[k:k + 64][None] * self.taus[:, None, None]).sum(2) for k in range(0, len(d), 64)], 1)
+            # scaled logits in cache, where the whole (T, N, 256) at once took twice as long. Below
+            # -87, float32's exp takes a slow path (40 times slower) to a result under 2^-126: at
+            # -87 every term is still a normal float, and sums that include the term for 0 (1)
+            # stay as they were
+            z = torch.cat([(d[k:k + 64][None] * self.taus[:, None, None]).clamp_(min=EXP_FLOOR).exp_().sum(2)
+                           for k in range(0, len(d), 64)], 1)
             # the coder gives every symbol at least 2^-24: a confidently wrong guess costs no more
             bits = ((z.log() - picked).double() / math.log(2)).clamp_(max=CODER_BITS)              # (T, N)
             self.costs[index, ch] += bits.view(len(self.taus), len(index), -1).sum(2).t()

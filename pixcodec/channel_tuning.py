@@ -18,6 +18,7 @@ What the deltas mean, and how both sides fold them into the exact weights, is th
 from __future__ import annotations
 
 import copy
+import functools
 import math
 
 import torch
@@ -29,16 +30,21 @@ from .numerics import ExactNumerics, convs_of
 from .pxc import ChannelDeltas, all_tiles
 from .pxc.channel_deltas import GAIN_ONE, LIMIT, SHIFT_BITS
 from .progress import phase
-from .threads import one_thread
+from .threads import one_thread, pieces_map
 
-STEPS, LR, BATCH = 60, 0.02, 8  # Adam on BATCH random tiles a step: ~20 s for the bundled model
-EPOCHS = 10                     # a small image's fit stops sooner: each training tile seen ~10 times
-LONG = (150, 25)                # effort 4's (steps, epochs), at LR / 2 (peppers3, float: 7.0 % saved against 5.9 %)
+# Adam on BATCH random tiles a step, each tile seen about EPOCHS times, STEPS steps at most: a
+# 768x512 photo's fit takes about 25 s on 2 cores. An image of up to 12 tiles to fit on gets the
+# tile visits of the first fits (8 tiles, 60 steps, 10 epochs); a larger one 120 visits, not 200
+# or more (benchmarks/results/README.md, "Encoder speed")
+STEPS, LR, BATCH = 30, 0.02, 4
+EPOCHS = 10
+LONG = (300, 25)                # effort 4's (steps, epochs), at LR / 2: the first fits' long visits
 SHIFT_SCALE = 0.1               # shifts are fitted as 0.1 x a parameter, so one learning rate suits both
 MIN_TILES = 5                   # whole tiles an image needs: one to judge on, four to fit
 JUDGE_TILES = 24                # held-out tiles judged at most (the judging pass is the fit's cost too)
 MAX_GAIN = 0.5                  # bits a subpixel the deltas might save at most, to skip hopeless fits
 CHUNK = 16                      # tiles per float pass when judging
+PIECES = 2                      # a step's batch is two pieces, each a core's (threads.pieces_map)
 
 
 def _whole_tiles(image: torch.Tensor, tile: int) -> list[torch.Tensor]:
@@ -56,6 +62,15 @@ class _Reparametrised:
         self.convs = [(name, module) for name, module in model.named_modules() if module in convs]
         self.gains = [torch.zeros(conv_weight(m)[0].shape[0], requires_grad=True) for _, m in self.convs]
         self.shifts = [torch.zeros_like(g, requires_grad=True) for g in self.gains]
+
+    def replica(self) -> "_Reparametrised":
+        """The same free gains and shifts over a copy of the model: ``functional_call`` swaps
+        tensors into the module it runs, so threads each need their own."""
+        twin = copy.copy(self)
+        twin.model = copy.deepcopy(self.model)
+        convs = dict(twin.model.named_modules())
+        twin.convs = [(name, convs[name]) for name, _ in self.convs]
+        return twin
 
     def params(self, gains, shifts) -> dict[str, torch.Tensor]:
         out = {}
@@ -75,6 +90,13 @@ class _Reparametrised:
         x = tiles.expand(-1, 3, -1, -1) if self.gray else tiles
         out = functional_call(self.model, self.params(gains, shifts), (x,), {"nats": True})
         return out[:, :1] if self.gray else out
+
+
+def _gradients(net: _Reparametrised, tiles: torch.Tensor, count: int) -> tuple[torch.Tensor, ...]:
+    """The gradients of these tiles' share of a batch's mean nats (``count`` subpixels)."""
+    with torch.enable_grad():          # grad mode is per thread
+        loss = net.nats(tiles, *net.fitted()).sum() / count
+        return torch.autograd.grad(loss, net.gains + net.shifts)
 
 
 def _bits(net: _Reparametrised, tiles: torch.Tensor, gains, shifts) -> float:
@@ -108,13 +130,14 @@ def fit(model: nn.Module, image: torch.Tensor, tile: int, exact: ExactNumerics,
     optimizer = torch.optim.Adam(net.gains + net.shifts, lr=LR if steps <= STEPS else LR / 2)
     steps = min(steps, math.ceil(epochs * len(train) / BATCH))
     on_step = phase(on_step, "fitting channels", steps)
-    with torch.enable_grad():
-        for step in range(steps):
-            batch = train[torch.randint(len(train), (BATCH,), generator=generator)]
-            optimizer.zero_grad()
-            net.nats(batch, *net.fitted()).mean().backward()
-            optimizer.step()
-            on_step(step)
+    nets = [net] + [net.replica() for _ in range(PIECES - 1)]
+    for step in range(steps):
+        batch = train[torch.randint(len(train), (BATCH,), generator=generator)]
+        pieces = list(zip(nets, batch.chunk(PIECES)))
+        for param, *grads in zip(net.gains + net.shifts, *pieces_map(lambda p: _gradients(*p, batch.numel()), pieces)):
+            param.grad = functools.reduce(torch.add, grads)          # in the pieces' order
+        optimizer.step()
+        on_step(step)
     gains, shifts = net.fitted()
     deltas = ChannelDeltas(torch.cat([(g.detach() * GAIN_ONE).round() for g in gains]).clamp(-LIMIT, LIMIT),
                            torch.cat([(d.detach() * (1 << SHIFT_BITS)).round() for d in shifts]).clamp(-LIMIT, LIMIT))

@@ -22,6 +22,7 @@ from .coder import SymbolDecoder, SymbolEncoder
 from .defaults import DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, EFFORT_LEVELS, EFFORT_TILES, MAX_DECODE_PIXELS
 from .errors import IntegrityError, PixcodecError
 from .progress import phase
+from .tape import Tapes
 from .pxc import context_mixing
 from .pxc import (ChannelDeltas, MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, GrayRGB, Header, OnlineMixing, Original, SideInfo, TunedHead, all_tiles, parse,
                   plan_rows, tile_count, tiling_plan)
@@ -159,7 +160,8 @@ class Codec:
         Every layer's channels, then the model's last layer, are first refitted to the image when
         that pays (channel_tuning.py, tune.py). One pass then codes every tile and measures what
         stored tiles, value sets and per-tile sharpness would save (adapt.py); a second pass, only
-        when some pay, codes with them. The NLL is that of the distributions the streams code."""
+        when some pay, codes with them, playing the network's outputs back from the first (tape.py).
+        The NLL is that of the distributions the streams code."""
         c, height, width = image.shape
         if tile_count(height, width, self.tile) > MAX_TILES:
             raise PixcodecError(f"{self.tile}x{self.tile} tiles cut a {width}x{height} image into more than "
@@ -171,7 +173,8 @@ class Codec:
         if self.tuning and fitting:
             phase(on_row, "fitting the head", None)
         tuned = self._tuned(image, deltas) if self.tuning and fitting else None
-        result = self._encode_adapted(image, SideInfo(deltas=deltas, tuned=tuned, **self.stage), on_row, cond)
+        tapes: list = []            # the network's outputs per fit, for every pass under it (tape.py)
+        result = self._encode_adapted(image, SideInfo(deltas=deltas, tuned=tuned, **self.stage), on_row, cond, tapes)
         # the fits judge on a sample and know nothing of value sets and palettes: where those are
         # used, or where a check is cheap, the untuned coding is tried too and the smaller kept (on
         # text, deltas fitted without value sets cost 31 %); a search tries every lever's absence
@@ -185,7 +188,7 @@ class Codec:
             others += [SideInfo(tuned=tuned_plain, **self.stage)] + \
                 ([SideInfo(**self.stage)] if tuned_plain is not None else [])
         for n, other in enumerate(others):
-            encoded = self._encode_adapted(image, other, on_row, cond, f"trying without a lever ({n + 1}/{len(others)})")
+            encoded = self._encode_adapted(image, other, on_row, cond, tapes, f"trying without a lever ({n + 1}/{len(others)})")
             if self._size(image, *encoded[:2]) <= self._size(image, *result[:2]):
                 result = encoded
         return result
@@ -195,19 +198,21 @@ class Codec:
         model = self.model if deltas is None else channel_tuning.adapted(self.model, deltas)
         return tune.fit(model, image, self.tile, self.sharpness)
 
-    def _encode_adapted(self, image: torch.Tensor, fitted: SideInfo, on_row, cond, label: str = "coding"):
+    def _encode_adapted(self, image: torch.Tensor, fitted: SideInfo, on_row, cond, tapes: list, label: str = "coding"):
         """``encode_pixels`` with the fitted sections (deltas, tuned head, online mixing) as they
         are: both passes."""
         c, height, width = image.shape
         measure = Measure(image, tile_count(height, width, self.tile), self.value_sets, self.sharpness, self.palette)
-        streams, nll, tile_bits = self._encode(image, fitted, phase(on_row, label, self.rows(height, width)), cond, measure)
+        tapes = taped(tapes, fitted)
+        streams, nll, tile_bits = self._encode(image, fitted, phase(on_row, label, self.rows(height, width)), cond,
+                                               measure, tapes)
         subpixels = {t.index: c * t.height * t.width for t in all_tiles(height, width, self.tile)}
         side = measure.decide(tile_bits, subpixels, self.fallback).replace(
             deltas=fitted.deltas, tuned=fitted.tuned, online=fitted.online, cm=fitted.cm, cm2=fitted.cm2, cm3=fitted.cm3)
         if side.stored is not None or side.restriction is not None or side.sharpness is not None:
             # the streams change; stored tiles still count at the model's cost
             streams, coded_nll, _ = self._encode(image, side, phase(on_row, f"{label}: second pass",
-                                                                    self.rows(height, width)), cond)
+                                                                    self.rows(height, width)), cond, tapes=tapes)
             nll = coded_nll + sum(bits for k, bits in tile_bits.items() if side.stored is not None and side.stored.bits[k])
         return streams, side, nll
 
@@ -236,8 +241,10 @@ class Codec:
         c, height, width = shape
         return None if side.mixing is None else side.mixing.stage((height, width, c), tile)
 
-    def _encode(self, image: torch.Tensor, side: SideInfo, on_row, cond, measure: Measure | None = None):
-        """Streams of the tiles not stored, their total NLL in bits, and each tile's bits."""
+    def _encode(self, image: torch.Tensor, side: SideInfo, on_row, cond, measure: Measure | None = None,
+                tapes: Tapes | None = None):
+        """Streams of the tiles not stored, their total NLL in bits, and each tile's bits. tapes:
+        the network's outputs under ``side``'s arithmetic, played back or recorded (tape.py)."""
         c, height, width = image.shape
         exact = self._exact(side)
         online, cm = self._online(side, c), self._cm(side, image.shape, self.tile)
@@ -260,7 +267,8 @@ class Codec:
                     if cost is not None:         # rows are batch-major
                         bits[first:first + len(step.index)] += cost.view(len(step.index), -1).sum(1)
                     return values
-                parts.append(engine.Part(len(part), choose, cut(cond, part)))
+                taped = tapes.part(tuple(t.index for t in part)) if tapes is not None else (None, None)
+                parts.append(engine.Part(len(part), choose, cut(cond, part), *taped))
             # gray through an RGB model: G = B = R, not coded
             engine.run_parts(self.model, exact, parts, tiles[0].height, tiles[0].width, on_row, coded=c, ahead=ahead)
             streams.append(encoder.finish())
@@ -310,6 +318,16 @@ class Codec:
         if side.stored is not None:
             side.stored.place(raw, image, header.frame)
         return image
+
+
+def taped(cache: list, fitted: SideInfo) -> Tapes:
+    """The tapes of passes under ``fitted``'s deltas and tuned head (the arithmetic; sharpness,
+    value sets and the stages act after the network), from ``cache``: [(deltas, tuned, Tapes)]."""
+    for deltas, tuned, tapes in cache:
+        if deltas is fitted.deltas and tuned is fitted.tuned:
+            return tapes
+    cache.append((fitted.deltas, fitted.tuned, Tapes()))
+    return cache[-1][2]
 
 
 def check_effort(effort: int) -> int:

@@ -124,6 +124,8 @@ class Part(NamedTuple):
     batch: int
     choose: Choose
     cond: torch.Tensor | None = None
+    record: object = None               # a tape.Tape the part's state records its head blocks to
+    replay: object = None               # a tape.Tape played back instead of running the network
 
 
 @torch.no_grad()
@@ -148,7 +150,12 @@ def run_parts(model: nn.Module, num, parts: list[Part], height: int, width: int,
 
     def start(part: Part) -> None:
         images.append(lazy_zeros(part.batch, model.in_channels, height, width, dtype=torch.uint8))
-        states.append(model.incremental(num, part.batch, height, width, part.cond))
+        if part.replay is not None:
+            states.append(part.replay.state(model, num))
+        else:
+            states.append(model.incremental(num, part.batch, height, width, part.cond))
+            if part.record is not None:
+                part.record.attach(states[-1])
         done_at.append(None)
 
     def network(rows, cols, c, k):

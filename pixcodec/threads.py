@@ -2,16 +2,20 @@
 
 The exact coding path is integer arithmetic: its results never depend on threads. The
 encoder's float fits (tune.py, channel_tuning.py) do, because a parallel reduction adds in an
-order that depends on how the work was split; ``one_thread`` runs them in one thread whatever
-the caller chose, so the same image and options give the same bytes at any ``--threads``,
-``--jobs`` or ``--group``.
+order that depends on how the work was split. So ``one_thread`` runs torch in one thread inside
+them, and a fit that wants the cores cuts its work into fixed pieces (``pieces_map``): each
+piece runs as it would alone, in as many Python threads as the caller had torch threads, and the
+fit adds the pieces' results in their order. The same image and options give the same bytes at
+any ``--threads``, ``--jobs`` or ``--group``.
 """
 from __future__ import annotations
 
 import functools
 import os
 import statistics
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 ENV = "PIXCODEC_THREADS"
 
@@ -75,15 +79,33 @@ def set_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
+_caller = threading.local()           # the torch threads a one_thread fit's caller had
+
+
 def one_thread(fit):
-    """Run ``fit`` with torch in one thread, restoring the caller's count after."""
+    """Run ``fit`` with torch in one thread, restoring the caller's count after; the fit may
+    spread fixed pieces of work over that many Python threads with ``pieces_map``."""
     @functools.wraps(fit)
     def wrapper(*args, **kwargs):
         import torch
         before = torch.get_num_threads()
         torch.set_num_threads(1)
+        _caller.threads = before
         try:
             return fit(*args, **kwargs)
         finally:
             torch.set_num_threads(before)
+            _caller.threads = 1
     return wrapper
+
+
+def pieces_map(work, pieces: list) -> list:
+    """[work(p) for p in pieces], in as many Python threads as the caller of the ``one_thread``
+    fit had torch threads (each runs torch in one; torch releases the GIL in its kernels). Each
+    piece is computed as it would be alone and the results come back in the pieces' order, so
+    whatever adds them adds in one fixed order: the same result at any thread count."""
+    workers = min(len(pieces), getattr(_caller, "threads", 1))
+    if workers <= 1:
+        return [work(p) for p in pieces]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(work, pieces))

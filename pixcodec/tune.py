@@ -18,6 +18,7 @@ The fit uses the discrete Laplace's normaliser in closed form (two geometric ser
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import NamedTuple
 
@@ -28,15 +29,16 @@ from .models.heads import LogitsHead, laplace_nats
 from .convs import conv_weight
 from .numerics import FLOAT
 from .pxc import TunedHead, tile_count, tiling_plan
-from .threads import one_thread
+from .threads import one_thread, pieces_map
 
 STEP_BITS = TunedHead.STEP_BITS
 LIMIT = 127               # int8 (finer steps, tried to 2^-12, gain under 0.1 % and cost twice the bytes)
 SAMPLE = 1 << 16          # pixels the fit sees at most; a quarter more are held out to judge it
 STEPS, LR = 200, 0.003    # Adam, full batch
 MAX_GAIN = 1.0            # bits a subpixel tuning might save at most, to skip hopeless fits (CIFAR)
-CHUNK = 16                # tiles per float forward pass, to bound memory on large images
+CHUNK = 2                 # tiles per float forward pass: bounded memory, and pieces of even size
 SPREAD = 4                # large images: run 4x the sample's pixels' worth of random tiles
+PIECES = 2                # float passes run on this many copies of the model at most, a core each
 
 
 class _Sample(NamedTuple):
@@ -55,38 +57,48 @@ class _Sample(NamedTuple):
 def _sample(model: nn.Module, image: torch.Tensor, tile: int, generator) -> _Sample | None:
     """Features of a random SAMPLE * 5/4 of the image's pixels, each tile run on its own as
     the codec runs it (a tile's context stops at its edges). On a large image only a random
-    SPREAD times that many pixels' worth of tiles is run: the float pass is the fit's cost."""
+    SPREAD times that many pixels' worth of tiles is run: the float pass is the fit's cost.
+    Every draw is made first, in order; the passes then run on the caller's cores, each on a
+    copy of the model (``_features``), and give what one thread would."""
     c, height, width = image.shape
-    head, captured = model.head, {}
-    hook = head.register_forward_pre_hook(
-        lambda _, args, kwargs: captured.update(h=args[0]), with_kwargs=True)
     wanted = SAMPLE * 5 / 4
     spread = min(1.0, SPREAD * wanted / (height * width))      # the share of tiles run
     skipped = None
     if spread < 1.0:
         skipped = ~(torch.rand(tile_count(height, width, tile), generator=generator) < spread).numpy()
     keep = min(1.0, wanted / (spread * height * width))
-    parts = []
+    jobs = []
+    for group in tiling_plan(height, width, tile, CHUNK, skipped):
+        x = torch.stack([image[:, t.rows, t.cols] for t in group])                      # (B, C, h, w)
+        chosen = torch.rand(x.shape[0] * x.shape[2] * x.shape[3], generator=generator) < keep
+        if chosen.any():
+            jobs.append((group, x, chosen))
+    if not jobs:
+        return None
+    models = [model] + [copy.deepcopy(model) for _ in range(min(PIECES, len(jobs)) - 1)]
+    pieces = [(m, jobs[k::len(models)]) for k, m in enumerate(models)]
+    done = pieces_map(lambda piece: [_features(piece[0], *job) for job in piece[1]], pieces)
+    parts = [done[k % len(models)][k // len(models)] for k in range(len(jobs))]          # back in order
+    return _Sample(*[torch.cat([p[k] for p in parts]) for k in range(5)])
+
+
+@torch.no_grad()
+def _features(model: nn.Module, group: list, x: torch.Tensor, chosen: torch.Tensor) -> list[torch.Tensor]:
+    """(features, v(P), v(x), x, tile) of the chosen pixels of one float pass over tiles x."""
+    b, c, h, w = x.shape
+    head, captured = model.head, {}
+    hook = head.register_forward_pre_hook(lambda _, args, kwargs: captured.update(h=args[0]), with_kwargs=True)
     try:
-        for group in tiling_plan(height, width, tile, CHUNK, skipped):
-            x = torch.stack([image[:, t.rows, t.cols] for t in group])                  # (B, C, h, w)
-            b, _, h, w = x.shape
-            chosen = torch.rand(b * h * w, generator=generator) < keep
-            if not chosen.any():
-                continue
-            model(x)
-            hidden = FLOAT.relu(FLOAT.conv(head.hidden, FLOAT.relu(captured["h"])))      # (B, F, h, w)
-            features = hidden.permute(0, 2, 3, 1).reshape(b * h * w, -1)                 # batch-major
-            rows, cols = torch.arange(h).repeat_interleave(w), torch.arange(w).repeat(h)
-            predicted, seen = head.context(FLOAT, x, rows, cols)                         # (B*h*w, C) each
-            target = x.permute(0, 2, 3, 1).reshape(b * h * w, c).long()
-            tile_of = torch.tensor([t.index for t in group]).repeat_interleave(h * w)
-            parts.append([t[chosen] for t in (features, predicted, seen, target, tile_of)])
+        model(x)
     finally:
         hook.remove()
-    if not parts:
-        return None
-    return _Sample(*[torch.cat([p[k] for p in parts]) for k in range(5)])
+    hidden = FLOAT.relu(FLOAT.conv(head.hidden, FLOAT.relu(captured["h"])))              # (B, F, h, w)
+    features = hidden.permute(0, 2, 3, 1).reshape(b * h * w, -1)                         # batch-major
+    rows, cols = torch.arange(h).repeat_interleave(w), torch.arange(w).repeat(h)
+    predicted, seen = head.context(FLOAT, x, rows, cols)                                 # (B*h*w, C) each
+    target = x.permute(0, 2, 3, 1).reshape(b * h * w, c).long()
+    tile_of = torch.tensor([t.index for t in group]).repeat_interleave(h * w)
+    return [t[chosen] for t in (features, predicted, seen, target, tile_of)]
 
 
 def bits(raw: torch.Tensor, s: _Sample, head: LogitsHead, sharpness: torch.Tensor | None = None) -> torch.Tensor:

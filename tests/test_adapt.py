@@ -121,3 +121,20 @@ def test_a_damaged_palette_file_decodes_exactly_or_fails_cleanly():
     codec, data = golden.golden_codec("golden_palette.pxc"), (DATA / "golden_palette.pxc").read_bytes()
     refused = fuzz(lambda d: codec.decompress(d)[0], data, golden.golden_palette_image(), 100, seed=2)
     assert refused > 80
+
+
+def test_sharpness_costs_are_the_same_with_exps_floored_at_their_fast_range(monkeypatch):
+    """Measure.add floors scaled logits at -87, where float32's exp leaves its slow path: the
+    terms it changes are below 2^-126 beside a row's 1, and the costs come out the same."""
+    from pixcodec import adapt
+    logits = torch.randn(300, 256, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 400
+    symbols = torch.randint(0, 256, (300,), generator=torch.Generator().manual_seed(1))
+    costs = []
+    for floor in (adapt.EXP_FLOOR, -float("inf")):
+        monkeypatch.setattr(adapt, "EXP_FLOOR", floor)
+        measure = adapt.Measure(torch.zeros(1, 40, 40, dtype=torch.uint8), 3, False, True, False)
+        measure.add(torch.tensor([0, 1, 2]), 0, 0, logits, torch.ones(300, 256), symbols, [])
+        costs.append(measure.costs)
+    d = logits - logits.amax(1, keepdim=True)
+    assert (d < -87 * 4).double().mean() > 0.5 and (d[d < 0] > -87 / 16).any()    # floored and kept terms
+    assert torch.equal(costs[0], costs[1])

@@ -130,3 +130,23 @@ def test_ahead_ab_times_the_network_beside_the_stage(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     assert [r["variant"] for r in rows] == list(load("ahead_ab").VARIANTS)
     assert len({r["bits_per_subpixel"] for r in rows[1:]}) == 1 and rows[1]["bits_per_subpixel"] < rows[0]["bits_per_subpixel"]
+
+
+def test_speed_writes_every_figure_of_a_real_round_trip(tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+    from PIL import Image
+    image = np.clip(np.cumsum(np.random.default_rng(3).integers(-4, 5, (40, 36, 3)), 1) + 128, 0, 255)
+    Image.fromarray(image.astype(np.uint8)).save(tmp_path / "a.png")
+    out = tmp_path / "a.json"
+    subprocess.run([sys.executable, str(BENCH / "speed.py"), "--photo", str(tmp_path / "a.png"), "--repeats", "1",
+                    "--threads", "1", "--out", str(out)], check=True, capture_output=True, timeout=600)
+    report = json.loads(out.read_text())
+    for case in ("effort1_in_process", f"effort{report['default_effort']}_in_process"):
+        assert report[case]["encode_s"] > 0 and report[case]["decode_s"] > 0 and 0 < report[case]["bits_per_subpixel"] < 9
+    for case in ("photo_cli", "small32_cli"):
+        peak = report[case]["decompress_peak_mb"]
+        assert report[case]["compress_s"] > 0.1 and (peak is None or 50 < peak < 3000)
+    assert report["size"] == [3, 40, 36]

@@ -178,3 +178,19 @@ def test_channel_deltas_through_the_command_line(tmp_path):
         assert json.loads(run("info", out, "--json").stdout)["channel_deltas"] == count
     assert run("decompress", tmp_path / "p3.pxc", "-m", tmp_path / "m.pt", "-o", tmp_path / "back.png").exit_code == 0
     assert np.array_equal(np.asarray(Image.open(tmp_path / "back.png")), np.asarray(Image.open(tmp_path / "p.png")))
+
+
+def test_the_fit_gives_the_same_deltas_in_one_thread_and_in_two():
+    """A step's batch is cut into fixed pieces whose gradients add in one order: the pieces may
+    run in one Python thread or in two (threads.pieces_map), the deltas are the same."""
+    model = tiny_model("pixelcnn", 3, head="predictive")
+    img, exact = picture(48, 40, seed=3), Codec(model).exact
+    threads, fitted = torch.get_num_threads(), []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            fitted.append(channel_tuning.fit(model, img, 8, exact))
+    finally:
+        torch.set_num_threads(threads)
+    one, two = fitted
+    assert one is not None and torch.equal(one.gains, two.gains) and torch.equal(one.shifts, two.shifts)

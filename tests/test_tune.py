@@ -51,6 +51,23 @@ def test_a_large_image_runs_only_a_random_share_of_its_tiles(monkeypatch):
     assert len(set(tune._sample(model, image, 8, torch.Generator().manual_seed(0)).tile.tolist())) == 64
 
 
+def test_the_sample_is_the_same_in_one_thread_and_in_two(monkeypatch):
+    """The float passes run on copies of the model in as many threads as the caller has cores
+    (threads.pieces_map): the sample, features and draws, is what one thread gives."""
+    from pixcodec.threads import one_thread
+    monkeypatch.setattr(tune, "CHUNK", 3)                              # 30 tiles: 10 passes
+    model, threads, runs = predictive(), torch.get_num_threads(), []
+    image = torch.from_numpy(structured_images(1, 3, 40, 48)[0]).permute(2, 0, 1).contiguous()
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            runs.append(one_thread(tune._sample)(model, image, 8, torch.Generator().manual_seed(0)))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(runs[0].target) > 1000 and sorted(set(runs[0].tile.tolist())) == list(range(30))
+    assert all(torch.equal(a, b) for a, b in zip(*runs))
+
+
 def test_a_tuned_file_decodes_exactly_in_any_grouping_and_thread_count():
     golden = golden_module()
     image, model = golden.golden_tuned_image(), checkpoint.load_model(DATA / "golden_predictive.pt")

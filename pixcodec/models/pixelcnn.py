@@ -34,9 +34,9 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 
-from ..engine import pixel_inputs
 from ..sheared import CentrePart, ShearedCanvas, SplitConv, group_bounds
 from ..numerics import FLOAT
+from ..tape import shaped
 from .heads import LogitsHead, check_image
 from .masked import channel_groups, raster_conv
 from .registry import PixelModel, register
@@ -109,6 +109,7 @@ class PixelCNNState:
         self.image = canvas(self.input, model.in_channels)
         self.inner = [canvas(conv, b.conv.conv.in_channels) for conv, b in zip(self.convs, model.blocks)]
         self.view_cache: dict[int, list[_Views]] = {}
+        self.record = None          # a tape.Tape: each pass's head block goes to it too
 
     def _cut(self, model: PixelCNN, num) -> tuple:
         self.input = SplitConv(num, model.input)
@@ -162,11 +163,11 @@ class PixelCNNState:
             return None
         p.hidden(num, v.r_last, v.hid, relu=True)
         raw = p.head(num, v.hid_reads, v.raw)                                                     # (block, N)
-        raw = raw.view(raw.shape[0], len(rows), self.batch).permute(2, 1, 0).reshape(-1, raw.shape[0])  # (B*P, block)
-        context = None
-        if self.predicted is not None:      # this pass's view of the pixel: channels >= c read as 0
-            context = (self.predicted, pixel_inputs(num, image, rows, cols))
-        return model.head.shape(raw / num.unit, num, c, context)                                 # (B*P, 256)
+        raw = raw.view(raw.shape[0], len(rows), self.batch).permute(2, 1, 0).reshape(-1, raw.shape[0]) / num.unit
+        if self.record is not None:                                                               # (B*P, block)
+            self.record(raw)
+        # the predictive head's view of the pixel: channels >= c read as 0
+        return shaped(model, num, raw, self.predicted, image, rows, cols, c)                     # (B*P, 256)
 
     def _views(self, n: int) -> list["_Views"]:
         """Per channel pass, the rows of n pixels' features that it reads and writes, cut once
