@@ -33,7 +33,7 @@ from .progress import phase
 from .threads import one_thread, pieces_map
 
 # Adam on BATCH random tiles a step, each tile seen about EPOCHS times, STEPS steps at most: a
-# 768x512 photo's fit takes about 25 s on 2 cores. An image of up to 12 tiles to fit on gets the
+# 768x512 photo's fit takes about 20 s on 2 cores. An image of up to 12 tiles to fit on gets the
 # tile visits of the first fits (8 tiles, 60 steps, 10 epochs); a larger one 120 visits, not 200
 # or more (benchmarks/results/README.md, "Encoder speed")
 STEPS, LR, BATCH = 30, 0.02, 4

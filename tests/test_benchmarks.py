@@ -100,50 +100,35 @@ def test_cm_ablation_measures_every_family_on_real_bytes(tmp_path):
     assert all(0 < v < 8.5 for v in report["mean"].values())
 
 
-def test_cm_decode_ab_times_every_revision(tmp_path):
+def run_on_a_photo(tmp_path, script: str, shape: tuple, seed: int, *options: str) -> dict:
+    """Run benchmarks/SCRIPT --photo on a small smooth RGB photo of ``shape``; its JSON."""
     import subprocess
     import sys
 
     import numpy as np
     from PIL import Image
-    image = np.clip(np.cumsum(np.random.default_rng(1).integers(-4, 5, (12, 16, 3)), 1) + 128, 0, 255)
+    image = np.clip(np.cumsum(np.random.default_rng(seed).integers(-4, 5, shape), 1) + 128, 0, 255)
     Image.fromarray(image.astype(np.uint8)).save(tmp_path / "a.png")
     out = tmp_path / "a.json"
-    subprocess.run([sys.executable, str(BENCH / "cm_decode_ab.py"), "--photo", str(tmp_path / "a.png"), "--repeats", "1",
-                    "--threads", "1", "--out", str(out)], check=True, capture_output=True, timeout=600)
-    rows = json.loads(out.read_text())["rows"]
+    subprocess.run([sys.executable, str(BENCH / script), "--photo", str(tmp_path / "a.png"), "--repeats", "1",
+                    *options, "--out", str(out)], check=True, capture_output=True, timeout=600)
+    return json.loads(out.read_text())
+
+
+def test_cm_decode_ab_times_every_revision(tmp_path):
+    rows = run_on_a_photo(tmp_path, "cm_decode_ab.py", (12, 16, 3), 1, "--threads", "1")["rows"]
     assert [r["variant"] for r in rows] == list(load("cm_decode_ab").VARIANTS)
     assert all(r["decode_s_median"] > 0 and 0 < r["bits_per_subpixel"] < 9 for r in rows)
 
 
 def test_ahead_ab_times_the_network_beside_the_stage(tmp_path):
-    import subprocess
-    import sys
-
-    import numpy as np
-    from PIL import Image
-    image = np.clip(np.cumsum(np.random.default_rng(2).integers(-4, 5, (9, 70, 3)), 1) + 128, 0, 255)   # two tiles
-    Image.fromarray(image.astype(np.uint8)).save(tmp_path / "a.png")
-    out = tmp_path / "a.json"
-    subprocess.run([sys.executable, str(BENCH / "ahead_ab.py"), "--photo", str(tmp_path / "a.png"), "--repeats", "1",
-                    "--out", str(out)], check=True, capture_output=True, timeout=600)
-    rows = json.loads(out.read_text())["rows"]
+    rows = run_on_a_photo(tmp_path, "ahead_ab.py", (9, 70, 3), 2)["rows"]          # two tiles
     assert [r["variant"] for r in rows] == list(load("ahead_ab").VARIANTS)
     assert len({r["bits_per_subpixel"] for r in rows[1:]}) == 1 and rows[1]["bits_per_subpixel"] < rows[0]["bits_per_subpixel"]
 
 
 def test_speed_writes_every_figure_of_a_real_round_trip(tmp_path):
-    import subprocess
-    import sys
-
-    import numpy as np
-    from PIL import Image
-    image = np.clip(np.cumsum(np.random.default_rng(3).integers(-4, 5, (40, 36, 3)), 1) + 128, 0, 255)
-    Image.fromarray(image.astype(np.uint8)).save(tmp_path / "a.png")
-    out = tmp_path / "a.json"
-    subprocess.run([sys.executable, str(BENCH / "speed.py"), "--photo", str(tmp_path / "a.png"), "--repeats", "1",
-                    "--threads", "1", "--out", str(out)], check=True, capture_output=True, timeout=600)
-    report = json.loads(out.read_text())
+    report = run_on_a_photo(tmp_path, "speed.py", (40, 36, 3), 3, "--threads", "1")
     for case in ("effort1_in_process", f"effort{report['default_effort']}_in_process"):
         assert report[case]["encode_s"] > 0 and report[case]["decode_s"] > 0 and 0 < report[case]["bits_per_subpixel"] < 9
     for case in ("photo_cli", "small32_cli"):
