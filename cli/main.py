@@ -100,7 +100,7 @@ def main(args=None):
         code = e.exit_code
     except BrokenPipeError:                           # `pixcodec ... -o - | head -c 10`
         sys.stderr.close()
-        return
+        sys.exit(1)
     leave(code)
 
 

@@ -72,6 +72,15 @@ def test_pipes_both_ways(photo):
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(tiff.stdout))), pixels(photo / "a.png")[1])
 
 
+def test_a_command_that_loaded_torch_leaves_at_once_with_its_status_and_streams_whole(photo):
+    """After torch is loaded, main() exits through os._exit (cli/main.py ``leave``): the status,
+    the status line and the output file must all be there as with an ordinary exit."""
+    done = cli("compress", photo / "a.png", "-o", photo / "left.pxc", "-m", GOLDEN_MODEL, "-e", "1")
+    assert done.returncode == 0 and b"bits/subpixel" in done.stdout and parse((photo / "left.pxc").read_bytes())
+    missing = cli("decompress", photo / "nothing.pxc", "-m", GOLDEN_MODEL)
+    assert missing.returncode == 1 and missing.stderr.decode().count("\n") == 1 and b"Traceback" not in missing.stderr
+
+
 def test_binary_is_not_written_to_a_terminal(photo):
     leader, follower = pty.openpty()
     try:
