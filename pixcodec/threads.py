@@ -88,14 +88,14 @@ def one_thread(fit):
     @functools.wraps(fit)
     def wrapper(*args, **kwargs):
         import torch
-        before = torch.get_num_threads()
+        before, outer = torch.get_num_threads(), getattr(_caller, "threads", 1)
         torch.set_num_threads(1)
-        _caller.threads = before
+        _caller.threads = max(before, outer)        # a fit inside a fit keeps the first caller's cores
         try:
             return fit(*args, **kwargs)
         finally:
             torch.set_num_threads(before)
-            _caller.threads = 1
+            _caller.threads = outer
     return wrapper
 
 
