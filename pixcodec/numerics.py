@@ -30,6 +30,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import exact_kernels
 from .convs import conv_weight, geometry
 
 ACT_BITS = 12          # activations on the grid 2^-12
@@ -145,6 +146,10 @@ class FloatNumerics(_SharedVerbs):
 
     def side_input(self, cond: torch.Tensor) -> torch.Tensor:
         return cond.float()
+
+    def laplace(self, values: torch.Tensor, mu: torch.Tensor, sharpness: torch.Tensor) -> torch.Tensor:
+        """-sharpness |values - mu|: the predictive head's logits, (256,), (N, 1), (N, 1) -> (N, 256)."""
+        return self.mul(sharpness, (values - mu).abs_()).neg_()     # in place: decoding makes one a pass
 
 
 FLOAT = FloatNumerics()
@@ -278,6 +283,12 @@ class ExactNumerics(_SharedVerbs):
     def side_input(self, cond: torch.Tensor) -> torch.Tensor:
         return self._clamp(_grid(cond.double()))
 
+    def laplace(self, values: torch.Tensor, mu: torch.Tensor, sharpness: torch.Tensor) -> torch.Tensor:
+        """-sharpness |values - mu| as ``mul`` rounds it; one compiled pass for a decoder's block."""
+        if mu.dim() == 2 and values.dim() == 1 and exact_kernels.usable(mu.expand(-1, len(values)), values, sharpness):
+            return exact_kernels.laplace_logits(values, mu, sharpness, 1 << ACT_BITS, ACT_LIMIT)
+        return self.mul(sharpness, (values - mu).abs_()).neg_()
+
     def _squash(self, name: str, x: torch.Tensor) -> torch.Tensor:
         index = (x.clamp(-SQUASH_RANGE, SQUASH_RANGE) * (1 << ACT_BITS) + SQUASH_RANGE * (1 << ACT_BITS)).long()
         return self.tables[name][index]
@@ -293,6 +304,11 @@ class ExactNumerics(_SharedVerbs):
         the encoder picks per tile and the file carries), in integer arithmetic: exact."""
         # d counts grid steps below the mode: an exact integer, hence an exact table index;
         # scaled by k / 16 it is a multiple of 1/16 below 2^30, floored exactly in float64
+        table = self.tables["exp"].to(logits.device)
+        if logits.dim() == 2 and exact_kernels.usable(logits, table):
+            factor = (torch.full((len(logits),), float(1 << ACT_BITS), dtype=torch.float64) if sharpness is None else
+                      sharpness.reshape(-1).double() * (1 << (ACT_BITS - SHARPNESS_BITS)))
+            return exact_kernels.weights(logits, factor.expand(len(logits)), EXP_RANGE << ACT_BITS, table)
         d = logits.amax(dim=1, keepdim=True) - logits
         if sharpness is None:
             d.mul_(1 << ACT_BITS)
@@ -301,7 +317,7 @@ class ExactNumerics(_SharedVerbs):
         # int32, not int64: doubles convert to it several times faster on the decoding hot path;
         # and index_select on the flat index is several times faster than advanced indexing
         d = d.clamp_max_(EXP_RANGE << ACT_BITS).int()
-        return torch.index_select(self.tables["exp"].to(logits.device), 0, d.reshape(-1)).view(d.shape)
+        return torch.index_select(table, 0, d.reshape(-1)).view(d.shape)
 
 
 _TABLES: dict[str, torch.Tensor] = {}

@@ -258,3 +258,24 @@ def test_a_stream_past_its_first_buffer_grows_and_round_trips():
     for ys, xs, cs in order:
         dec.decode(ys, xs, cs, flat[:len(ys)])
     assert np.array_equal(dec.image, pixels)
+
+
+def test_fresh_tables_are_zero_writable_and_kept_off_huge_pages():
+    from pixcodec.cm.model import fresh_zeros
+    table = fresh_zeros((3, 1 << 20))
+    assert table.shape == (3, 1 << 20) and table.dtype == np.int32 and table.flags.writeable
+    assert not table.any()
+    table[2, -1] = 7
+    assert table.sum() == 7 and fresh_zeros((0, 4), np.uint8).shape == (0, 4)
+    image = Stage((5, 7, 3), 4).image
+    assert image.shape == (5, 7, 3) and image.dtype == np.uint8 and not image.any()
+    if os.path.exists("/proc/self/smaps"):       # the mapping is marked "no huge pages" (nh)
+        address, flags, inside = table.ctypes.data, None, False
+        for line in open("/proc/self/smaps"):
+            head = line.split()[0]
+            if "-" in head and ":" not in head:
+                low, high = (int(h, 16) for h in head.split("-"))
+                inside = low <= address < high
+            elif inside and head == "VmFlags:":
+                flags = line.split()[1:]
+        assert flags is not None and "nh" in flags

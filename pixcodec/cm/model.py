@@ -26,6 +26,7 @@ the encoder and the decoder call it with the same positions and weights, step by
 """
 from __future__ import annotations
 
+import mmap
 from typing import NamedTuple
 
 import numpy as np
@@ -72,6 +73,19 @@ REVISIONS = {1: Revision(tuple(range(N_CONTEXTS)), ()),
              3: Revision(_KEPT, tuple(range(N_PREDICTIONS)), LEVEL_MIXER | FALLING_RATES | LEVEL_APM)}
 
 
+def fresh_zeros(shape: tuple[int, ...], dtype=np.int32) -> np.ndarray:
+    """Zeros in ordinary pages, each committed as it is first written. numpy asks the kernel for
+    2 MB pages for any large array; where free memory is fragmented the kernel then compacts it
+    before the first write to each (2.2 s for a photo's 192 MB of counters on a 2-core machine,
+    against 0.09 s in small pages, at the same coding speed), and a forged file's scattered
+    writes would commit 2 MB apiece."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    pages = mmap.mmap(-1, max(size, 1))
+    if hasattr(mmap, "MADV_NOHUGEPAGE"):
+        pages.madvise(mmap.MADV_NOHUGEPAGE)
+    return np.frombuffer(pages, dtype, count=int(np.prod(shape))).reshape(shape)
+
+
 class State:
     """What the stage has learned so far; encoder and decoder build it from the same numbers."""
 
@@ -83,10 +97,10 @@ class State:
         self.contexts = np.array(use.contexts, np.int64)
         self.chosen = np.array(use.predictions, np.int64)
         # a counter: its 16-bit probability of a 1, and (low 6 bits) how often it has been seen
-        self.counters = np.zeros((len(use.contexts), 1 << bits), np.int32)
+        self.counters = fresh_zeros((len(use.contexts), 1 << bits))
         # a slot's counters for every map side by side: predictions cluster around the value, so
         # one decision's maps share a few cache lines
-        self.predictions = np.zeros((channels * 4 * 8 * 256, max(1, len(use.predictions))), np.int32)
+        self.predictions = fresh_zeros((channels * 4 * 8 * 256, max(1, len(use.predictions))))
         self.extras = use.extras
         # a mixer: a weight set a row, the last column how often the set was used (revision 3)
         self.mix1 = np.zeros((channels * 8 * 4 * 8, inputs + 1), np.int32)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..errors import PixcodecError
 from . import coder
-from .model import State, code
+from .model import State, code, fresh_zeros
 
 # The coder writes at most 4 bytes a decision (a collapsed interval flushes all of low), and a
 # subpixel is at most 8 decisions
@@ -38,7 +38,7 @@ class Stage:
         height, width, channels = shape
         self.tile = tile
         self.state = State(channels, height * width * channels, revision)
-        self.image = np.zeros(shape, np.uint8)           # calloc'd: pages commit as samples land
+        self.image = fresh_zeros(shape, np.uint8)        # pages commit as samples land
         self.trace = np.zeros(trace, np.int32)
         self.decisions = 0
         self.decoding, self.buf = None, None

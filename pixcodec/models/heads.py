@@ -112,7 +112,7 @@ class LogitsHead(nn.Module):
             free, mu, beta = raw[..., :256], raw[..., 256:257], raw[..., 257:258]
             return num.add(free, num.mul(num.relu(beta) * LAPLACE_SCALE, (values - mu).abs_()).neg_())
         mu, sharpness = self.peak(raw, num, c, context)
-        return num.mul(sharpness, (values - mu).abs_()).neg_()     # in place: decoding makes one a pass
+        return num.laplace(values, mu, sharpness)
 
     def peak(self, raw: torch.Tensor, num, c: int, context) -> tuple[torch.Tensor, torch.Tensor]:
         """The predictive head's (mu, 64 relu(beta)), each (..., 1), from channel c's raw block:
