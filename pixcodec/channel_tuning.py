@@ -26,14 +26,14 @@ import torch.nn as nn
 from torch.func import functional_call
 
 from .convs import conv_weight
-from .numerics import ExactNumerics, convs_of
+from .numerics import FIT, FLOAT, ExactNumerics, convs_of
 from .pxc import ChannelDeltas, all_tiles
 from .pxc.channel_deltas import GAIN_ONE, LIMIT, SHIFT_BITS
 from .progress import phase
 from .threads import one_thread, pieces_map
 
 # Adam on BATCH random tiles a step, each tile seen about EPOCHS times, STEPS steps at most: a
-# 768x512 photo's fit takes about 20 s on 2 cores. An image of up to 12 tiles to fit on gets the
+# 768x512 photo's fit takes about 15 s on 2 cores (its steps in bfloat16: numerics.FitNumerics). An image of up to 12 tiles to fit on gets the
 # tile visits of the first fits (8 tiles, 60 steps, 10 epochs); a larger one 120 visits, not 200
 # or more (benchmarks/results/README.md, "Encoder speed")
 STEPS, LR, BATCH = 30, 0.02, 4
@@ -85,17 +85,17 @@ class _Reparametrised:
     def fitted(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         return self.gains, [d * SHIFT_SCALE for d in self.shifts]
 
-    def nats(self, tiles: torch.Tensor, gains, shifts) -> torch.Tensor:
+    def nats(self, tiles: torch.Tensor, gains, shifts, num=FLOAT) -> torch.Tensor:
         """-ln p per coded subpixel (B, C', h, w); a gray image is R = G = B with only R coded."""
         x = tiles.expand(-1, 3, -1, -1) if self.gray else tiles
-        out = functional_call(self.model, self.params(gains, shifts), (x,), {"nats": True})
+        out = functional_call(self.model, self.params(gains, shifts), (x,), {"nats": True, "num": num})
         return out[:, :1] if self.gray else out
 
 
 def _gradients(net: _Reparametrised, tiles: torch.Tensor, count: int) -> tuple[torch.Tensor, ...]:
     """The gradients of these tiles' share of a batch's mean nats (``count`` subpixels)."""
     with torch.enable_grad():          # grad mode is per thread
-        loss = net.nats(tiles, *net.fitted()).sum() / count
+        loss = net.nats(tiles, *net.fitted(), num=FIT).sum() / count
         return torch.autograd.grad(loss, net.gains + net.shifts)
 
 

@@ -194,3 +194,29 @@ def test_the_fit_gives_the_same_deltas_in_one_thread_and_in_two():
         torch.set_num_threads(threads)
     one, two = fitted
     assert one is not None and torch.equal(one.gains, two.gains) and torch.equal(one.shifts, two.shifts)
+
+
+def test_the_fit_s_steps_run_their_convolutions_in_bfloat16():
+    """The fit's gradient passes use FitNumerics: bfloat16 convolutions, float32 out, close to
+    the float model's; and the fit reaches its convs through it."""
+    from pixcodec.numerics import FIT, FLOAT
+    from pixcodec.convs import conv_weight
+    model = tiny_model("pixelcnn", 3, head="predictive")
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for conv in convs_of(model):
+            x = torch.randn(2, conv_weight(conv)[0].shape[1], 12, 10, generator=g)
+            fast, plain = FIT.conv(conv, x), FLOAT.conv(conv, x)
+            assert fast.dtype == torch.float32 and fast.shape == plain.shape
+            assert torch.equal(fast.bfloat16().float(), fast)                  # bfloat16 values
+            assert torch.allclose(fast, plain, rtol=0.02, atol=0.02 * float(plain.abs().max()))
+    used = []
+    original = type(FIT).conv
+    try:
+        type(FIT).conv = lambda self, module, h: used.append(module) or original(self, module, h)
+        channel_tuning.fit(model, picture(48, 40), 8, Codec(model).exact, steps=1)
+    finally:
+        type(FIT).conv = original
+    shapes = sorted(tuple(conv_weight(m)[0].shape) for m in convs_of(model))
+    passes = len(used) // len(shapes)          # one per piece of the step, each on its own replica
+    assert passes >= 1 and sorted(tuple(conv_weight(m)[0].shape) for m in used) == sorted(shapes * passes)
