@@ -149,11 +149,12 @@ def fit(model: nn.Module, image: torch.Tensor, tile: int, sharpness: bool = True
     deltas = torch.cat([(d_w.detach() * scale).round()[mask], (d_b.detach() * scale).round()]).clamp(-LIMIT, LIMIT)
     tuned_w, tuned_b = weight.clone(), bias + deltas[n:] / scale
     tuned_w[mask] += deltas[:n] / scale
-    with torch.no_grad():
-        before = _judged(part, check, part.features @ weight.t() + bias, check.features @ weight.t() + bias,
-                         head, image.shape[0], sharpness)
-        after = _judged(part, check, part.features @ tuned_w.t() + tuned_b, check.features @ tuned_w.t() + tuned_b,
-                        head, image.shape[0], sharpness)
+    def judged(layer: tuple[torch.Tensor, torch.Tensor]) -> float:
+        w, b = layer
+        with torch.no_grad():
+            raw_part, raw_check = part.features @ w.t() + b, check.features @ w.t() + b
+        return _judged(part, check, raw_part, raw_check, head, image.shape[0], sharpness)
+    before, after = pieces_map(judged, [(weight, bias), (tuned_w, tuned_b)])     # a core each
     coded = image.shape[1] * image.shape[2]
     saving = (before - after) * coded / len(check.target)
     return TunedHead(deltas.to(torch.int8)) if saving > 2 * 8 * (2 + deltas.numel()) else None

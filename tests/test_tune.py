@@ -85,6 +85,26 @@ def test_a_tuned_file_decodes_exactly_in_any_grouping_and_thread_count():
         torch.set_num_threads(threads)
 
 
+
+def test_the_fit_and_its_judgement_are_the_same_in_one_thread_and_in_two(monkeypatch):
+    """The judgement's two fits (before and after the deltas) run side by side with two cores:
+    the saving, hence the section or None, is what one thread gives."""
+    savings = []
+    judged = tune._judged
+    monkeypatch.setattr(tune, "_judged", lambda *a: savings.append(judged(*a)) or savings[-1])
+    model, threads = predictive(), torch.get_num_threads()
+    image = torch.from_numpy(structured_images(1, 3, 64, 64, seed=3)[0]).permute(2, 0, 1).contiguous()
+    fitted = []
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            fitted.append(tune.fit(model, image, 16))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(savings) == 4 and sorted(savings[:2]) == sorted(savings[2:]) and savings[0] != savings[1]
+    assert fitted[0] is not None and fitted[1] is not None
+    assert (fitted[0].values == fitted[1].values).all()
+
 def test_tuning_is_declined_where_it_cannot_pay():
     model = predictive()
     small = torch.from_numpy(structured_images(1, 3, 6, 7)[0]).permute(2, 0, 1).contiguous()
