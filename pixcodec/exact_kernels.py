@@ -47,14 +47,34 @@ def _compiled():
                     d = min(math.floor((top - row[k]) * f), cap)
                     out[n, k] = table[np.int32(d)]
 
-        _kernels = laplace_logits, weights
+        @jit
+        def finish(acc, out, lo, hi):
+            # a conv sum in grid steps onto the grid, clamped (ReLU: lo = 0); acc may broadcast
+            wide = acc.shape[1] != 1
+            for r in range(out.shape[0]):
+                for c in range(out.shape[1]):
+                    out[r, c] = min(max(math.floor(acc[r, c if wide else 0]), lo), hi)
+
+        @jit
+        def residual(acc, h, out, rectified, limit):
+            # finish, then the residual sum clamped, and its ReLU: three steps of the trunk in one
+            wide = acc.shape[1] != 1
+            for r in range(out.shape[0]):
+                for c in range(out.shape[1]):
+                    u = min(max(math.floor(acc[r, c if wide else 0]), -limit), limit)
+                    v = min(max(h[r, c] + u, -limit), limit)
+                    out[r, c] = v
+                    rectified[r, c] = max(v, 0.0)
+
+        _kernels = laplace_logits, weights, finish, residual
     return _kernels
 
 
-def usable(*tensors: torch.Tensor) -> bool:
-    """Whether the compiled loops take these: float64 on the CPU, and enough work to pay."""
+def usable(*tensors: torch.Tensor, least: int | None = None) -> bool:
+    """Whether the compiled loops take these: float64 on the CPU, and enough work to pay
+    (``least`` elements in the first, MIN_ELEMENTS unless said)."""
     return (all(t.dtype == torch.float64 and t.device.type == "cpu" for t in tensors)
-            and tensors[0].numel() >= MIN_ELEMENTS)
+            and tensors[0].numel() >= (MIN_ELEMENTS if least is None else least))
 
 
 def laplace_logits(values: torch.Tensor, mu: torch.Tensor, sharpness: torch.Tensor, scale: float,
@@ -75,3 +95,14 @@ def weights(logits: torch.Tensor, factor: torch.Tensor, cap: int, table: torch.T
 
 def _flat(t: torch.Tensor) -> np.ndarray:
     return np.ascontiguousarray(t.detach().reshape(-1).numpy(), np.float64)
+
+
+def finish(acc: torch.Tensor, out: torch.Tensor, lo: float, hi: float) -> torch.Tensor:
+    """out = clamp(floor(acc), lo, hi), acc (R, N) or (R, 1); out (R, N) is written in place."""
+    _compiled()[2](acc.numpy(), out.numpy(), float(lo), float(hi))
+    return out
+
+
+def residual(acc: torch.Tensor, h: torch.Tensor, out: torch.Tensor, rectified: torch.Tensor, limit: float) -> None:
+    """out = clamp(h + clamp(floor(acc))), rectified = relu(out): a residual block's last step."""
+    _compiled()[3](acc.numpy(), h.numpy(), out.numpy(), rectified.numpy(), float(limit))

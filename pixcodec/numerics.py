@@ -43,6 +43,7 @@ SHARPNESS_BITS = 4     # a coding temperature k scales logits by k / 16
 SHARPNESS_ONE = 1 << SHARPNESS_BITS
 
 
+ELEMENTWISE = 1 << 12          # elements from which a decoder's fused steps run compiled (exact_kernels)
 LAZY_BYTES = 1 << 24           # below this, torch's own zeros: faster to touch (no page faults)
 
 
@@ -82,6 +83,11 @@ class _SharedVerbs:
 
     def relu_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         return torch.clamp_min(x, 0.0, out=out)
+
+    def residual_into(self, acc: torch.Tensor, h: torch.Tensor, out: torch.Tensor, rectified: torch.Tensor) -> None:
+        """A residual block's last step: its up conv's sum ``acc`` finished, added to the stream
+        h, into ``out``, and that rectified into ``rectified``."""
+        self.relu_into(self.add_into(h, self.finish_into(acc.expand_as(out), out), out), rectified)
 
 
 class FloatNumerics(_SharedVerbs):
@@ -269,8 +275,17 @@ class ExactNumerics(_SharedVerbs):
 
     def finish_into(self, acc: torch.Tensor, out: torch.Tensor, relu: bool = False) -> torch.Tensor:
         """``finish`` for a sum in grid steps, written into ``out`` (a view: no copy after)."""
+        lo, hi = 0.0 if relu else -ACT_LIMIT * self.unit, ACT_LIMIT * self.unit
+        if exact_kernels.usable(out, acc, least=ELEMENTWISE):
+            return exact_kernels.finish(acc, out, lo, hi)
         torch.floor(acc, out=out)
-        return out.clamp_(0.0 if relu else -ACT_LIMIT * self.unit, ACT_LIMIT * self.unit)
+        return out.clamp_(lo, hi)
+
+    def residual_into(self, acc: torch.Tensor, h: torch.Tensor, out: torch.Tensor, rectified: torch.Tensor) -> None:
+        if exact_kernels.usable(out, acc, h, rectified, least=ELEMENTWISE):
+            exact_kernels.residual(acc, h, out, rectified, ACT_LIMIT * self.unit)
+        else:
+            super().residual_into(acc, h, out, rectified)
 
     def add_into(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """``add`` of two activations in grid steps, written into ``out``."""

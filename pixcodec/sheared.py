@@ -125,10 +125,12 @@ class CentrePart(NamedTuple):
         """(acc or bias)[outputs] + the centre weights times current (Cin, N), rounded (and
         rectified: the ReLU that follows most layers, in the same pass) into ``out``, an
         (out, N) view of where the layer keeps its features."""
+        return num.finish_into(self.sum(num, current, acc).expand_as(out), out, relu)
+
+    def sum(self, num, current: torch.Tensor, acc: torch.Tensor | None = None) -> torch.Tensor:
+        """(acc or bias)[outputs] + the centre weights times current, unrounded: (out, N) or (out, 1)."""
         acc = self.bias if acc is None else acc[self.outputs]
-        if self.weight is not None:
-            acc = num.mac(acc, self.weight, current)
-        return num.finish_into(acc.expand_as(out), out, relu)
+        return acc if self.weight is None else num.mac(acc, self.weight, current)
 
 
 def group_bounds(groups: torch.Tensor, c: int) -> tuple[int, int]:

@@ -165,3 +165,27 @@ def test_a_choice_that_fails_ahead_stops_the_network_and_restores_its_threads(mo
     with pytest.raises(ValueError, match="corrupt stream"):
         engine.run_parts(model, ExactNumerics(model), [engine.Part(1, choose), engine.Part(1, choose)], 4, 4, ahead=True)
     assert len(calls) == 4 and torch.get_num_threads() == threads
+
+
+@pytest.mark.parametrize("scale", [1, 60])            # 60: activations saturate at the clamps
+def test_pixelcnn_engine_is_exact_through_the_compiled_loops(monkeypatch, scale):
+    """Blocks of any size through exact_kernels (the shipped model's sizes take them; the tiny
+    ones here would not), including the predictive head's logits and the weights."""
+    from pixcodec import exact_kernels, numerics
+    monkeypatch.setattr(numerics, "ELEMENTWISE", 1)
+    monkeypatch.setattr(exact_kernels, "MIN_ELEMENTS", 1)
+    calls = []
+    for name in ("finish", "residual", "laplace_logits"):
+        original = getattr(exact_kernels, name)
+        monkeypatch.setattr(exact_kernels, name, lambda *a, f=original, n=name: calls.append(n) or f(*a))
+    model = tiny_model("pixelcnn", 3, hidden=48, head="predictive")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(scale)
+    exact = ExactNumerics(model)
+    x = torch.randint(0, 256, (2, 3, 9, 29), dtype=torch.uint8, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        full = model(x, num=exact)
+        assert scale == 1 or full.abs().max() == 256
+        assert torch.equal(engine_logits(model, exact, x), full)
+    assert set(calls) == {"finish", "residual", "laplace_logits"}

@@ -73,3 +73,28 @@ def test_small_blocks_and_other_dtypes_take_the_torch_code(num):
     assert exact_kernels.usable(torch.zeros(1000, 256, dtype=torch.float64))
     mu, sharp = peaks(12)
     assert torch.equal(num.laplace(values, mu, sharp), num.mul(sharp, (values - mu).abs_()).neg_())
+
+
+@pytest.mark.parametrize("wide", [True, False])
+def test_the_fused_trunk_steps_are_the_torch_code_s_bits(num, wide):
+    """finish (floor, clamp) and residual (finish, add, clamp, ReLU) against their torch steps,
+    on sums far past the clamps and on ones just inside them; acc (R, N) or a bias (R, 1)."""
+    from pixcodec.numerics import FLOAT
+    g = torch.Generator().manual_seed(5)
+    limit = ACT_LIMIT * 4096
+    acc = torch.randn(24, 40 if wide else 1, generator=g, dtype=torch.float64) * limit * 1.5
+    acc[:4] = torch.tensor([limit, -limit, limit + 0.5, -limit - 0.5], dtype=torch.float64)[:, None]
+    h = torch.randint(-int(limit), int(limit) + 1, (24, 40), generator=g).double()
+    for relu in (False, True):
+        lo = 0.0 if relu else -limit
+        got = exact_kernels.finish(acc, torch.empty(24, 40, dtype=torch.float64), lo, limit)
+        assert torch.equal(got, torch.floor(acc.expand(24, 40)).clamp(lo, limit))
+    out, rectified = torch.empty(24, 40, dtype=torch.float64), torch.empty(24, 40, dtype=torch.float64)
+    exact_kernels.residual(acc, h, out, rectified, limit)
+    step = (h + torch.floor(acc.expand(24, 40)).clamp(-limit, limit)).clamp(-limit, limit)
+    assert torch.equal(out, step) and torch.equal(rectified, step.clamp_min(0))
+    assert (step.abs() == limit).any() and (step == 0).sum() < step.numel()
+    # the float arithmetic's same verb, for the sheared decoder's float runs
+    out2, rect2 = torch.empty(24, 40), torch.empty(24, 40)
+    FLOAT.residual_into(acc.float(), h.float(), out2, rect2)
+    assert torch.equal(out2, h.float() + acc.float().expand(24, 40)) and torch.equal(rect2, out2.clamp_min(0))

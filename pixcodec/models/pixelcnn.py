@@ -158,7 +158,7 @@ class PixelCNNState:
                 p.blocks, v.blocks, self.d, self.acc_conv):
             down(num, r_reads, d[p.half], relu=True)
             conv(num, d[p.half_reads], i_half, acc=acc, relu=True)
-            num.relu_into(num.add_into(h_writes, up(num, i_reads, h_next), h_next), r_next)       # (h, N)
+            num.residual_into(up.sum(num, i_reads), h_writes, h_next, r_next)                      # (h, N)
         if not head:        # only a suffix of channels is ever skipped, so no later head needs group c
             return None
         p.hidden(num, v.r_last, v.hid, relu=True)
