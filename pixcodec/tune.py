@@ -19,6 +19,7 @@ The fit uses the discrete Laplace's normaliser in closed form (two geometric ser
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from typing import NamedTuple
 
@@ -111,13 +112,18 @@ def bits(raw: torch.Tensor, s: _Sample, head: LogitsHead, sharpness: torch.Tenso
     return laplace_nats(mu, k if sharpness is None else k * sharpness, s.target).double().sum() / math.log(2)
 
 
-def _minimise(loss, params: list[torch.Tensor], lr: float, steps: int) -> None:
+def _minimise(loss, params: list[torch.Tensor], lr: float, steps: int, pieces: list | None = None) -> None:
+    """Adam on loss(piece)'s gradients; with ``pieces``, each step's gradient is the sum of the
+    pieces' (each on a core of its own, added in their order: the same at any thread count)."""
     optimizer = torch.optim.Adam(params, lr=lr)
-    with torch.enable_grad():
-        for _ in range(steps):
-            optimizer.zero_grad()
-            loss().backward()
-            optimizer.step()
+
+    def gradients(piece) -> tuple[torch.Tensor, ...]:
+        with torch.enable_grad():          # grad mode is per thread
+            return torch.autograd.grad(loss(piece), params)
+    for _ in range(steps):
+        for param, *grads in zip(params, *pieces_map(gradients, pieces or [None])):
+            param.grad = functools.reduce(torch.add, grads)
+        optimizer.step()
 
 
 @one_thread
@@ -143,8 +149,8 @@ def fit(model: nn.Module, image: torch.Tensor, tile: int, sharpness: bool = True
     mask, head = TunedHead.mask(model), model.head
     d_w = torch.zeros_like(weight, requires_grad=True)
     d_b = torch.zeros_like(bias, requires_grad=True)
-    _minimise(lambda: bits(part.features @ (weight + d_w * mask).t() + bias + d_b, part, head) / part.target.numel(),
-              [d_w, d_b], LR, STEPS)
+    _minimise(lambda p: bits(p.features @ (weight + d_w * mask).t() + bias + d_b, p, head) / part.target.numel(),
+              [d_w, d_b], LR, STEPS, list(part.split(len(part.target) // 2)))
     scale, n = float(1 << STEP_BITS), int(mask.sum())
     deltas = torch.cat([(d_w.detach() * scale).round()[mask], (d_b.detach() * scale).round()]).clamp(-LIMIT, LIMIT)
     tuned_w, tuned_b = weight.clone(), bias + deltas[n:] / scale
@@ -168,5 +174,5 @@ def _judged(part: _Sample, check: _Sample, raw_part, raw_check, head: LogitsHead
         return float(bits(raw_check, check, head))
     tiles = int(max(part.tile.max(), check.tile.max())) + 1
     log_k = torch.zeros(tiles, channels, requires_grad=True)
-    _minimise(lambda: bits(raw_part, part, head, log_k.exp()[part.tile]) / part.target.numel(), [log_k], 0.05, 100)
+    _minimise(lambda _: bits(raw_part, part, head, log_k.exp()[part.tile]) / part.target.numel(), [log_k], 0.05, 100)
     return float(bits(raw_check, check, head, log_k.detach().exp()[check.tile]))
