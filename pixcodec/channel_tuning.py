@@ -23,19 +23,20 @@ import math
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.func import functional_call
 
 from .convs import conv_weight
-from .numerics import FIT, FLOAT, ExactNumerics, convs_of
+from .numerics import FLOAT, ExactNumerics, FloatNumerics, convs_of
 from .pxc import ChannelDeltas, all_tiles
 from .pxc.channel_deltas import GAIN_ONE, LIMIT, SHIFT_BITS
 from .progress import phase
 from .threads import one_thread, pieces_map
 
 # Adam on BATCH random tiles a step, each tile seen about EPOCHS times, STEPS steps at most: a
-# 768x512 photo's fit takes about 15 s on 2 cores (its steps in bfloat16: numerics.FitNumerics). An image of up to 12 tiles to fit on gets the
-# tile visits of the first fits (8 tiles, 60 steps, 10 epochs); a larger one 120 visits, not 200
-# or more (benchmarks/results/README.md, "Encoder speed")
+# 768x512 photo's fit takes about 15 s on 2 cores (its steps in bfloat16: FitNumerics). An image
+# of up to 12 tiles to fit on gets the tile visits of the first fits (8 tiles, 60 steps, 10
+# epochs); a larger one 120 visits, not 200 or more (benchmarks/results/README.md, "Encoder speed")
 STEPS, LR, BATCH = 30, 0.02, 4
 EPOCHS = 10
 LONG = (300, 25)                # effort 4's (steps, epochs), at LR / 2: the first fits' long visits
@@ -45,6 +46,23 @@ JUDGE_TILES = 24                # held-out tiles judged at most (the judging pas
 MAX_GAIN = 0.5                  # bits a subpixel the deltas might save at most, to skip hopeless fits
 CHUNK = 16                      # tiles per float pass when judging
 PIECES = 2                      # a step's batch is two pieces, each a core's (threads.pieces_map)
+
+
+class FitNumerics(FloatNumerics):
+    """Float arithmetic for the fit's gradient steps: convolutions in bfloat16, channels last,
+    which oneDNN runs about 3 times faster on a CPU with bf16 units (benchmarks/results/README.md,
+    "Encoder and decoder speed"). The gradients only steer the fit; what it fits is judged in
+    float32 and then carried by the file, so decoding never sees this arithmetic."""
+
+    def conv(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        weight, bias, pad = conv_weight(module)
+        x = F.pad(x, pad) if any(pad) else x
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            out = F.conv2d(x.contiguous(memory_format=torch.channels_last), weight, bias)
+        return out.float()
+
+
+FIT = FitNumerics()
 
 
 def _whole_tiles(image: torch.Tensor, tile: int) -> list[torch.Tensor]:

@@ -1,11 +1,14 @@
-"""Compiled loops for the exact arithmetic's 256-wide steps: a predictive head's logits and the
-integer weights of any logits, one pass over each (N, 256) block instead of a dozen torch ops.
+"""Compiled loops for the exact arithmetic's elementwise steps on a decoder's hot path: the
+predictive head's logits and the integer weights of any logits, one pass over each (N, 256)
+block instead of a dozen torch ops; and in the trunk, a layer's floor and clamp, and a residual
+block's finish, add, clamp and ReLU, one pass each.
 
 They repeat ``ExactNumerics``' operations in its order, each an exact float64 operation (no
 fast-math), so they return the same bits as the torch code they stand in for; the tests
 compare the two on random and extreme inputs. The torch code stays the reference and serves
 whatever these do not take: other dtypes, devices, and blocks too small to pay for a call.
-numba is imported on the first large block only, so commands that never meet one do not load it.
+numba is imported on the first block that is large enough, so commands that never meet one do
+not load it.
 """
 from __future__ import annotations
 

@@ -161,23 +161,6 @@ class FloatNumerics(_SharedVerbs):
 FLOAT = FloatNumerics()
 
 
-class FitNumerics(FloatNumerics):
-    """Float arithmetic for the encoder's fits (channel_tuning.py): convolutions in bfloat16,
-    channels last, which oneDNN runs about 3 times faster on a CPU with bf16 units (a 768x512
-    photo's channel fit: benchmarks/results/README.md). A fit's gradients only steer it; what it
-    fits is judged in float32 and then carried by the file, so decoding never sees this."""
-
-    def conv(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        weight, bias, pad = conv_weight(module)
-        x = F.pad(x, pad) if any(pad) else x
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            out = F.conv2d(x.contiguous(memory_format=torch.channels_last), weight, bias)
-        return out.float()
-
-
-FIT = FitNumerics()
-
-
 def convs_of(model: nn.Module) -> list[nn.Module]:
     """Every conv the arithmetic computes, in the model's module order: a MaskedConv2d (not its
     inner nn.Conv2d), a PaddedConv2d or an unpadded nn.Conv2d. The order is what sections that
@@ -340,7 +323,7 @@ class ExactNumerics(_SharedVerbs):
         if logits.dim() == 2 and exact_kernels.usable(logits, table):
             factor = (torch.full((len(logits),), float(1 << ACT_BITS), dtype=torch.float64) if sharpness is None else
                       sharpness.reshape(-1).double() * (1 << (ACT_BITS - SHARPNESS_BITS)))
-            return exact_kernels.weights(logits, factor.expand(len(logits)), EXP_RANGE << ACT_BITS, table)
+            return exact_kernels.weights(logits, factor, EXP_RANGE << ACT_BITS, table)
         d = logits.amax(dim=1, keepdim=True) - logits
         if sharpness is None:
             d.mul_(1 << ACT_BITS)

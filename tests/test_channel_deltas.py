@@ -199,7 +199,8 @@ def test_the_fit_gives_the_same_deltas_in_one_thread_and_in_two():
 def test_the_fit_s_steps_run_their_convolutions_in_bfloat16():
     """The fit's gradient passes use FitNumerics: bfloat16 convolutions, float32 out, close to
     the float model's; and the fit reaches its convs through it."""
-    from pixcodec.numerics import FIT, FLOAT
+    from pixcodec.channel_tuning import FIT
+    from pixcodec.numerics import FLOAT
     from pixcodec.convs import conv_weight
     model = tiny_model("pixelcnn", 3, head="predictive")
     g = torch.Generator().manual_seed(0)
