@@ -300,7 +300,8 @@ class ExactNumerics(_SharedVerbs):
 
     def laplace(self, values: torch.Tensor, mu: torch.Tensor, sharpness: torch.Tensor) -> torch.Tensor:
         """-sharpness |values - mu| as ``mul`` rounds it; one compiled pass for a decoder's block."""
-        if mu.dim() == 2 and values.dim() == 1 and exact_kernels.usable(mu.expand(-1, len(values)), values, sharpness):
+        if mu.dim() == 2 and values.dim() == 1 and exact_kernels.usable(
+                mu, values, sharpness, least=exact_kernels.MIN_ELEMENTS // len(values)):     # (N, 256) out
             return exact_kernels.laplace_logits(values, mu, sharpness, 1 << ACT_BITS, ACT_LIMIT)
         return self.mul(sharpness, (values - mu).abs_()).neg_()
 
