@@ -189,3 +189,20 @@ def test_pixelcnn_engine_is_exact_through_the_compiled_loops(monkeypatch, scale)
         assert scale == 1 or full.abs().max() == 256
         assert torch.equal(engine_logits(model, exact, x), full)
     assert set(calls) == {"finish", "residual", "laplace_logits"}
+
+
+def test_pixelcnn_steps_of_every_size_share_one_feature_buffer():
+    """A state's per-step features live in one buffer sized for its largest step: a buffer per
+    pixel count held them all at once (about a gigabyte for 128 tiles of 128)."""
+    model = tiny_model("pixelcnn", 3)
+    batch, height, width = 5, 9, 12
+    state = model.incremental(ExactNumerics(model), batch, height, width)
+    largest = batch * min(height, -(-width // state.skew))
+    for n in range(batch, largest + 1, batch):
+        state._views(n)
+    spans = (state.features.data_ptr(), state.features.data_ptr() + state.features.numel() * 8)
+    for views in state.view_cache.values():
+        for view in views:
+            for t in [view.h0, view.r0, view.r_last, view.hid, view.hid_reads, view.raw, *(x for b in view.blocks for x in b)]:
+                assert spans[0] <= t.data_ptr() and t.data_ptr() + t.numel() * 8 <= spans[1] + 1
+    assert state.features.numel() <= largest * 2000

@@ -109,6 +109,8 @@ class PixelCNNState:
         self.image = canvas(self.input, model.in_channels)
         self.inner = [canvas(conv, b.conv.conv.in_channels) for conv, b in zip(self.convs, model.blocks)]
         self.view_cache: dict[int, list[_Views]] = {}
+        # a step's pixels: at most one a row, and rows sit skew columns apart in a tile's width
+        self.most_pixels, self.features = batch * max(1, min(height, -(-width // skew))), None
         self.record = None          # a tape.Tape: each pass's head block goes to it too
 
     def _cut(self, model: PixelCNN, num) -> tuple:
@@ -171,18 +173,25 @@ class PixelCNNState:
 
     def _views(self, n: int) -> list["_Views"]:
         """Per channel pass, the rows of n pixels' features that it reads and writes, cut once
-        per pixel count (a decode meets only a few). The buffers need no clearing between steps:
+        per pixel count (a decode meets a few dozen). Every count's features live in the same
+        buffers, sized for the largest step: a view per count of its own memory would hold all
+        of them at once, about a gigabyte for 128 tiles of 128. No step reads what another left:
         a pass reads groups <= c, all written earlier in the same step. The residual stream is
         kept rectified too (r), as every layer that reads it does, so each group is rectified
         once rather than by every later pass."""
         if n not in self.view_cache:
             num, model = self.num, self.model
             width, half = model.input.conv.out_channels, model.blocks[0].conv.conv.in_channels if model.blocks else 0
-            empty = lambda features: torch.empty(features, n, dtype=num.dtype)  # noqa: E731
-            h = [empty(width) for _ in range(len(self.convs) + 1)]    # residual stream per block
-            r = [empty(width) for _ in range(len(self.convs) + 1)]    # and its ReLU
-            i = [empty(half) for _ in self.convs]
-            hid, raw = empty(self.hidden.bias.shape[0]), empty(model.head.block)
+            sizes = [width] * 2 * (len(self.convs) + 1) + [half] * len(self.convs) + [self.hidden.bias.shape[0], model.head.block]
+            if self.features is None or self.features.numel() < sum(sizes) * n:
+                self.features = torch.empty(sum(sizes) * max(n, self.most_pixels), dtype=num.dtype)
+                self.view_cache = {}
+            flat = iter(self.features[:sum(sizes) * n].split([f * n for f in sizes]))
+            take = lambda count: [next(flat).view(-1, n) for _ in range(count)]  # noqa: E731
+            h = take(len(self.convs) + 1)    # residual stream per block
+            r = take(len(self.convs) + 1)    # and its ReLU
+            i = take(len(self.convs))
+            hid, raw = take(2)
             self.view_cache[n] = [_Views(
                 h[0][p.writes], r[0][p.writes],
                 [(r[k][p.reads], h[k][p.writes], i[k][p.half], i[k][p.half_reads], h[k + 1][p.writes],
