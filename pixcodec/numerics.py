@@ -33,12 +33,10 @@ import torch.nn.functional as F
 from . import exact_kernels
 from .convs import conv_weight, geometry
 
-ACT_BITS = 12          # activations on the grid 2^-12
+from .exact_tables import ACT_BITS, EXP_BITS, EXP_RANGE, SQUASH_RANGE, exact_tables  # noqa: F401 (their home was here)
+
 WEIGHT_BITS = 14       # weights on the grid 2^-14
 ACT_LIMIT = 256.0      # |activation| <= 256 keeps every sum exact (see module doc)
-SQUASH_RANGE = 8       # tanh / sigmoid tables cover [-8, 8]; beyond, they are saturated
-EXP_RANGE = 32         # probabilities below e^-32 of the mode are clamped up to it
-EXP_BITS = 40          # exp table values are integers up to 2^40
 SHARPNESS_BITS = 4     # a coding temperature k scales logits by k / 16
 SHARPNESS_ONE = 1 << SHARPNESS_BITS
 
@@ -334,52 +332,3 @@ class ExactNumerics(_SharedVerbs):
         # and index_select on the flat index is several times faster than advanced indexing
         d = d.clamp_max_(EXP_RANGE << ACT_BITS).int()
         return torch.index_select(table, 0, d.reshape(-1)).view(d.shape)
-
-
-_TABLES: dict[str, torch.Tensor] = {}
-_FRAC = 96             # fixed-point bits of the exact integer recurrence behind every table
-
-
-def _exp_ladder(n: int, step: int) -> list[int]:
-    """exp(-k * step / 2^ACT_BITS) * 2^_FRAC for k = 0..n, by an integer recurrence.
-
-    The one non-integer input is exp(-step / 2^ACT_BITS), which Python's decimal
-    module rounds correctly; everything after is integer arithmetic, so every
-    platform builds the same ladder, tie-breaks included.
-    """
-    import decimal
-
-    with decimal.localcontext() as ctx:
-        ctx.prec = 60
-        ratio = int((decimal.Decimal(-step) / (1 << ACT_BITS)).exp() * (1 << _FRAC))
-    ladder = [1 << _FRAC]
-    for _ in range(n):
-        ladder.append((ladder[-1] * ratio) >> _FRAC)
-    return ladder
-
-
-def _ratio_on_grid(num: int, den: int) -> int:
-    """round(2^ACT_BITS * num / den), halves up, in integers."""
-    return (2 * (num << ACT_BITS) + den) // (2 * den)
-
-
-def exact_tables() -> dict[str, torch.Tensor]:
-    """The lookup tables, built once per process in integer arithmetic (see _exp_ladder)."""
-    if not _TABLES:
-        scale, one = 1 << ACT_BITS, 1 << _FRAC
-        n = SQUASH_RANGE * scale
-        e1 = _exp_ladder(max(EXP_RANGE * scale, n), 1)           # exp(-k / 4096)
-        e2 = _exp_ladder(n, 2)                                    # exp(-2k / 4096)
-        tanh_pos = [_ratio_on_grid(one - e, one + e) for e in e2]                 # tanh(k / 4096)
-        sig_pos = [_ratio_on_grid(one, one + e) for e in e1[:n + 1]]              # sigmoid(k / 4096)
-        sig_neg = [_ratio_on_grid(e, one + e) for e in e1[:n + 1]]                # sigmoid(-k / 4096)
-        as_grid = lambda values: torch.tensor(values, dtype=torch.float64) / scale  # noqa: E731
-        _TABLES["tanh"] = as_grid([-t for t in reversed(tanh_pos[1:])] + tanh_pos)
-        _TABLES["sigmoid"] = as_grid(list(reversed(sig_neg[1:])) + sig_pos)
-        shift = _FRAC - EXP_BITS
-        _TABLES["exp"] = torch.tensor([max(1, (e + (1 << (shift - 1))) >> shift)
-                                       for e in e1[:EXP_RANGE * scale + 1]], dtype=torch.float64)
-        # (2x - 255) / 255 on the activation grid; never a tie, as 8192 (2x - 255) is even and 255 odd
-        _TABLES["input"] = as_grid([_ratio_on_grid(2 * x - 255, 255) if x >= 128 else
-                                    -_ratio_on_grid(255 - 2 * x, 255) for x in range(256)])
-    return _TABLES

@@ -2,10 +2,12 @@
 import hashlib
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from pixcodec import exact_tables as tables_module
 from pixcodec.numerics import ACT_BITS, ExactNumerics, exact_tables
 
 from conftest import tiny_model
@@ -29,6 +31,29 @@ def test_tables_are_pinned_and_accurate():
     pixels = torch.arange(256, dtype=torch.float64)
     assert (tables["input"] - (2 * pixels - 255) / 255).abs().max() <= step / 2
 
+
+
+def test_shipped_tables_are_the_built_ones():
+    """The package ships the tables to save building them at every start: the file must hold
+    exactly what the integer recurrence builds, and its digest is the one the loader expects."""
+    built, shipped = tables_module.build(), tables_module._shipped()
+    assert shipped is not None and sorted(shipped) == sorted(built)
+    for name in built:
+        assert torch.equal(shipped[name], built[name]), name
+    assert tables_module.digest(built) == tables_module.DIGEST
+
+
+def test_a_damaged_shipped_file_is_not_used(tmp_path, monkeypatch):
+    with open(tables_module.SHIPPED, "rb") as f:
+        stored = dict(np.load(f))
+    stored["exp"][7] += 1                       # one entry off by one: still a valid file
+    damaged = tmp_path / "exact_tables.npz"
+    np.savez_compressed(damaged, **stored)
+    for path in (damaged, tmp_path / "missing.npz", tmp_path):
+        monkeypatch.setattr(tables_module, "SHIPPED", path)
+        assert tables_module._shipped() is None
+    monkeypatch.setattr(tables_module, "_TABLES", {})
+    assert tables_module.digest(tables_module.exact_tables()) == tables_module.DIGEST    # built instead
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_exact_forward_ignores_batching_and_threads(model_name, channels):
