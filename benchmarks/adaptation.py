@@ -38,12 +38,31 @@ CONFIGS = {
 }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def image_arguments(description: str) -> argparse.ArgumentParser:
+    """The arguments every per-image ablation takes: images, --out and --threads."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("images", nargs="+", type=Path)
-    parser.add_argument("--configs", default=",".join(CONFIGS))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--threads", type=int, default=2)
+    return parser
+
+
+def round_trip(codec: Codec, pixels: torch.Tensor, mode: str) -> dict:
+    """Compress and decompress one image: its size, bits a subpixel, both times, and whether
+    the decode gave its pixels back."""
+    start = time.perf_counter()
+    compressed = codec.compress(pixels, mode)
+    encode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded, _ = codec.decompress(compressed.data)
+    decode_s = time.perf_counter() - start
+    return {"bytes": len(compressed.data), "bits_per_subpixel": compressed.bits_per_subpixel,
+            "encode_s": round(encode_s, 2), "decode_s": round(decode_s, 2), "exact": bool(torch.equal(decoded, pixels))}
+
+
+def main() -> None:
+    parser = image_arguments(__doc__.splitlines()[0])
+    parser.add_argument("--configs", default=",".join(CONFIGS))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     rows = []
@@ -51,16 +70,8 @@ def main() -> None:
         for path in args.images:
             pixels, mode, _ = read_image(path)
             codec = Codec(bundled.load(bundled.for_mode(mode).name), **CONFIGS[config])
-            start = time.perf_counter()
-            compressed = codec.compress(pixels, mode)
-            encode_s = time.perf_counter() - start
-            start = time.perf_counter()
-            decoded, _ = codec.decompress(compressed.data)
-            decode_s = time.perf_counter() - start
             rows.append({"config": config, "image": path.name, "mode": mode, "subpixels": pixels.numel(),
-                         "bytes": len(compressed.data), "bits_per_subpixel": compressed.bits_per_subpixel,
-                         "encode_s": round(encode_s, 2), "decode_s": round(decode_s, 2),
-                         "exact": bool(torch.equal(decoded, pixels))})
+                         **round_trip(codec, pixels, mode)})
             print(json.dumps(rows[-1]), flush=True)
     summary = {}
     for config in dict.fromkeys(r["config"] for r in rows):

@@ -41,7 +41,7 @@ def mosaic(photos: Path, side: int) -> np.ndarray:
         h, w = min(photo.shape[0], side - y), min(photo.shape[1], side - x)
         canvas[y:y + h, x:x + w] = photo[:h, :w]
         x, row_height = x + w, max(row_height, h)
-    if y < side and x < side:
+    if y < side and (y + row_height < side or x < side):       # the photos ran out first
         raise SystemExit(f"{photos} has too few photos to fill {side}x{side}")
     return canvas
 

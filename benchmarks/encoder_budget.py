@@ -2,16 +2,16 @@
 
 Each budget codes every image with the bundled model for its mode (the default effort's codec,
 with the channel fit's steps and head tuning's Adam steps and learning rate replaced), decodes
-it and checks the pixels. Budgets take turns image by image, so their times are comparable.
+it and checks the pixels. Budgets take turns image by image, so their times share the machine's
+state; the first on each image also pays that image's first-run costs.
 
     python benchmarks/encoder_budget.py IMAGES... --out benchmarks/results/encoder_budget_heldout.json
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import time
+import sys
 from pathlib import Path
 
 import torch
@@ -20,6 +20,9 @@ from pixcodec import bundled, channel_tuning, tune
 from pixcodec.codec import Codec
 from pixcodec.defaults import DEFAULT_EFFORT
 from pixcodec.imageio import read_image
+
+sys.path.insert(0, str(Path(__file__).parent))
+from adaptation import image_arguments, round_trip  # noqa: E402
 
 DEFAULT = {"fit": (channel_tuning.STEPS, channel_tuning.EPOCHS), "tune": (tune.STEPS, tune.LR)}
 BUDGETS = {
@@ -31,11 +34,8 @@ BUDGETS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("images", nargs="+", type=Path)
+    parser = image_arguments(__doc__.splitlines()[0])
     parser.add_argument("--budgets", default=",".join(BUDGETS))
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names, rows = args.budgets.split(","), []
@@ -45,16 +45,11 @@ def main() -> None:
             budget = BUDGETS[name]
             tune.STEPS, tune.LR = budget["tune"]
             codec = Codec.at_effort(bundled.load(bundled.for_mode(mode).name), DEFAULT_EFFORT, fit=budget["fit"])
-            start = time.perf_counter()
-            compressed = codec.compress(pixels, mode)
-            encode_s = time.perf_counter() - start
-            start = time.perf_counter()
-            decoded, _ = codec.decompress(compressed.data)
-            decode_s = time.perf_counter() - start
-            if not torch.equal(decoded, pixels):
+            row = round_trip(codec, pixels, mode)
+            if not row["exact"]:
                 raise SystemExit(f"{path}: the decode differs ({name})")
-            rows.append({"budget": name, "image": path.name, "bits_per_subpixel": compressed.bits_per_subpixel,
-                         "encode_s": round(encode_s, 2), "decode_s": round(decode_s, 2)})
+            rows.append({"budget": name, "image": path.name, "bits_per_subpixel": row["bits_per_subpixel"],
+                         "encode_s": row["encode_s"], "decode_s": row["decode_s"]})
             print(rows[-1], flush=True)
     tune.STEPS, tune.LR = DEFAULT["tune"]
     summary = {}

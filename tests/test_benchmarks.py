@@ -3,6 +3,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
@@ -135,3 +136,42 @@ def test_speed_writes_every_figure_of_a_real_round_trip(tmp_path):
         peak = report[case]["decompress_peak_mb"]
         assert report[case]["compress_s"] > 0.1 and (peak is None or 50 < peak < 3000)
     assert report["size"] == [3, 40, 36]
+
+
+def smooth_photo(path: Path, shape: tuple, seed: int) -> None:
+    import numpy as np
+    from PIL import Image
+    image = np.clip(np.cumsum(np.random.default_rng(seed).integers(-4, 5, shape), 1) + 128, 0, 255)
+    Image.fromarray(image.astype(np.uint8)).save(path)
+
+
+def test_decode_memory_measures_an_exact_round_trip_of_a_mosaic(tmp_path):
+    import subprocess
+    import sys
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k, shape in enumerate([(30, 25, 3), (20, 40, 3), (30, 30, 3), (20, 30, 3)]):
+        smooth_photo(photos / f"{k}.png", shape, k)
+    out = tmp_path / "m.json"
+    subprocess.run([sys.executable, str(BENCH / "decode_memory.py"), "--side", "48", "--effort", "1", "--photos",
+                    str(photos), "--out", str(out)], check=True, capture_output=True, timeout=600)
+    report = json.loads(out.read_text())
+    assert report["exact"] is True and report["decompress_s"] > 0 and 0 < report["bits_per_subpixel"] < 9
+    assert report["decompress_peak_mb"] is None or 50 < report["decompress_peak_mb"] < 3000
+    mosaic = load("decode_memory").mosaic(photos, 48)
+    assert mosaic.shape == (48, 48, 3) and mosaic[:30, :25].any() and mosaic[:20, 25:48].any() and mosaic[30:, 30:].any()
+    with pytest.raises(SystemExit):
+        load("decode_memory").mosaic(photos, 96)                     # too few photos to fill it
+
+
+def test_encoder_budget_codes_every_image_at_every_budget(tmp_path):
+    import subprocess
+    import sys
+    smooth_photo(tmp_path / "a.png", (20, 24, 3), 4)
+    out = tmp_path / "b.json"
+    subprocess.run([sys.executable, str(BENCH / "encoder_budget.py"), str(tmp_path / "a.png"), "--budgets",
+                    "default,fit_half", "--threads", "1", "--out", str(out)], check=True, capture_output=True, timeout=600)
+    report = json.loads(out.read_text())
+    assert [r["budget"] for r in report["rows"]] == ["default", "fit_half"]
+    assert set(report["summary"]) == {"default", "fit_half"} and report["summary"]["fit_half"]["fit"][0] == 15
+    assert all(0 < r["bits_per_subpixel"] < 9 and r["encode_s"] > 0 for r in report["rows"])
