@@ -46,16 +46,6 @@ def mosaic(photos: Path, side: int) -> np.ndarray:
     return canvas
 
 
-def decode_before(root: str, pxc: Path, out: Path) -> tuple[float, int]:
-    """(seconds, peak MB) of an earlier checkout's decompress of the same file."""
-    env = dict(os.environ, PYTHONPATH=root)
-    with tempfile.NamedTemporaryFile("r") as peak:
-        start = time.perf_counter()
-        subprocess.run(["/usr/bin/time", "-f", "%M", "-o", peak.name, sys.executable, "-m", "pixcodec.cli",
-                        "decompress", str(pxc), "-o", str(out), "--force", "-q"], check=True, cwd=root, env=env)
-        return time.perf_counter() - start, int(peak.read().split()[-1]) // 1024
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--side", type=int, default=4096)
@@ -78,15 +68,15 @@ def main() -> None:
         report |= {"bytes": pxc.stat().st_size, "bits_per_subpixel": round(8 * pxc.stat().st_size / pixels.size, 4),
                    "compress_s": round(seconds, 1), "compress_peak_mb": mb}
         print(report, flush=True)
-        seconds, mb, _ = whole_process(["decompress", str(pxc), "-o", str(back), "-q"])
-        exact = bool(np.array_equal(np.asarray(Image.open(back).convert("RGB")), pixels))
-        report |= {"decompress_s": round(seconds, 1), "decompress_peak_mb": mb, "exact": exact}
+        def decode(root: str | None) -> dict:
+            seconds, mb, _ = whole_process(["decompress", str(pxc), "-o", str(back), "--force", "-q"], root)
+            return {"decompress_s": round(seconds, 1), "decompress_peak_mb": mb,
+                    "exact": bool(np.array_equal(np.asarray(Image.open(back).convert("RGB")), pixels))}
+        report |= decode(None)
         if args.before:
-            seconds, mb = decode_before(args.before, pxc, back)
             commit = subprocess.run(["git", "-C", args.before, "rev-parse", "--short", "HEAD"], capture_output=True,
                                     text=True).stdout.strip()
-            report["before"] = {"checkout": args.before, "commit": commit, "decompress_s": round(seconds, 1), "decompress_peak_mb": mb,
-                                "exact": bool(np.array_equal(np.asarray(Image.open(back).convert("RGB")), pixels))}
+            report["before"] = {"checkout": args.before, "commit": commit, **decode(args.before)}
     report["target_decompress_peak_mb"] = 2048
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))

@@ -33,15 +33,17 @@ from pixcodec.defaults import DEFAULT_EFFORT
 from pixcodec.imageio import read_image
 
 
-def whole_process(args: list[str]) -> tuple[float, int | None, str]:
-    """(seconds, peak resident MB, output) of ``pixcodec ARGS`` as a fresh process. The peak is
-    GNU time's: a child forked from this large process would count this process's pages as its
-    own peak (Linux carries the high-water mark through fork and exec); None without it."""
+def whole_process(args: list[str], root: str | None = None) -> tuple[float, int | None, str]:
+    """(seconds, peak resident MB, output) of ``pixcodec ARGS`` as a fresh process; root: a
+    checkout to run instead of the installed package. The peak is GNU time's: a child forked
+    from this large process would count this process's pages as its own peak (Linux carries the
+    high-water mark through fork and exec); None without it."""
     timer = shutil.which("time", path="/usr/bin:/bin")
     with tempfile.NamedTemporaryFile("r") as peak:
         launch = [timer, "-f", "%M", "-o", peak.name] if timer else []
         start = time.perf_counter()
-        done = subprocess.run([*launch, sys.executable, "-m", "pixcodec.cli", *args], capture_output=True, text=True)
+        done = subprocess.run([*launch, sys.executable, "-m", "pixcodec.cli", *args], capture_output=True, text=True,
+                              cwd=root, env=None if root is None else dict(os.environ, PYTHONPATH=root))
         seconds = time.perf_counter() - start
         if done.returncode != 0:
             raise SystemExit(f"pixcodec {' '.join(args)} failed: {done.stdout}{done.stderr}")

@@ -18,7 +18,6 @@ What the deltas mean, and how both sides fold them into the exact weights, is th
 from __future__ import annotations
 
 import copy
-import functools
 import math
 
 import torch
@@ -31,7 +30,7 @@ from .numerics import FLOAT, ExactNumerics, FloatNumerics, convs_of
 from .pxc import ChannelDeltas, all_tiles
 from .pxc.channel_deltas import GAIN_ONE, LIMIT, SHIFT_BITS
 from .progress import phase
-from .threads import one_thread, pieces_map
+from .threads import one_thread, set_summed_gradients
 
 # Adam on BATCH random tiles a step, each tile seen about EPOCHS times, STEPS steps at most: a
 # 768x512 photo's fit takes about 15 s on 2 cores (its steps in bfloat16: FitNumerics). An image
@@ -152,8 +151,7 @@ def fit(model: nn.Module, image: torch.Tensor, tile: int, exact: ExactNumerics,
     for step in range(steps):
         batch = train[torch.randint(len(train), (BATCH,), generator=generator)]
         pieces = list(zip(nets, batch.chunk(PIECES)))
-        for param, *grads in zip(net.gains + net.shifts, *pieces_map(lambda p: _gradients(*p, batch.numel()), pieces)):
-            param.grad = functools.reduce(torch.add, grads)          # in the pieces' order
+        set_summed_gradients(net.gains + net.shifts, lambda p: _gradients(*p, batch.numel()), pieces)
         optimizer.step()
         on_step(step)
     gains, shifts = net.fitted()

@@ -26,6 +26,7 @@ SHIPPED = Path(__file__).parent / "tables" / "exact_tables.npz"
 # sha256 of the tables' float64 bytes in name order (what a model id hashes of them)
 DIGEST = "90a2bd4052bb735fd0d0c98e51b42d4ae54308b2326824946c58eeb5ce4d9834"
 
+ON_GRID = ("tanh", "sigmoid", "input")     # held in activation-grid steps; exp holds integers
 _TABLES: dict[str, torch.Tensor] = {}
 
 
@@ -47,13 +48,11 @@ def _shipped() -> dict[str, torch.Tensor] | None:
     """The shipped tables, or None where the file is missing, unreadable or not the one expected."""
     try:
         with np.load(SHIPPED) as stored:
-            # stored as integers: grid steps (tanh, sigmoid, input) and the exp table's values
-            tables = {name: torch.from_numpy(stored[name].astype(np.float64)) for name in stored.files}
+            # stored as integers; the division by a power of two is exact
+            tables = {name: torch.from_numpy(stored[name].astype(np.float64)) / (1 << ACT_BITS if name in ON_GRID else 1)
+                      for name in stored.files}
     except (OSError, ValueError, KeyError):
         return None
-    for name in ("tanh", "sigmoid", "input"):
-        if name in tables:
-            tables[name] /= 1 << ACT_BITS          # exact: a power of two
     return tables if digest(tables) == DIGEST else None
 
 
@@ -103,7 +102,7 @@ def build() -> dict[str, torch.Tensor]:
 def write_shipped(path: Path = SHIPPED) -> str:
     """Write ``build()``'s tables as the shipped file; their digest (for DIGEST)."""
     tables = build()
-    grid = {name: (t * (1 << ACT_BITS) if name != "exp" else t).numpy().astype(np.int64) for name, t in tables.items()}
+    grid = {name: (t * (1 << ACT_BITS if name in ON_GRID else 1)).numpy().astype(np.int64) for name, t in tables.items()}
     path.parent.mkdir(exist_ok=True)
     with open(path, "wb") as f:
         np.savez_compressed(f, **grid)

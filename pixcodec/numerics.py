@@ -33,7 +33,8 @@ import torch.nn.functional as F
 from . import exact_kernels
 from .convs import conv_weight, geometry
 
-from .exact_tables import ACT_BITS, EXP_BITS, EXP_RANGE, SQUASH_RANGE, exact_tables  # noqa: F401 (their home was here)
+# the grids the tables are on, and the tables: the arithmetic's users import them from here
+from .exact_tables import ACT_BITS, EXP_BITS, EXP_RANGE, SQUASH_RANGE, exact_tables  # noqa: F401
 
 WEIGHT_BITS = 14       # weights on the grid 2^-14
 ACT_LIMIT = 256.0      # |activation| <= 256 keeps every sum exact (see module doc)

@@ -109,3 +109,10 @@ def pieces_map(work, pieces: list) -> list:
         return [work(p) for p in pieces]
     with ThreadPoolExecutor(workers) as pool:
         return list(pool.map(work, pieces))
+
+
+def set_summed_gradients(params: list, gradients, pieces: list) -> None:
+    """Each param's ``.grad``: the sum of gradients(piece) (one tensor per param) over the
+    pieces, computed by ``pieces_map`` and added in the pieces' order, so the same at any thread count."""
+    for param, *grads in zip(params, *pieces_map(gradients, pieces)):
+        param.grad = functools.reduce(lambda a, b: a + b, grads)

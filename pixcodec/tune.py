@@ -19,7 +19,6 @@ The fit uses the discrete Laplace's normaliser in closed form (two geometric ser
 from __future__ import annotations
 
 import copy
-import functools
 import math
 from typing import NamedTuple
 
@@ -30,7 +29,7 @@ from .models.heads import LogitsHead, laplace_nats
 from .convs import conv_weight
 from .numerics import FLOAT
 from .pxc import TunedHead, tile_count, tiling_plan
-from .threads import one_thread, pieces_map
+from .threads import one_thread, pieces_map, set_summed_gradients
 
 STEP_BITS = TunedHead.STEP_BITS
 LIMIT = 127               # int8 (finer steps, tried to 2^-12, gain under 0.1 % and cost twice the bytes)
@@ -121,8 +120,7 @@ def _minimise(loss, params: list[torch.Tensor], lr: float, steps: int, pieces: l
         with torch.enable_grad():          # grad mode is per thread
             return torch.autograd.grad(loss(piece), params)
     for _ in range(steps):
-        for param, *grads in zip(params, *pieces_map(gradients, pieces or [None])):
-            param.grad = functools.reduce(torch.add, grads)
+        set_summed_gradients(params, gradients, pieces or [None])
         optimizer.step()
 
 

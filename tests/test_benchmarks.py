@@ -105,11 +105,7 @@ def run_on_a_photo(tmp_path, script: str, shape: tuple, seed: int, *options: str
     """Run benchmarks/SCRIPT --photo on a small smooth RGB photo of ``shape``; its JSON."""
     import subprocess
     import sys
-
-    import numpy as np
-    from PIL import Image
-    image = np.clip(np.cumsum(np.random.default_rng(seed).integers(-4, 5, shape), 1) + 128, 0, 255)
-    Image.fromarray(image.astype(np.uint8)).save(tmp_path / "a.png")
+    smooth_photo(tmp_path / "a.png", shape, seed)
     out = tmp_path / "a.json"
     subprocess.run([sys.executable, str(BENCH / script), "--photo", str(tmp_path / "a.png"), "--repeats", "1",
                     *options, "--out", str(out)], check=True, capture_output=True, timeout=600)
