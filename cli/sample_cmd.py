@@ -39,16 +39,36 @@ def default_size(state: dict) -> int:
 @click.option("--each-class", is_flag=True, help="Class-conditional models: one row of -n samples per class.")
 @click.option("--interpolate", nargs=2, type=click.Path(dir_okay=False), default=None,
               help="Auto-encoders: decode -n images along the line between the latents of two images.")
+@click.option("--reconstruct", is_flag=True,
+              help="Auto-encoders: for each IMAGE a row of the original, -n draws from p(x | h(x)), "
+                   "and the --baseline's reconstruction.")
+@click.option("--baseline", type=click.Path(dir_okay=False), default=None,
+              help="With --reconstruct: a conv_ae checkpoint whose reconstruction ends each row.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite --out.")
+@click.argument("images", nargs=-1, type=click.Path(dir_okay=False))
 @set_threads_option
-def command(ckpt, count, out, seed, size, complete, keep_rows, label, each_class, interpolate, force):
+def command(ckpt, count, out, seed, size, complete, keep_rows, label, each_class, interpolate, reconstruct,
+            baseline, force, images):
     """Sample from a model; with --complete, the first row of the grid is the original.
 
     Auto-encoders draw z from their prior, then x given z; with --interpolate the grid is A,
-    then x decoded at -n evenly spaced points from A's latent to B's, then B."""
+    then x decoded at -n evenly spaced points from A's latent to B's, then B; with
+    --reconstruct IMAGES..., one row an image: it, -n draws given its latent, the baseline's."""
+    if bool(images) != reconstruct:
+        raise click.UsageError("--reconstruct takes the images to reconstruct, and only it takes images")
+    if baseline and not reconstruct:
+        raise click.UsageError("--baseline goes with --reconstruct")
     refuse_existing(out, force)
     state = checkpoint.load(ckpt)
     model = checkpoint.build_model(state)
+    if model.registry_name == "conv_ae":
+        raise PixcodecError("a conv_ae draws nothing: it is the baseline, for --baseline beside a pixelcnn_ae")
+    if reconstruct:
+        if model.autoregressive:
+            raise PixcodecError("--reconstruct needs an auto-encoder checkpoint (model pixelcnn_ae)")
+        grid_images, nrow = reconstructions(model, images, count, baseline, torch.Generator().manual_seed(seed))
+        return write_grid(out, grid_images, nrow, model.in_channels, force,
+                          f"{len(images)} images, {count} draws each" + (" and the baseline's" if baseline else ""))
     condition = ClassCondition.of_checkpoint(state)
     if (label is not None or each_class) and condition is None:
         raise PixcodecError("--class and --each-class need a class-conditional model (train --condition class)")
@@ -103,15 +123,45 @@ def draw(exact, generator):
                                                            generator=generator)[:, 0].to(torch.uint8)
 
 
+def reconstructions(ae, paths, count, baseline, generator):
+    """(grid, row length): each image, ``count`` draws from p(x | h(x)), the baseline's output."""
+    originals = torch.stack(same_size_images(paths, ae.in_channels, "--reconstruct"))   # (N, C, H, W)
+    n, _, height, width = originals.shape
+    with torch.no_grad():
+        latent = ae.codes(originals).double() if ae.latent == "codes" else ae.encode(originals).double()
+    exact = ExactNumerics(ae.decoder)
+    cond = ae.decoder.condition(latent, height, width, exact).repeat_interleave(count, 0)
+    with click.progressbar(length=height, label="sampling", file=sys.stderr) as bar:
+        draws = engine.run(ae.decoder.pixelcnn, exact, n * count, height, width, draw(exact, generator),
+                           cond=cond, on_row=lambda _: bar.update(1))
+    rows = [originals[:, None], draws.view(n, count, *originals.shape[1:])]
+    if baseline:
+        other = checkpoint.load_model(baseline)
+        if other.registry_name != "conv_ae" or other.in_channels != ae.in_channels:
+            raise PixcodecError(f"--baseline needs a {ae.in_channels}-channel conv_ae checkpoint")
+        with torch.no_grad():
+            rows.append(other.eval().reconstruct(originals)[:, None])
+    grid = torch.cat(rows, 1)                                                    # (N, 1 + K (+ 1), C, H, W)
+    return grid.flatten(0, 1), grid.shape[1]
+
+
+def same_size_images(paths, channels, option):
+    images = []
+    for path in paths:
+        image, _, extra = read_image(path)
+        if extra is not None or image.shape[0] != channels:
+            raise PixcodecError(f"{option} needs 8-bit {'gray' if channels == 1 else 'RGB'} images: {path}")
+        if images and image.shape != images[0].shape:
+            raise PixcodecError(f"{option} needs images of one size: {path} is not {tuple(images[0].shape[1:])}")
+        images.append(image)
+    return images
+
+
 def autoencoder_samples(ae, state, count, size, interpolate, generator):
     """(images, grid row length): z from the prior (or along A -> B), then x ~ p(x | z)."""
     exact = ExactNumerics(ae.decoder)
     if interpolate:
-        (a, _, extra_a), (b, _, extra_b) = read_image(interpolate[0]), read_image(interpolate[1])
-        if extra_a is not None or extra_b is not None:
-            raise PixcodecError("--interpolate needs 8-bit gray or RGB images")
-        if a.shape != b.shape or a.shape[0] != ae.in_channels:
-            raise PixcodecError(f"--interpolate needs two {ae.in_channels}-channel images of one size")
+        a, b = same_size_images(interpolate, ae.in_channels, "--interpolate")
         height, width = a.shape[1:]
         with torch.no_grad():
             ends = ae.encode(torch.stack([a, b]))
@@ -125,7 +175,8 @@ def autoencoder_samples(ae, state, count, size, interpolate, generator):
         z = engine.run(ae.prior, prior_exact, count, -(-height // f), -(-width // f), draw(prior_exact, generator))
         latent = ae.from_image(_snap(z, ae)).double()
     else:
-        raise PixcodecError("an auto-encoder with a vector latent has no prior to sample from: use --interpolate")
+        raise PixcodecError("an auto-encoder with a vector latent has no prior to sample from: "
+                            "use --interpolate or --reconstruct")
     cond = ae.decoder.condition(latent.double(), height, width, exact)
     with click.progressbar(length=height, label="sampling", file=sys.stderr) as bar:
         x = engine.run(ae.decoder.pixelcnn, exact, count, height, width, draw(exact, generator), cond=cond,

@@ -55,6 +55,9 @@ from .options import data_dir_option, download_option, hparam_option, model_opti
               help="Auto-encoders: raise the weight of bits(z) in the loss from 0 to 1 over this many steps, "
                    "so the decoder learns to use z before z has to pay for itself (the reported rate is "
                    "always the true one).")
+@click.option("--free-bits", type=click.FloatRange(0), default=0.0, show_default=True,
+              help="Auto-encoders with a code latent: charge bits(z) no less than this many bits per latent "
+                   "value (batch average), so the rate stops pulling while z carries less (free bits).")
 @click.option("--out", "-o", required=True, type=click.Path(dir_okay=False), help="Checkpoint to write.")
 @click.option("--resume", is_flag=True, help="Continue the run saved in --out.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing --out with a new run.")

@@ -39,6 +39,7 @@ class TrainConfig:
     workers: int = 0
     condition: str = "none"          # or "class": a class-conditional model, h = one-hot label
     latent_warmup: int = 0           # auto-encoders: steps over which bits(z)'s weight rises 0 -> 1
+    free_bits: float = 0.0           # auto-encoders: bits(z) per latent value the loss does not charge
     exclude: list[str] = field(default_factory=list)   # glob patterns of folder images never used
     precision: str = "auto"          # or "fp32": no bf16 autocast and no TF32 on CUDA
     augment: str = "none"            # or "flip", "dihedral": random symmetries of each crop

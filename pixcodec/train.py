@@ -100,6 +100,8 @@ def setup(config: TrainConfig, out: str | Path, resume: bool = False,
     hparams = {**config.hparams, **({"cond_channels": len(condition)} if condition else {})}
     torch.manual_seed(config.seed)
     model = models.build(config.model, train_set.channels, **hparams)
+    if config.free_bits and getattr(model, "latent", None) != "codes":
+        raise PixcodecError("--free-bits needs an auto-encoder with a code latent (pixelcnn_ae, latent=codes)")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step, seconds, history = 0, 0.0, []
     if state is not None:
@@ -126,15 +128,13 @@ def setup(config: TrainConfig, out: str | Path, resume: bool = False,
 def loss(run: Run, x: torch.Tensor, labels) -> tuple[torch.Tensor, float]:
     """(what the optimizer minimises, the true rate in bits per subpixel) for a batch x (b, C, H, W).
 
-    Both are -ln p(x) per subpixel, except an auto-encoder's during --latent-warmup, whose loss
-    weighs bits(z) by less than one while the rate reported stays the true bits(x | z) + bits(z)."""
+    Both are -ln p(x) per subpixel, except an auto-encoder's under --latent-warmup or --free-bits,
+    whose loss charges bits(z) less while the rate reported stays the true bits(x | z) + bits(z)."""
     with run.autocast():
         if not run.model.autoregressive:
             bits_x, bits_z = run.net(x)                                    # bits(x | z), bits(z): (b,) each
-            warmup = run.config.latent_warmup
-            weight = min(1.0, (run.step + 1) / warmup) if warmup else 1.0
             rate = (bits_x + bits_z).float().sum() * (LN2 / x.numel())   # nats per subpixel of x
-            objective = (bits_x + weight * bits_z).float().sum() * (LN2 / x.numel())
+            objective = (bits_x.float().sum() + latent_charge(run, x, bits_z)) * (LN2 / x.numel())
             return objective, rate.item() / LN2
         cond = run.condition.one_hot(labels).to(run.dist.device) if run.condition else None
         nats = run.net(x, cond, nats=True)                                 # (b, C, H, W)
@@ -219,6 +219,19 @@ def _condition(config: TrainConfig, train_set, state) -> ClassCondition | None:
     if state is not None and ClassCondition.of_checkpoint(state) != condition:
         raise PixcodecError("the checkpoint being resumed was trained with other classes")
     return condition
+
+
+def latent_charge(run: Run, x: torch.Tensor, bits_z: torch.Tensor) -> torch.Tensor:
+    """What the loss charges for the batch's bits(z): weighted by (step + 1) / --latent-warmup
+    until that reaches 1, and no less than --free-bits per latent value on the batch's average
+    (Kingma et al. 2016), so the rate's pull stops while z carries less than that."""
+    warmup = run.config.latent_warmup
+    weight = min(1.0, (run.step + 1) / warmup) if warmup else 1.0
+    charged = bits_z.float().sum()
+    if run.config.free_bits:
+        floor = run.config.free_bits * run.model.latent_values(x.shape[2], x.shape[3]) * x.shape[0]
+        charged = torch.clamp(charged, min=floor)
+    return weight * charged
 
 
 def learning_rate(config: TrainConfig, step: int, total: int) -> float:

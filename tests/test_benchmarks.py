@@ -171,3 +171,34 @@ def test_encoder_budget_codes_every_image_at_every_budget(tmp_path):
     assert [r["budget"] for r in report["rows"]] == ["default", "fit_half"]
     assert set(report["summary"]) == {"default", "fit_half"} and report["summary"]["fit_half"]["fit"][0] == 15
     assert all(0 < r["bits_per_subpixel"] < 9 and r["encode_s"] > 0 for r in report["rows"])
+
+
+def test_ae_experiment_trains_evaluates_and_draws_every_run(tmp_path, monkeypatch):
+    import sys
+    import numpy as np
+    from conftest import structured_images
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    (tmp_path / "data" / "cifar10-subset").mkdir(parents=True)
+    np.savez(tmp_path / "data" / "cifar10-subset" / "cifar10_subset.npz",
+             x_train=structured_images(40, 3, 32, 32, seed=2), y_train=rng.integers(0, 10, 40),
+             x_test=structured_images(4, 3, 32, 32, seed=3), y_test=rng.integers(0, 10, 4))
+    experiment = load("ae_experiment")
+    monkeypatch.setattr(experiment, "DECODER", dict(hidden=6, layers=1, out_hidden=6))
+    args = ["ae_experiment.py", "--data-dir", str(tmp_path / "data"), "--datasets", "cifar10", "--bottlenecks", "2",
+            "--minutes", "0.003", "--baseline-minutes", "0.003", "--eval-images", "4", "--pictures", "2",
+            "--draws", "2", "--checkpoints", str(tmp_path / "ck"), "--out", str(tmp_path / "out")]
+    monkeypatch.setattr(sys, "argv", args)
+    experiment.main()
+    rows = {r["run"]: r for r in json.loads((tmp_path / "out" / "summary.json").read_text())["runs"]}
+    assert set(rows) == {"cifar10_plain", "cifar10_vector2", "cifar10_conv2"}
+    assert all(r["steps"] >= 1 and 0 < r["bits_per_dim"] < 20 for r in rows.values())
+    vector = rows["cifar10_vector2"]
+    assert vector["gain_over_plain"] == pytest.approx(rows["cifar10_plain"]["bits_per_dim"] - vector["bits_per_dim"])
+    assert vector["baseline"] == "cifar10_conv2" and vector["draws_mse"] > 0 and vector["baseline_mse"] >= 0
+    assert vector["bits_per_dim_given_another_h"] > 0 and rows["cifar10_conv2"]["reconstruction_mse"] > 0
+    with Image.open(tmp_path / "out" / "reconstruct_cifar10_vector2.png") as grid:
+        assert grid.size == (2 + 4 * 34, 2 + 2 * 34)                 # original, 2 draws, baseline
+    kept = (tmp_path / "out" / "runs" / "cifar10_plain.json").read_text()
+    experiment.main()                                                 # a rerun keeps the finished runs
+    assert (tmp_path / "out" / "runs" / "cifar10_plain.json").read_text() == kept

@@ -11,6 +11,6 @@ are computed in bands with that much context.
 """
 from .registry import all_names, build, check_hyperparameters, hyperparameters, names, register
 from . import pixelcnn, gated_pixelcnn, row_lstm, diagonal_bilstm  # noqa: F401  (importing registers them)
-from . import autoencoder  # noqa: F401  (a composite of the models above)
+from . import autoencoder, conv_autoencoder  # noqa: F401  (composites of the models above)
 
 __all__ = ["all_names", "build", "check_hyperparameters", "hyperparameters", "names", "register"]

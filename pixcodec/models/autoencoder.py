@@ -128,6 +128,13 @@ class PixelCNNAutoencoder(PixelModel):
         """The discrete latent: levels (B, D, h, w) as uint8."""
         return self.encode(x).clamp(0, self.levels - 1).round().to(torch.uint8)
 
+    def latent_values(self, height: int, width: int) -> int:
+        """How many values z holds for an image of this size (0 for a vector, which is not coded)."""
+        if self.latent == "vector":
+            return 0
+        f = self.factor
+        return self.hparams["latent_channels"] * -(-height // f) * -(-width // f)
+
     def as_image(self, levels: torch.Tensor) -> torch.Tensor:
         """Levels -> the uint8 'image' the prior models."""
         return self.symbols[levels.long()]
