@@ -38,15 +38,16 @@ def plan(datasets: list[str], bottlenecks: list[int]) -> list[dict]:
         runs.append(dict(name=f"{short}_plain", data=data, model="gated_pixelcnn", hparams=DECODER))
         for dims in bottlenecks:
             runs.append(dict(name=f"{short}_vector{dims}", data=data, model="pixelcnn_ae",
-                             hparams={**DECODER, "latent": "vector", "embed": dims}))
+                             hparams={**DECODER, "latent": "vector", "embed": dims, "vector_norm": "batch"}))
             runs.append(dict(name=f"{short}_conv{dims}", data=data, model="conv_ae", baseline=True,
                              hparams={"embed": dims, "hidden": 64}))
-    if "fashion-mnist" in datasets:      # the coded latent at the true objective, and its remedies
-        runs += [dict(name="fashion_codes_warmup", data="fashion-mnist", model="pixelcnn_ae",
+        # the coded latent at the true objective: the rate's warm-up alone, and with free bits
+        runs += [dict(name=f"{short}_codes_warmup", data=data, model="pixelcnn_ae",
                       hparams={**DECODER, **CODES}, options=["--latent-warmup", "200"]),
-                 dict(name="fashion_codes_freebits", data="fashion-mnist", model="pixelcnn_ae",
-                      hparams={**DECODER, **CODES}, options=["--free-bits", "1.0"]),
-                 dict(name="fashion_codes_shallow", data="fashion-mnist", model="pixelcnn_ae",
+                 dict(name=f"{short}_codes_freebits", data=data, model="pixelcnn_ae",
+                      hparams={**DECODER, **CODES}, options=["--latent-warmup", "200", "--free-bits", "1.0"])]
+    if "fashion-mnist" in datasets:      # a decoder that sees less, and the plain model of its size
+        runs += [dict(name="fashion_codes_shallow", data="fashion-mnist", model="pixelcnn_ae",
                       hparams={**DECODER, **CODES, "layers": 2}, options=["--latent-warmup", "200"]),
                  dict(name="fashion_shallow_plain", data="fashion-mnist", model="gated_pixelcnn",
                       hparams={**DECODER, "layers": 2})]

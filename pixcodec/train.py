@@ -102,6 +102,8 @@ def setup(config: TrainConfig, out: str | Path, resume: bool = False,
     model = models.build(config.model, train_set.channels, **hparams)
     if config.free_bits and getattr(model, "latent", None) != "codes":
         raise PixcodecError("--free-bits needs an auto-encoder with a code latent (pixelcnn_ae, latent=codes)")
+    if model.hparams.get("vector_norm", "none") != "none" and config.batch_size < 2 * dist.world:
+        raise PixcodecError("vector_norm=batch standardizes over each process's batch: it needs 2 images or more")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
     step, seconds, history = 0, 0.0, []
     if state is not None:

@@ -41,8 +41,11 @@ class TwoPartCodec:
                             value_sets=adapt, sharpness=adapt, palette=adapt, online=adapt, deltas=False)
         self.latents = Codec(ae.prior, tile=(1 << 16) - 1, group=1, fallback=False, value_sets=False, palette=False,
                              sharpness=False, online=False, deltas=False)
+        # vector_norm came later and shapes only a vector latent, which codes nothing: ids made
+        # before it keep their meaning without it
+        hparams = {k: v for k, v in ae.hparams.items() if k != "vector_norm"}
         h = hashlib.sha256(json.dumps({"model": ae.registry_name, "channels": ae.in_channels,
-                                       "hparams": ae.hparams}, sort_keys=True).encode())
+                                       "hparams": hparams}, sort_keys=True).encode())
         h.update(self.pixels.id + self.latents.id)
         self.id = h.digest()[:16]
         self.tile, self.group = tile, group

@@ -187,11 +187,13 @@ def test_ae_experiment_trains_evaluates_and_draws_every_run(tmp_path, monkeypatc
     monkeypatch.setattr(experiment, "DECODER", dict(hidden=6, layers=1, out_hidden=6))
     args = ["ae_experiment.py", "--data-dir", str(tmp_path / "data"), "--datasets", "cifar10", "--bottlenecks", "2",
             "--minutes", "0.003", "--baseline-minutes", "0.003", "--eval-images", "4", "--pictures", "2",
-            "--draws", "2", "--checkpoints", str(tmp_path / "ck"), "--out", str(tmp_path / "out")]
+            "--draws", "2", "--checkpoints", str(tmp_path / "ck"), "--out", str(tmp_path / "out"),
+            "--only", "cifar10_plain,cifar10_vector2,cifar10_conv2,cifar10_codes_freebits"]
     monkeypatch.setattr(sys, "argv", args)
     experiment.main()
     rows = {r["run"]: r for r in json.loads((tmp_path / "out" / "summary.json").read_text())["runs"]}
-    assert set(rows) == {"cifar10_plain", "cifar10_vector2", "cifar10_conv2"}
+    assert set(rows) == {"cifar10_plain", "cifar10_vector2", "cifar10_conv2", "cifar10_codes_freebits"}
+    assert rows["cifar10_codes_freebits"]["latent_bits_per_dim"] > 0 and rows["cifar10_plain"]["gain_over_plain"] is None
     assert all(r["steps"] >= 1 and 0 < r["bits_per_dim"] < 20 for r in rows.values())
     vector = rows["cifar10_vector2"]
     assert vector["gain_over_plain"] == pytest.approx(rows["cifar10_plain"]["bits_per_dim"] - vector["bits_per_dim"])

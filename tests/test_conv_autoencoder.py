@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from pixcodec import checkpoint, models
+from pixcodec.errors import PixcodecError
 from pixcodec.models.conv_autoencoder import discretized_gaussian_log_mass
 from pixcodec.run_config import TrainConfig
 from pixcodec.train import latent_charge
@@ -68,6 +69,22 @@ def test_with_one_scale_the_mean_follows_the_squared_error():
     assert torch.allclose(mean.grad, expected, rtol=1e-3)
 
 
+def test_a_standardized_vector_varies_across_images_and_old_ones_stay_free():
+    torch.manual_seed(0)
+    x = (torch.arange(16) * 16).to(torch.uint8).view(16, 1, 1, 1).expand(16, 1, 8, 8)   # 16 brightnesses
+    model = models.build("pixelcnn_ae", 1, **{**AE_TINY, "latent": "vector", "embed": 3, "vector_norm": "batch"})
+    e = model.train().encode(x)                                          # (16, 3), standardized over the batch
+    raw = model.encoder.out(model.encoder.body(x.float() * (2 / 255) - 1).mean((2, 3)))
+    expected = (raw - raw.mean(0)) / torch.sqrt(raw.var(0, unbiased=False) + model.encoder.norm.eps)
+    assert torch.allclose(e, expected, atol=1e-5) and float(e.detach().std(0).min()) > 0.5
+    model.eval()
+    assert torch.allclose(model.encode(x[:1]), model.encode(x)[:1], atol=1e-6)   # running statistics: no batch effect
+    free = models.build("pixelcnn_ae", 1, **{**AE_TINY, "latent": "vector", "embed": 3})
+    assert free.hparams["vector_norm"] == "none" and not any(".norm." in k for k in free.state_dict())
+    with pytest.raises(PixcodecError, match="vector_norm"):
+        models.build("pixelcnn_ae", 1, vector_norm="layer")
+
+
 def test_free_bits_charge_the_rate_no_less_than_their_floor():
     model = SimpleNamespace(latent_values=lambda h, w: 4 * (h // 2) * (w // 2))
     x = torch.zeros(2, 1, 4, 4)
@@ -110,6 +127,9 @@ def test_the_baseline_trains_and_evaluates_but_codes_nothing(trained):
     vector = run("train", "--model", "pixelcnn_ae", *hparams(**AE_TINY, latent="vector"), "--data", trained / "imgs",
                  "--crop", 8, "--steps", 1, "--batch-size", 4, "--free-bits", 1, "--out", trained / "v.pt", "--quiet")
     assert vector.exit_code == 1 and "--free-bits needs" in vector.stderr
+    single = run("train", "--model", "conv_ae", *hparams(factor=2, embed=3, encoder_hidden=8, hidden=8), "--data",
+                 trained / "imgs", "--crop", 8, "--steps", 1, "--batch-size", 1, "--out", trained / "c1.pt", "--quiet")
+    assert single.exit_code == 1 and "2 images or more" in single.stderr
 
 
 def test_reconstruct_draws_a_row_an_image_beside_the_baseline(trained):

@@ -3,7 +3,9 @@ with a learned autoregressive prior over a discrete latent, so that it is a two-
 codec: bits(z under the prior) + bits(x | z)::
 
     x (B, C, H, W) --encoder--> latent
-      latent=vector: e (B, E)                  continuous: representations, interpolation
+      latent=vector: e (B, E)                  continuous: representations, interpolation;
+                                               vector_norm=batch: each dimension standardized
+                                               over the batch (running statistics at eval)
       latent=codes:  z (B, D, H/f, W/f)         scalar-quantized to levels 0..L-1, straight
                                                 through the clamp and rounding for the decoder
     decoder: a conditional Gated PixelCNN p(x | cond)
@@ -15,6 +17,12 @@ codec: bits(z under the prior) + bits(x | z)::
 
 Both m and the decoder run in the caller's arithmetic (``num``), so a coder computes the
 condition bit for bit on either side; the encoder runs once, at the sender, in float.
+
+A free vector can turn into a constant: at 100 dimensions it grew to |e| ~ 40, the same for
+every image, a learned bias the decoder read instead of the image (and a tanh on it saturated
+within 200 steps). Standardizing each dimension over the batch (``vector_norm=batch``) keeps
+it varying across images at a fixed scale; the default stays ``none``, what earlier checkpoints
+were trained with.
 
 The rate's gradient: bits(z) is a function of discrete levels, so the encoder gets it through a
 straight-through surrogate, -log2 p interpolated linearly between the levels either side of
@@ -37,7 +45,7 @@ LN2 = math.log(2.0)
 
 
 class Encoder(nn.Module):
-    def __init__(self, channels: int, hidden: int, factor: int, out: int, vector: bool):
+    def __init__(self, channels: int, hidden: int, factor: int, out: int, vector: bool, norm: bool = False):
         super().__init__()
         layers = [nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU()]
         for _ in range(int(math.log2(factor))):
@@ -45,11 +53,15 @@ class Encoder(nn.Module):
         layers += [nn.Conv2d(hidden, hidden, 3, padding=1), nn.ReLU()]
         self.body = nn.Sequential(*layers)
         self.out = nn.Linear(hidden, out) if vector else nn.Conv2d(hidden, out, 1)
+        self.norm = nn.BatchNorm1d(out, affine=False) if vector and norm else None
         self.vector = vector
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.body(x.float() * (2.0 / 255.0) - 1.0)              # (B, hidden, H/f, W/f)
-        return self.out(h.mean((2, 3))) if self.vector else self.out(h)
+        if not self.vector:
+            return self.out(h)
+        e = self.out(h.mean((2, 3)))                                  # (B, E)
+        return e if self.norm is None else self.norm(e)
 
 
 class SpatialNet(nn.Module):
@@ -92,18 +104,23 @@ class PixelCNNAutoencoder(PixelModel):
     def __init__(self, in_channels: int, latent: str = "codes", levels: int = 8, latent_channels: int = 1,
                  factor: int = 4, embed: int = 32, spatial: int = 16, encoder_hidden: int = 64,
                  hidden: int = 48, layers: int = 8, out_hidden: int = 96, head: str = "softmax",
-                 prior: str = "gated_pixelcnn", prior_hidden: int = 32, prior_layers: int = 4):
+                 prior: str = "gated_pixelcnn", prior_hidden: int = 32, prior_layers: int = 4,
+                 vector_norm: str = "none"):
         super().__init__(in_channels, dict(latent=latent, levels=levels, latent_channels=latent_channels, factor=factor,
                                            embed=embed, spatial=spatial, encoder_hidden=encoder_hidden, hidden=hidden,
                                            layers=layers, out_hidden=out_hidden, head=head, prior=prior,
-                                           prior_hidden=prior_hidden, prior_layers=prior_layers))
+                                           prior_hidden=prior_hidden, prior_layers=prior_layers,
+                                           vector_norm=vector_norm))
+        if vector_norm not in ("none", "batch") or (latent == "codes" and vector_norm != "none"):
+            raise ValueError("vector_norm must be 'none', or 'batch' for a vector latent")
         if latent not in ("codes", "vector"):
             raise ValueError("latent must be 'codes' (discrete, codable) or 'vector' (continuous)")
         if factor < 1 or factor & (factor - 1) or not 2 <= levels <= 256 or latent_channels not in (1, 3):
             raise ValueError("need factor a power of two, 2 <= levels <= 256, latent_channels 1 or 3")
         codes = latent == "codes"
         self.latent, self.levels, self.factor = latent, levels, factor
-        self.encoder = Encoder(in_channels, encoder_hidden, factor, latent_channels if codes else embed, not codes)
+        self.encoder = Encoder(in_channels, encoder_hidden, factor, latent_channels if codes else embed, not codes,
+                               norm=vector_norm == "batch")
         pixelcnn = build("gated_pixelcnn", in_channels, hidden=hidden, layers=layers, out_hidden=out_hidden,
                          cond_channels=spatial if codes else embed, head=head)
         self.decoder = ConditionalDecoder(pixelcnn, SpatialNet(latent_channels, levels, factor, 32, spatial)

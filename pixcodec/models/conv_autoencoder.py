@@ -3,7 +3,7 @@ Decoders" sets beside the PixelCNN auto-encoder: the same encoder and vector bot
 deconvolutional decoder trained on squared error, i.e. a Gaussian of one learned scale per
 channel around its output. It is a baseline to compare with, not a codec::
 
-    x (B, C, H, W) --Encoder (autoencoder.py)--> e (B, E)
+    x (B, C, H, W) --Encoder (autoencoder.py)--> e (B, E), standardized over the batch by default (vector_norm)
     e broadcast to (B, E, h, w), h = ceil(H/f), with two coordinate planes (a spatial
         broadcast, so any image size works) --3x3 conv, ReLU-->
         log2(f) x (4x4 transposed conv stride 2, ReLU) --3x3 conv--> mean (B, C, h*f, w*f),
@@ -46,12 +46,13 @@ class ConvAutoencoder(PixelModel):
     latent = "vector"            # what callers ask of any auto-encoder; a conv_ae has no other
 
     def __init__(self, in_channels: int, factor: int = 4, embed: int = 32, encoder_hidden: int = 64,
-                 hidden: int = 64):
-        super().__init__(in_channels, dict(factor=factor, embed=embed, encoder_hidden=encoder_hidden, hidden=hidden))
-        if factor < 1 or factor & (factor - 1) or embed < 1 or hidden < 1:
-            raise ValueError("need factor a power of two, embed >= 1 and hidden >= 1")
+                 hidden: int = 64, vector_norm: str = "batch"):
+        super().__init__(in_channels, dict(factor=factor, embed=embed, encoder_hidden=encoder_hidden, hidden=hidden,
+                                           vector_norm=vector_norm))
+        if factor < 1 or factor & (factor - 1) or embed < 1 or hidden < 1 or vector_norm not in ("none", "batch"):
+            raise ValueError("need factor a power of two, embed >= 1, hidden >= 1, vector_norm none or batch")
         self.factor = factor
-        self.encoder = Encoder(in_channels, encoder_hidden, factor, embed, vector=True)
+        self.encoder = Encoder(in_channels, encoder_hidden, factor, embed, vector=True, norm=vector_norm == "batch")
         layers = [nn.Conv2d(embed + 2, hidden, 3, padding=1), nn.ReLU()]
         for _ in range(int(math.log2(factor))):
             layers += [nn.ConvTranspose2d(hidden, hidden, 4, stride=2, padding=1), nn.ReLU()]
