@@ -157,7 +157,8 @@ def train(config: TrainConfig, out: str | Path, resume: bool = False,
             run.optimizer.zero_grad(set_to_none=True)
             objective.backward()
             if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(run.net.parameters(), config.grad_clip)
+                for part in clipped_parts(run.model):
+                    torch.nn.utils.clip_grad_norm_(part, config.grad_clip)
             for group in run.optimizer.param_groups:
                 group["lr"] = learning_rate(config, run.step, run.total)
             run.optimizer.step()
@@ -221,6 +222,16 @@ def _condition(config: TrainConfig, train_set, state) -> ClassCondition | None:
     if state is not None and ClassCondition.of_checkpoint(state) != condition:
         raise PixcodecError("the checkpoint being resumed was trained with other classes")
     return condition
+
+
+def clipped_parts(model: torch.nn.Module) -> list[list[torch.nn.Parameter]]:
+    """The parameter groups whose gradient norms are clipped each on its own: a pixel model is
+    one; an auto-encoder's encoder, decoder and prior are one each, because one norm over all let
+    an encoder whose gradient ran to 1e4 scale the decoder's steps down ten-thousandfold."""
+    if model.autoregressive:
+        return [list(model.parameters())]
+    parts = [list(child.parameters()) for child in model.children()] + [list(model.parameters(recurse=False))]
+    return [part for part in parts if part]
 
 
 def latent_charge(run: Run, x: torch.Tensor, bits_z: torch.Tensor) -> torch.Tensor:

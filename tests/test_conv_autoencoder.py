@@ -13,7 +13,7 @@ from pixcodec import checkpoint, models
 from pixcodec.errors import PixcodecError
 from pixcodec.models.conv_autoencoder import discretized_gaussian_log_mass
 from pixcodec.run_config import TrainConfig
-from pixcodec.train import latent_charge
+from pixcodec.train import clipped_parts, latent_charge
 
 from conftest import structured_images
 
@@ -83,6 +83,22 @@ def test_a_standardized_vector_varies_across_images_and_old_ones_stay_free():
     assert free.hparams["vector_norm"] == "none" and not any(".norm." in k for k in free.state_dict())
     with pytest.raises(PixcodecError, match="vector_norm"):
         models.build("pixelcnn_ae", 1, vector_norm="layer")
+
+
+@pytest.mark.parametrize("name", ["pixelcnn_ae", "conv_ae", "gated_pixelcnn"])
+def test_each_part_of_an_auto_encoder_is_clipped_on_its_own(name):
+    model = models.build(name, 1, **({**AE_TINY} if name == "pixelcnn_ae" else {}))
+    parts = clipped_parts(model)
+    assert sorted(id(p) for part in parts for p in part) == sorted(id(p) for p in model.parameters())
+    assert len(parts) == (1 if name == "gated_pixelcnn" else 3)
+    if name != "pixelcnn_ae":
+        return
+    for p in model.parameters():
+        p.grad = torch.full_like(p, 1e4 if any(p is q for q in model.encoder.parameters()) else 1e-4)
+    for part in parts:
+        torch.nn.utils.clip_grad_norm_(part, 1.0)
+    assert all(float(p.grad.abs().max()) == pytest.approx(1e-4) for p in model.decoder.parameters())
+    assert float(torch.sqrt(sum((p.grad ** 2).sum() for p in model.encoder.parameters()))) == pytest.approx(1.0)
 
 
 def test_free_bits_charge_the_rate_no_less_than_their_floor():
