@@ -226,8 +226,8 @@ def _condition(config: TrainConfig, train_set, state) -> ClassCondition | None:
 
 def clipped_parts(model: torch.nn.Module) -> list[list[torch.nn.Parameter]]:
     """The parameter groups whose gradient norms are clipped each on its own: a pixel model is
-    one; an auto-encoder's encoder, decoder and prior are one each, because one norm over all let
-    an encoder whose gradient ran to 1e4 scale the decoder's steps down ten-thousandfold."""
+    one; an auto-encoder's encoder, decoder and prior are one each, because under one norm over
+    all, an encoder whose gradient runs away scales the decoder's steps down to nothing."""
     if model.autoregressive:
         return [list(model.parameters())]
     parts = [list(child.parameters()) for child in model.children()] + [list(model.parameters(recurse=False))]

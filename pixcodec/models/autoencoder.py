@@ -18,11 +18,10 @@ codec: bits(z under the prior) + bits(x | z)::
 Both m and the decoder run in the caller's arithmetic (``num``), so a coder computes the
 condition bit for bit on either side; the encoder runs once, at the sender, in float.
 
-A free vector can turn into a constant: at 100 dimensions it grew to |e| ~ 40, the same for
-every image, a learned bias the decoder read instead of the image (and a tanh on it saturated
-within 200 steps). Standardizing each dimension over the batch (``vector_norm=batch``) keeps
-it varying across images at a fixed scale; the default stays ``none``, what earlier checkpoints
-were trained with.
+A free vector can grow into a constant, the same for every image, that the decoder reads as a
+bias instead of reading the image (and a tanh on it saturates). Standardizing each dimension
+over the batch (``vector_norm=batch``) keeps it varying across images at a fixed scale; the
+default stays ``none``, what earlier checkpoints were trained with.
 
 The rate's gradient: bits(z) is a function of discrete levels, so the encoder gets it through a
 straight-through surrogate, -log2 p interpolated linearly between the levels either side of
