@@ -127,32 +127,27 @@ def test_images(data: str, args, folder: Path) -> list[Path]:
     return paths
 
 
-def grid_rows(path: Path, images: int, columns: int, size: int) -> np.ndarray:
-    """A sample grid (make_grid, padding 2) back as (images, columns, size, size, channels)."""
-    with Image.open(path) as grid:
-        pixels = np.asarray(grid)
-    pixels = pixels[..., None] if pixels.ndim == 2 else pixels
-    pitch = size + 2
-    return np.stack([np.stack([pixels[2 + r * pitch:2 + r * pitch + size, 2 + c * pitch:2 + c * pitch + size]
-                               for c in range(columns)]) for r in range(images)])
-
-
 def pictures(runs: dict, args, out: Path) -> dict:
-    """Reconstruction grids and their squared errors: draws from p(x | h(x)) and the baseline."""
+    """Reconstruction grids and their squared errors: draws from p(x | h(x)) and the baseline,
+    made by what ``pixcodec sample --reconstruct`` runs (cli/sample_cmd.py)."""
+    import torch
+    from pixcodec import checkpoint
+    from pixcodec.cli.sample_cmd import reconstructions, write_grid
+    torch.set_num_threads(1)
     errors = {}
     for data in {r["data"] for r in runs.values()}:
         originals = test_images(data, args, args.checkpoints / "originals")
-        size = 28 if data == "fashion-mnist" else 32
         for name, run in runs.items():
             if run["data"] != data or run["model"] != "pixelcnn_ae":
                 continue
             baseline = f"{name.split('_')[0]}_conv{run['hparams'].get('embed')}"
             with_baseline = run["hparams"]["latent"] == "vector" and baseline in runs
-            grid = out / f"reconstruct_{name}.png"
-            pixcodec("sample", str(args.checkpoints / f"{name}.pt"), "--reconstruct", *map(str, originals),
-                     "-n", str(args.draws), "-o", str(grid), "--force", "--threads", "1", "--seed", "0",
-                     *(["--baseline", str(args.checkpoints / f"{baseline}.pt")] if with_baseline else []))
-            rows = grid_rows(grid, len(originals), 1 + args.draws + with_baseline, size).astype(np.float64)
+            ae = checkpoint.load_model(args.checkpoints / f"{name}.pt")
+            images, columns = reconstructions(ae, originals, args.draws,
+                                              args.checkpoints / f"{baseline}.pt" if with_baseline else None,
+                                              torch.Generator().manual_seed(0))
+            write_grid(out / f"reconstruct_{name}.png", images, columns, ae.in_channels, True, name)
+            rows = images.view(len(originals), columns, *images.shape[1:]).double()   # (N, columns, C, H, W)
             errors[name] = {"draws_mse": float(((rows[:, 1:1 + args.draws] - rows[:, :1]) ** 2).mean())}
             if with_baseline:
                 errors[name]["baseline"] = baseline

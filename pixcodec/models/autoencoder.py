@@ -53,9 +53,13 @@ class Encoder(nn.Module):
         self.body = nn.Sequential(*layers)
         self.out = nn.Linear(hidden, out) if vector else nn.Conv2d(hidden, out, 1)
         self.norm = nn.BatchNorm1d(out, affine=False) if vector and norm else None
-        self.vector = vector
+        self.vector, self.factor = vector, factor
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, C, H, W) -> e (B, E), or a map (B, out, ceil(H/f), ceil(W/f))."""
+        pad = (0, -x.shape[3] % self.factor, 0, -x.shape[2] % self.factor)
+        if any(pad):       # replicate edges so any size works; decoders crop their output back
+            x = F.pad(x.float(), pad, mode="replicate")
         h = self.body(x.float() * (2.0 / 255.0) - 1.0)              # (B, hidden, H/f, W/f)
         if not self.vector:
             return self.out(h)
@@ -132,10 +136,6 @@ class PixelCNNAutoencoder(PixelModel):
     # --- the sender's side -------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """x uint8 (B, C, H, W) -> vector (B, E), or continuous levels (B, D, ceil(H/f), ceil(W/f))."""
-        f = self.factor
-        pad = (0, -x.shape[3] % f, 0, -x.shape[2] % f)
-        if any(pad):       # replicate edges so any size works; m's output is cropped back
-            x = F.pad(x.float(), pad, mode="replicate")
         out = self.encoder(x)
         # codes: centred on the middle level, unbounded; callers clamp (see forward)
         return out if self.latent == "vector" else out + (self.levels - 1) / 2

@@ -19,7 +19,6 @@ import math
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from .autoencoder import LN2, Encoder
 from .registry import PixelModel, register
@@ -61,10 +60,8 @@ class ConvAutoencoder(PixelModel):
         self.log_scale = nn.Parameter(torch.full((in_channels,), math.log(32.0)))
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        """x uint8 (B, C, H, W) -> e (B, E); edges replicated up to a multiple of the factor."""
-        f = self.factor
-        pad = (0, -x.shape[3] % f, 0, -x.shape[2] % f)
-        return self.encoder(F.pad(x.float(), pad, mode="replicate") if any(pad) else x)
+        """x uint8 (B, C, H, W) -> e (B, E)."""
+        return self.encoder(x)
 
     def mean(self, e: torch.Tensor, height: int, width: int) -> torch.Tensor:
         """e (B, E) -> the decoder's output (B, C, height, width), in pixel units (0..255)."""
