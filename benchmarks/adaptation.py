@@ -18,8 +18,8 @@ from pathlib import Path
 import torch
 
 from pixcodec import bundled
-from pixcodec.codec import EFFORTS, Codec
-from pixcodec.defaults import EFFORT_TILES
+from pixcodec.codec import Codec
+from pixcodec.levers import EFFORTS
 from pixcodec.imageio import read_image
 
 CONFIGS = {
@@ -27,14 +27,14 @@ CONFIGS = {
     "online": dict(tuning=False, online=True, deltas=False),        # effort 2 before context mixing
     "tuned": dict(tuning=True, online=False, deltas=False),         # the default before online mixing
     "deltas": dict(tuning=False, online=False, deltas=True),        # channel deltas alone
-    "effort3_nodeltas": dict(search=EFFORTS[3]["search"], deltas=False),   # the default before channel deltas
-    "effort3_online": dict(search=EFFORTS[3]["search"]),            # the default before context mixing
-    "effort2_tile64": EFFORTS[2],                                   # before the efforts' larger tiles
-    "effort3_tile64": EFFORTS[3],
-    "effort4_tile64": EFFORTS[4],
-    "effort2": dict(EFFORTS[2], tile=EFFORT_TILES[2]),              # the network and context mixing
-    "effort3": dict(EFFORTS[3], tile=EFFORT_TILES[3]),              # the default
-    "effort4": dict(EFFORTS[4], tile=EFFORT_TILES[4]),
+    "effort3_nodeltas": dict(search=EFFORTS[3].levers.search, deltas=False),   # the default before channel deltas
+    "effort3_online": dict(search=EFFORTS[3].levers.search),            # the default before context mixing
+    "effort2_tile64": dict(levers=EFFORTS[2].levers),                                   # before the efforts' larger tiles
+    "effort3_tile64": dict(levers=EFFORTS[3].levers),
+    "effort4_tile64": dict(levers=EFFORTS[4].levers),
+    "effort2": dict(levers=EFFORTS[2].levers, tile=EFFORTS[2].tile),              # the network and context mixing
+    "effort3": dict(levers=EFFORTS[3].levers, tile=EFFORTS[3].tile),              # the default
+    "effort4": dict(levers=EFFORTS[4].levers, tile=EFFORTS[4].tile),
 }
 
 

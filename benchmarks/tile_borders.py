@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from pixcodec import bundled
-from pixcodec.codec import EFFORTS, Codec
+from pixcodec.codec import Codec
+from pixcodec.levers import EFFORTS
 from pixcodec.imageio import read_image
 
 
@@ -37,7 +38,7 @@ def main() -> None:
         row = {"image": path.name, "mode": mode, "subpixels": pixels.numel()}
         for name, tile in (("tiles_64", 64), ("whole", max(pixels.shape[1:]))):
             start = time.perf_counter()
-            compressed = Codec(model, tile=tile, sharpness=False, **EFFORTS[1]).compress(pixels, mode)
+            compressed = Codec(model, tile=tile, levers=EFFORTS[1].levers, sharpness=False).compress(pixels, mode)
             row[name] = {"bits_per_subpixel": compressed.bits_per_subpixel, "encode_s": round(time.perf_counter() - start, 1)}
         row["saving"] = 1 - row["whole"]["bits_per_subpixel"] / row["tiles_64"]["bits_per_subpixel"]
         rows.append(row)

@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 from pixcodec import bundled, engine
-from pixcodec.codec import EFFORTS, Codec
+from pixcodec.codec import Codec
+from pixcodec.levers import EFFORTS
 from pixcodec.imageio import read_image
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -32,7 +33,7 @@ def measure(path: Path, tiles: list[int], repeats: int) -> list[dict]:
     pixels, mode, _ = read_image(path)
     model, rows = bundled.load(bundled.for_mode(mode).name), []
     for tile in tiles:
-        codec = Codec(model, tile=tile, **EFFORTS[2])
+        codec = Codec(model, tile=tile, levers=EFFORTS[2].levers)
         start = time.perf_counter()
         data = codec.compress(pixels, mode).data
         encode_s = time.perf_counter() - start

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import click
 
-from pixcodec.defaults import DEFAULT_EFFORT, EFFORT_LEVELS, IMAGE_SUFFIXES
+from pixcodec.defaults import IMAGE_SUFFIXES
 
 from .codec_cmds import model_option
+from .common import effort_option
 
 
 @click.command("bench")
@@ -19,8 +20,7 @@ from .codec_cmds import model_option
               help="Threads for pixcodec (torch) and JPEG-XL; Pillow's PNG and WebP use one.")
 @click.option("--repeats", type=click.IntRange(1), default=1, show_default=True, help="Timed runs per image (median).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an earlier report in --out.")
-@click.option("-e", "--effort", type=click.IntRange(min(EFFORT_LEVELS), max(EFFORT_LEVELS)), default=DEFAULT_EFFORT, show_default=True,
-              help="pixcodec's compress --effort.")
+@effort_option("pixcodec's compress --effort.")
 def command(images, model_path, out, threads, repeats, force, effort):
     """Compress IMAGES (files or folders) with every codec; report rates, times and exactness."""
     from pixcodec import bench

@@ -12,10 +12,9 @@ from pathlib import Path
 
 import click
 
-from pixcodec.defaults import (DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, EFFORT_LEVELS, IMAGE_SUFFIXES,
-                               MAX_DECODE_PIXELS)
+from pixcodec.defaults import DEFAULT_GROUP, IMAGE_SUFFIXES, MAX_DECODE_PIXELS
 
-from .common import jobs_option, threads_for, threads_option, verbosity_options
+from .common import effort_option, jobs_option, threads_for, threads_option, verbosity_options
 from .coding import STDIO, Item, Settings
 
 model_option = click.option("-m", "--model", "model_path", type=click.Path(dir_okay=False),
@@ -99,11 +98,7 @@ def run(settings: Settings, items: list[Item], jobs: int, quiet: bool, verbose: 
                    "where context mixing learns across the larger tiles; 64 at effort 1]")
 @click.option("--group", type=click.IntRange(1, 65535), default=DEFAULT_GROUP, show_default=True,
               help="Tiles coded together at most (bounds memory).")
-@click.option("-e", "--effort", type=click.IntRange(min(EFFORT_LEVELS), max(EFFORT_LEVELS)), default=DEFAULT_EFFORT,
-              show_default=True,
-              help="1: the model as trained; 2: + context mixing; 3: + every layer's channels and the head "
-                   "refitted to the image; 4: + a longer fit, and each lever left out in turn, keeping the smallest "
-                   "(slowest). Decoding needs no option.")
+@effort_option()
 def compress(inputs, model_path, out, out_dir, force, resume, jobs, threads, quiet, verbose, verify, tile, group,
              effort):
     """Compress images (files, folders, or - for standard input) losslessly to .pxc files.
@@ -111,8 +106,8 @@ def compress(inputs, model_path, out, out_dir, force, resume, jobs, threads, qui
     The ICC profile, EXIF and XMP (and a PNG's text and colour chunks) are kept in the file."""
     items = plan(inputs, out, out_dir, ".pxc", IMAGE_SUFFIXES)
     refuse_terminal(items)
-    settings = Settings("compress", model_path, tile, group, effort, None, force, verify, resume,
-                        threads_for(jobs, threads, len(items)))
+    settings = Settings("compress", model_path, tile=tile, group=group, effort=effort, force=force, verify=verify,
+                        resume=resume, threads=threads_for(jobs, threads, len(items)))
     run(settings, items, jobs, quiet, verbose)
 
 
@@ -140,8 +135,8 @@ def decompress(inputs, model_path, out, out_dir, force, resume, jobs, threads, q
             except PixcodecError as e:
                 raise click.UsageError(str(e)) from None
     refuse_terminal(items)
-    settings = Settings("decompress", model_path, DEFAULT_TILE, DEFAULT_GROUP, DEFAULT_EFFORT, max_pixels or None,
-                        force, False, resume, threads_for(jobs, threads, len(items)), f".{suffix}")
+    settings = Settings("decompress", model_path, max_pixels=max_pixels or None, force=force, resume=resume,
+                        threads=threads_for(jobs, threads, len(items)), stdout_suffix=f".{suffix}")
     run(settings, items, jobs, quiet, verbose)
 
 

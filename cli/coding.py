@@ -12,20 +12,24 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+from pixcodec.defaults import DEFAULT_GROUP
+from pixcodec.levers import DEFAULT_EFFORT
+
 STDIO = "-"
 
 
 class Settings(NamedTuple):
+    """What every file of one command is coded with; built with keywords."""
     command: str                 # "compress" or "decompress"
-    model_path: str | None
-    tile: int
-    group: int
-    effort: int
-    max_pixels: int | None
-    force: bool
-    verify: bool
-    resume: bool
-    threads: int
+    model_path: str | None = None
+    tile: int | None = None      # compress: None for the effort's
+    group: int = DEFAULT_GROUP
+    effort: int = DEFAULT_EFFORT
+    max_pixels: int | None = None   # decompress: the decode budget
+    force: bool = False
+    verify: bool = False
+    resume: bool = False
+    threads: int = 1
     stdout_suffix: str = ".png"  # decompress: the format standard output gets
 
 

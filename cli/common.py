@@ -1,8 +1,9 @@
-"""Options every coding command shares, without torch: threads, jobs, quiet and verbose."""
+"""Options every coding command shares, without torch: threads, jobs, effort, quiet and verbose."""
 from __future__ import annotations
 
 import click
 
+from pixcodec.levers import DEFAULT_EFFORT, EFFORTS, effort_help
 from pixcodec.threads import ENV, default_threads, threads_per_job
 
 
@@ -23,6 +24,14 @@ jobs_option = click.option(
     "-j", "--jobs", type=click.IntRange(1), default=1, show_default=True,
     help="Code a folder's files in this many worker processes; with --threads left out, each gets "
          "cores/jobs threads, so jobs x threads never exceeds the cores.")
+
+
+def effort_option(help: str | None = None):
+    """``-e/--effort``: the levels of levers.EFFORTS, each told in the help unless ``help`` says otherwise."""
+    return click.option("-e", "--effort", type=click.IntRange(min(EFFORTS), max(EFFORTS)), default=DEFAULT_EFFORT,
+                        show_default=True, help=help or effort_help())
+
+
 verbosity_options = [
     click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors: no status lines, warnings or bars (as gzip -q)."),
     click.option("-v", "--verbose", is_flag=True, help="Also say what runs where (processes, threads, effort)."),

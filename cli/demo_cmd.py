@@ -9,9 +9,7 @@ from pathlib import Path
 
 import click
 
-from pixcodec.defaults import DEFAULT_EFFORT, EFFORT_LEVELS
-
-from .common import set_threads_option
+from .common import effort_option, set_threads_option
 
 NAMES = {"png": "PNG", "webp": "WebP", "jpegxl": "JPEG-XL"}
 
@@ -20,8 +18,7 @@ NAMES = {"png": "PNG", "webp": "WebP", "jpegxl": "JPEG-XL"}
 @click.option("--keep", type=click.Path(file_okay=False), default=None,
               help="Keep the .pxc files and decoded PNGs in this folder [default: a temporary one].")
 @click.option("-f", "--force", is_flag=True, help="Overwrite files in --keep.")
-@click.option("-e", "--effort", type=click.IntRange(min(EFFORT_LEVELS), max(EFFORT_LEVELS)), default=DEFAULT_EFFORT,
-              show_default=True, help="pixcodec's compress --effort.")
+@effort_option("pixcodec's compress --effort.")
 @set_threads_option
 def command(keep, force, effort):
     """Compress and decompress the bundled sample photos with the bundled models, check every

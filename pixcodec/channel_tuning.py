@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 from .convs import conv_weight
+from . import levers
 from .numerics import FLOAT, ExactNumerics, FloatNumerics, convs_of
 from .pxc import ChannelDeltas, all_tiles
 from .pxc.channel_deltas import GAIN_ONE, LIMIT, SHIFT_BITS
@@ -36,9 +37,8 @@ from .threads import one_thread, set_summed_gradients
 # 768x512 photo's fit takes about 15 s on 2 cores (its steps in bfloat16: FitNumerics). An image
 # of up to 12 tiles to fit on gets the tile visits of the first fits (8 tiles, 60 steps, 10
 # epochs); a larger one 120 visits, not 200 or more (benchmarks/results/README.md, "Encoder speed")
-STEPS, LR, BATCH = 30, 0.02, 4
-EPOCHS = 10
-LONG = (300, 25)                # effort 4's (steps, epochs), at LR / 2: the first fits' long visits
+STEPS, EPOCHS = levers.FIT      # effort 4's longer fit (levers.LONG_FIT) runs at LR / 2
+LR, BATCH = 0.02, 4
 SHIFT_SCALE = 0.1               # shifts are fitted as 0.1 x a parameter, so one learning rate suits both
 MIN_TILES = 5                   # whole tiles an image needs: one to judge on, four to fit
 JUDGE_TILES = 24                # held-out tiles judged at most (the judging pass is the fit's cost too)

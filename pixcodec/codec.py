@@ -19,7 +19,8 @@ import torch.nn as nn
 from . import channel_tuning, engine, tune
 from .adapt import MEASURE_ALL, Measure
 from .coder import SymbolDecoder, SymbolEncoder
-from .defaults import DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, EFFORT_LEVELS, EFFORT_TILES, MAX_DECODE_PIXELS
+from .defaults import DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS
+from .levers import DEFAULT_EFFORT, EFFORTS, Levers, Search
 from .errors import IntegrityError, PixcodecError
 from .progress import phase
 from .tape import Tapes
@@ -31,16 +32,6 @@ from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables, lazy_zero
 # Tiles a lockstep group runs through the model at once: a larger group (the file's choice) is
 # run as consecutive parts of this many, in the same symbol order, so a step's memory stays bounded.
 LOCKSTEP = DEFAULT_GROUP
-NEVER, SMALL, ALWAYS = 0, 1, 2      # when the encoder also codes without its adaptive stage
-# What ``compress --effort`` turns on; the decoder needs nothing from it. 1: the model as trained;
-# 2: context mixing (pixcodec/cm); 3: also every layer's channels and the head refitted to the
-# image (channel_tuning.py, tune.py), and on a small image, where it is cheap, the coding without
-# context mixing too (too few pixels to learn from);
-# 4: a longer channel fit, and every lever left out in turn on any image, keeping the smallest file.
-EFFORTS = {1: dict(tuning=False, online=False, deltas=False), 2: dict(tuning=False, deltas=False, cm=3),
-           3: dict(search=SMALL, cm=3), 4: dict(search=ALWAYS, fit=channel_tuning.LONG, cm=3)}
-
-assert tuple(EFFORTS) == EFFORT_LEVELS
 
 
 # Hyperparameters added after files existed, with the value that builds the earlier architecture.
@@ -77,23 +68,13 @@ class Compressed:
 
 
 class Codec:
-    """fallback: store a tile raw when the model would spend more than 8 bits a subpixel on it, so
-    no image grows past its raw size (plus the header); off, every tile goes through the model.
-    value_sets, sharpness, palette, tuning, deltas: adapt the coding to the image when that pays
-    (adapt.py, tune.py, channel_tuning.py); off for streams whose header has no room for them, like
-    a two-part file's latent. deltas may also be a fixed ``ChannelDeltas`` to code with (as a
-    file was made, or to test), not fitted; fit: the channel fit's (steps, epochs).
-    cm: code through the context-mixing stage (pixcodec/cm) of this revision (1 to 3; 0 or False:
-    not); else online: through online mixing
-    (pxc/online.py). search: when the encoder also codes without that stage and without tuning,
-    keeping the smaller (NEVER, SMALL images, ALWAYS).
-    ``at_effort`` makes the codec ``compress --effort`` means."""
+    """Codes images with one model. levers: what the encoder may try (levers.py), as keywords
+    too: ``Codec(model, palette=False)`` is ``Codec(model, levers=Levers(palette=False))``.
+    ``at_effort`` makes the codec ``compress --effort`` means. The levers stay attributes of the
+    codec (``codec.deltas``), which ``levers`` reads back."""
 
     def __init__(self, model: nn.Module, tile: int = DEFAULT_TILE, group: int = DEFAULT_GROUP,
-                 fallback: bool = True, exact: ExactNumerics | None = None, value_sets: bool = True,
-                 sharpness: bool = True, palette: bool = True, tuning: bool = True, online: bool = True,
-                 search: int = NEVER, deltas: "bool | ChannelDeltas" = True,
-                 fit: tuple[int, int] = (channel_tuning.STEPS, channel_tuning.EPOCHS), cm: int = 0):
+                 exact: ExactNumerics | None = None, levers: Levers = Levers(), **changes):
         """exact: arithmetic built over a module holding ``model`` and what computes its condition
         (the auto-encoder's decoder), so the model id covers both."""
         if not 1 <= tile < 1 << 16 or not 1 <= group < 1 << 16:
@@ -101,20 +82,25 @@ class Codec:
         self.model = model.eval()
         self.exact = exact or ExactNumerics(model)
         self.id = model_id(model, self.exact)
-        self.tile, self.group, self.fallback = tile, group, fallback
-        self.value_sets, self.sharpness, self.palette = value_sets, sharpness, palette
-        self.tuning = tuning and TunedHead.tunable(model)
+        self.tile, self.group = tile, group
+        for name, value in vars(levers.but(**changes)).items():
+            setattr(self, name, value)
+        self.tuning = self.tuning and TunedHead.tunable(model)
         # the adaptive stage the symbols go through: context mixing, or else online mixing
-        mixing = context_mixing.section(int(cm)) if cm else None
-        self.stage = {mixing.key: mixing} if mixing else {"online": OnlineMixing()} if online else {}
-        self.search, self.deltas, self.fit = search, deltas, fit
+        mixing = context_mixing.section(int(self.cm)) if self.cm else None
+        self.stage = {mixing.key: mixing} if mixing else {"online": OnlineMixing()} if self.online else {}
+
+    @property
+    def levers(self) -> Levers:
+        return Levers(**{name: getattr(self, name) for name in Levers.names()})
 
     @classmethod
-    def at_effort(cls, model: nn.Module, effort: int = DEFAULT_EFFORT, tile: int | None = None, **options) -> "Codec":
-        """The codec ``compress --effort`` means (``EFFORTS``), in tiles of ``tile`` (None: the
-        effort's, ``EFFORT_TILES``); options: the constructor's others."""
-        effort = check_effort(effort)
-        return cls(model, tile=tile or EFFORT_TILES[effort], **options, **EFFORTS[effort])
+    def at_effort(cls, model: nn.Module, effort: int = DEFAULT_EFFORT, tile: int | None = None,
+                  group: int = DEFAULT_GROUP, **changes) -> "Codec":
+        """The codec ``compress --effort`` means (levers.EFFORTS), in tiles of ``tile`` (None: the
+        effort's); changes: levers other than the effort's."""
+        chosen = EFFORTS[check_effort(effort)]
+        return cls(model, tile=tile or chosen.tile, group=group, levers=chosen.levers.but(**changes))
 
     def _gray_as_rgb(self, channels: int) -> bool:
         """An RGB model codes a gray image as R = G = B, coding only R: one model serves both."""
@@ -179,11 +165,11 @@ class Codec:
         # used, or where a check is cheap, the untuned coding is tried too and the smaller kept (on
         # text, deltas fitted without value sets cost 31 %); a search tries every lever's absence
         others, small = [], image.numel() <= MEASURE_ALL
-        if tuned is not None and (small or result[1].restriction is not None or self.search == ALWAYS):
+        if tuned is not None and (small or result[1].restriction is not None or self.search == Search.ALWAYS):
             others.append(SideInfo(deltas=deltas, **self.stage))
-        if self.stage and (self.search == ALWAYS or self.search == SMALL and small):
+        if self.stage and (self.search == Search.ALWAYS or self.search == Search.SMALL and small):
             others += [SideInfo(deltas=deltas, tuned=tuned)] + ([SideInfo(deltas=deltas)] if tuned is not None else [])
-        if deltas is not None and self.deltas is True and (result[1].restriction is not None or self.search == ALWAYS):
+        if deltas is not None and self.deltas is True and (result[1].restriction is not None or self.search == Search.ALWAYS):
             tuned_plain = self._tuned(image, None) if self.tuning else None
             others += [SideInfo(tuned=tuned_plain, **self.stage)] + \
                 ([SideInfo(**self.stage)] if tuned_plain is not None else [])

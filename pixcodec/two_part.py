@@ -18,6 +18,7 @@ import torch
 from .codec import (DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec, Compressed, check_budget, checked,
                     stored_count, stored_payload)
 from .errors import PixcodecError
+from .levers import Levers
 from .progress import phase
 from .pxc import MAX_PIXELS, MAX_SIDE, Header, Latent, parse
 from .numerics import ExactNumerics
@@ -26,6 +27,10 @@ from .numerics import ExactNumerics
 # The condition map s = m(z) is computed for the whole image at once (spatial x H x W float64),
 # so a two-part file's budget is tighter than a plain one's.
 TWO_PART_MAX_PIXELS = 1 << 24
+# x given z adapts as a plain image does, less the channel fit (a two-part file carries no
+# deltas); z is coded as the prior gives it
+PIXELS = Levers(deltas=False)
+FIXED = Levers(value_sets=False, sharpness=False, palette=False, deltas=False, online=False)
 
 
 class TwoPartCodec:
@@ -37,10 +42,9 @@ class TwoPartCodec:
                                 "this one has a continuous vector")
         self.ae = ae.eval()
         self.model = ae.decoder.pixelcnn                  # what callers ask in_channels of
-        self.pixels = Codec(ae.decoder.pixelcnn, tile, group, fallback, exact=ExactNumerics(ae.decoder),
-                            value_sets=adapt, sharpness=adapt, palette=adapt, online=adapt, deltas=False)
-        self.latents = Codec(ae.prior, tile=(1 << 16) - 1, group=1, fallback=False, value_sets=False, palette=False,
-                             sharpness=False, online=False, deltas=False)
+        self.pixels = Codec(ae.decoder.pixelcnn, tile, group, exact=ExactNumerics(ae.decoder),
+                            levers=PIXELS if adapt else FIXED, fallback=fallback)
+        self.latents = Codec(ae.prior, tile=(1 << 16) - 1, group=1, levers=FIXED, fallback=False)
         # vector_norm came later and shapes only a vector latent, which codes nothing: ids made
         # before it keep their meaning without it
         hparams = {k: v for k, v in ae.hparams.items() if k != "vector_norm"}
