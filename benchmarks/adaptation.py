@@ -20,7 +20,7 @@ import torch
 from pixcodec import bundled
 from pixcodec.codec import Codec
 from pixcodec.levers import EFFORTS
-from pixcodec.imageio import read_image
+from pixcodec.images.imageio import read_image
 
 CONFIGS = {
     "plain": dict(tuning=False, online=False, deltas=False),        # effort 1

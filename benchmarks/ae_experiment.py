@@ -92,8 +92,8 @@ def latent_checks(run: dict, args) -> dict:
     units), and what a vector latent is worth: bits/dim of p(x | h) given the next image's h."""
     import torch
     from pixcodec import checkpoint
-    from pixcodec.data import open_dataset
-    from pixcodec.likelihood import image_bits
+    from pixcodec.training.data import open_dataset
+    from pixcodec.training.likelihood import image_bits
     if run["model"] == "gated_pixelcnn" or run["hparams"].get("latent") == "codes":
         return {}
     torch.set_num_threads(1)
@@ -116,7 +116,7 @@ def latent_checks(run: dict, args) -> dict:
 
 def test_images(data: str, args, folder: Path) -> list[Path]:
     """The first --pictures test images as PNG files, for the reconstruction grids."""
-    from pixcodec.data import open_dataset
+    from pixcodec.training.data import open_dataset
     dataset = open_dataset(DATASETS[data].format(data_dir=args.data_dir), args.data_dir, "test")
     folder.mkdir(parents=True, exist_ok=True)
     paths = []

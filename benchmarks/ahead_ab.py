@@ -18,9 +18,10 @@ from pathlib import Path
 
 import torch
 
-from pixcodec import bundled, engine
+from pixcodec import bundled
+from pixcodec.exact import engine
 from pixcodec.codec import Codec
-from pixcodec.imageio import read_image
+from pixcodec.images.imageio import read_image
 
 sys.path.insert(0, str(Path(__file__).parent))
 from cm_decode_ab import photo_args  # noqa: E402

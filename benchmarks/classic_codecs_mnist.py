@@ -16,7 +16,7 @@ import click
 import numpy as np
 from PIL import Image
 
-from pixcodec.data import open_dataset
+from pixcodec.training.data import open_dataset
 
 CODECS = {"png": dict(format="PNG", optimize=True), "webp": dict(format="WEBP", lossless=True, method=6, quality=100)}
 

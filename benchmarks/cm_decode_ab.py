@@ -20,7 +20,7 @@ import torch
 from pixcodec import bundled
 from pixcodec.codec import Codec
 from pixcodec.defaults import EFFORT_TILES
-from pixcodec.imageio import read_image
+from pixcodec.images.imageio import read_image
 
 VARIANTS = {"no stage (v1)": dict(online=False), "revision 1 (v11)": dict(cm=1), "revision 2 (v12)": dict(cm=2),
             "revision 3 (v13)": dict(cm=3)}

@@ -21,12 +21,13 @@ from pathlib import Path
 import click
 import torch
 
-from pixcodec import checkpoint, engine, models
+from pixcodec import checkpoint, models
+from pixcodec.exact import engine
 from pixcodec.bench import median_time
 from pixcodec.codec import Codec
 from pixcodec.pxc import parse
 from pixcodec.cli.options import parse_value
-from pixcodec.imageio import read_image
+from pixcodec.images.imageio import read_image
 
 
 def code_images(codec: Codec, images: list[torch.Tensor], repeats: int) -> dict:

@@ -16,10 +16,11 @@ from pathlib import Path
 
 import torch
 
-from pixcodec import bundled, channel_tuning, tune
+from pixcodec import bundled
+from pixcodec.encoder import channel_tuning, tune
 from pixcodec.codec import Codec
 from pixcodec.defaults import DEFAULT_EFFORT
-from pixcodec.imageio import read_image
+from pixcodec.images.imageio import read_image
 
 sys.path.insert(0, str(Path(__file__).parent))
 from adaptation import image_arguments, round_trip  # noqa: E402

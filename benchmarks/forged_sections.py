@@ -102,8 +102,8 @@ def rewrite_round(codec, data: bytes, image, trials: int, seed: int) -> dict:
     import numpy as np
     from pixcodec.api import as_array
     from pixcodec.errors import PixcodecError
-    from pixcodec.image_formats import encode
-    from pixcodec.pngfile import write_png
+    from pixcodec.images.formats import encode
+    from pixcodec.images.pngfile import write_png
     from pixcodec.pxc import parse
     header = parse(data)[0]
     size, sections = header.size, [s.key for s in header.side.sections()]

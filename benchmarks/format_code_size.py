@@ -6,7 +6,8 @@ import ast
 import sys
 from pathlib import Path
 
-MODULES = ["pixcodec/container.py", "pixcodec/codec.py", "pixcodec/adapt.py", "pixcodec/tune.py", "pixcodec/two_part.py"]
+MODULES = ["pixcodec/container.py", "pixcodec/codec.py", "pixcodec/adapt.py", "pixcodec/tune.py", "pixcodec/encoder/adapt.py",
+           "pixcodec/encoder/tune.py", "pixcodec/two_part.py"]
 
 for root in map(Path, sys.argv[1:] or ["."]):
     files = [root / m for m in MODULES if (root / m).exists()] + sorted((root / "pixcodec" / "pxc").glob("*.py"))

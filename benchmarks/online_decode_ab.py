@@ -20,7 +20,7 @@ from cm_decode_ab import alternating_decodes, photo_args  # noqa: E402
 
 from pixcodec import bundled  # noqa: E402
 from pixcodec.codec import Codec  # noqa: E402
-from pixcodec.imageio import read_image  # noqa: E402
+from pixcodec.images.imageio import read_image  # noqa: E402
 
 
 def main() -> None:

@@ -30,7 +30,7 @@ from PIL import Image
 from pixcodec import bundled, classic
 from pixcodec.codec import Codec
 from pixcodec.defaults import DEFAULT_EFFORT
-from pixcodec.imageio import read_image
+from pixcodec.images.imageio import read_image
 
 
 def whole_process(args: list[str], root: str | None = None) -> tuple[float, int | None, str]:

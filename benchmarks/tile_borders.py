@@ -21,7 +21,7 @@ import torch
 from pixcodec import bundled
 from pixcodec.codec import Codec
 from pixcodec.levers import EFFORTS
-from pixcodec.imageio import read_image
+from pixcodec.images.imageio import read_image
 
 
 def main() -> None:

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import torch
 
-from pixcodec import bundled, engine
+from pixcodec import bundled
+from pixcodec.exact import engine
 from pixcodec.codec import Codec
 from pixcodec.levers import EFFORTS
-from pixcodec.imageio import read_image
+from pixcodec.images.imageio import read_image
 
 sys.path.insert(0, str(Path(__file__).parent))
 from ahead_ab import forcing  # noqa: E402

@@ -109,7 +109,7 @@ def _ranks(settings, items, quiet, status) -> int:
     """This rank's share (every world-th file from its rank), then the totals of all on rank 0."""
     import torch.distributed as torch_dist
 
-    from pixcodec.distributed import Distributed
+    from pixcodec.training.distributed import Distributed
 
     dist = Distributed.from_environment()
     try:

@@ -26,7 +26,7 @@ def command(images, model_path, out, threads, repeats, force, effort):
     from pixcodec import bench
     from pixcodec.api import Codecs
     from pixcodec.classic import available
-    from pixcodec.imageio import expand_inputs, refuse_existing
+    from pixcodec.images.imageio import expand_inputs, refuse_existing
 
     for name in ("bench.json", "bench.md", "bench.png"):
         refuse_existing(Path(out) / name, force)

@@ -39,7 +39,7 @@ def plan(inputs, out, out_dir, suffix: str, wanted: set[str]) -> list[Item]:
     """(source, target) for every input; ``-`` reads standard input and, unless -o says
     otherwise, writes standard output, as gzip does."""
     from pixcodec.errors import PixcodecError
-    from pixcodec.imageio import expand_inputs
+    from pixcodec.images.imageio import expand_inputs
 
     if out and out_dir:
         raise click.UsageError("give -o or --out-dir, not both")
@@ -125,7 +125,7 @@ def decompress(inputs, model_path, out, out_dir, force, resume, jobs, threads, q
     """Decode .pxc files (or - for standard input) to images with exactly the original pixels, in the
     format the output's name asks for: .png, .ppm/.pgm/.pbm, .tif, .bmp or .webp (lossless)."""
     from pixcodec.errors import PixcodecError
-    from pixcodec.image_formats import check_suffix
+    from pixcodec.images.formats import check_suffix
 
     items = plan(inputs, out, out_dir, f".{suffix}", {".pxc"})
     for item in items:
@@ -145,7 +145,7 @@ def decompress(inputs, model_path, out, out_dir, force, resume, jobs, threads, q
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON line.")
 def info(file, as_json):
     """Show a .pxc file's header (- reads standard input)."""
-    from pixcodec.atomic import read_file        # no torch: info reads the header only
+    from pixcodec.images.atomic import read_file        # no torch: info reads the header only
     from pixcodec.pxc import parse
 
     data = sys.stdin.buffer.read() if file == STDIO else read_file(Path(file))

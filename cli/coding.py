@@ -80,13 +80,13 @@ def code_one(settings: Settings, codecs, item: Item, bar) -> Outcome:
 
 
 def _read(item: Item) -> bytes:
-    from pixcodec.imageio import read_file
+    from pixcodec.images.imageio import read_file
 
     return sys.stdin.buffer.read() if item.source == STDIO else read_file(item.source)
 
 
 def _write(settings: Settings, item: Item, data: bytes) -> None:
-    from pixcodec.imageio import write_new
+    from pixcodec.images.imageio import write_new
 
     if item.target != STDIO:
         write_new(Path(item.target), data, settings.force)
@@ -96,9 +96,9 @@ def _compress(settings, codecs, item, bar, warnings) -> Outcome:
     import torch
 
     from pixcodec.errors import IntegrityError
-    from pixcodec.image_formats import read_metadata
-    from pixcodec.imageio import image_from_bytes, is_jpeg, refuse_existing
-    from pixcodec.likelihood import two_part_split
+    from pixcodec.images.formats import read_metadata
+    from pixcodec.images.imageio import image_from_bytes, is_jpeg, refuse_existing
+    from pixcodec.training.likelihood import two_part_split
     from pixcodec.pxc import restamped
 
     data = _read(item)
@@ -156,10 +156,10 @@ def _compressed_already(codec, target: str, image, original) -> bool:
 
 
 def _decompress(settings, codecs, item, bar, warnings) -> Outcome:
-    from pixcodec import image_formats
-    from pixcodec.codec import check_budget
-    from pixcodec.imageio import png_bytes, refuse_existing
-    from pixcodec.pngfile import write_png
+    from pixcodec.images import formats as image_formats
+    from pixcodec.pxc.checks import check_budget
+    from pixcodec.images.imageio import png_bytes, refuse_existing
+    from pixcodec.images.pngfile import write_png
     from pixcodec.pxc import parse
 
     data = _read(item)
@@ -190,7 +190,7 @@ def _decompress(settings, codecs, item, bar, warnings) -> Outcome:
 def _decompressed_already(target: str, header) -> bool:
     """Whether an existing image has the pixels a .pxc's checksum names (a decode skipped)."""
     from pixcodec.errors import PixcodecError
-    from pixcodec.imageio import read_image
+    from pixcodec.images.imageio import read_image
 
     try:
         pixels, _, original = read_image(target)

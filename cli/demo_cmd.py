@@ -65,7 +65,7 @@ def one_sample(sample: Path, folder: Path, force: bool, effort: int, threads: in
     from pixcodec import bundled
     from pixcodec.classic import available
     from pixcodec.errors import PixcodecError
-    from pixcodec.imageio import read_image, write_new
+    from pixcodec.images.imageio import read_image, write_new
 
     torch.set_num_threads(threads)
     image, mode, original = read_image(sample)

@@ -7,10 +7,10 @@ import sys
 import click
 
 from pixcodec import checkpoint
-from pixcodec.conditioning import ClassCondition
-from pixcodec.data import open_dataset
-from pixcodec.distributed import Distributed
-from pixcodec.likelihood import evaluate
+from pixcodec.training.conditioning import ClassCondition
+from pixcodec.training.data import open_dataset
+from pixcodec.training.distributed import Distributed
+from pixcodec.training.likelihood import evaluate
 
 from .common import set_threads_option
 from .options import DATA_DIR_DEFAULT, download_option

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from pixcodec import checkpoint
-from pixcodec.imageio import refuse_existing
+from pixcodec.images.imageio import refuse_existing
 
 
 @click.command("export")

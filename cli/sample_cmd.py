@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 import torch
 
-from pixcodec import checkpoint, engine
-from pixcodec.conditioning import ClassCondition
+from pixcodec import checkpoint
+from pixcodec.exact import engine
+from pixcodec.training.conditioning import ClassCondition
 from pixcodec.errors import PixcodecError
-from pixcodec.imageio import png_bytes, read_image, refuse_existing, write_new
-from pixcodec.numerics import ExactNumerics
+from pixcodec.images.imageio import png_bytes, read_image, refuse_existing, write_new
+from pixcodec.exact.numerics import ExactNumerics
 
 from .common import set_threads_option
 
@@ -81,6 +82,14 @@ def command(ckpt, count, out, seed, size, complete, keep_rows, label, each_class
         grid_images, nrow = autoencoder_samples(model, state, count, size, interpolate, generator)
         return write_grid(out, grid_images, nrow, model.in_channels, force,
                           f"{len(grid_images)} images" + (" along an interpolation" if interpolate else ""))
+    samples, nrow, what = pixel_samples(model, state, condition, count, size, complete, keep_rows, label, each_class,
+                                        generator)
+    write_grid(out, samples, nrow, model.in_channels, force, what)
+
+
+def pixel_samples(model, state, condition, count, size, complete, keep_rows, label, each_class, generator):
+    """A pixel model's draws through the decoding engine, with --complete's original first:
+    (images, images a row, what the grid shows)."""
     cond, nrow = None, None
     if condition is not None:
         labels = (torch.arange(len(condition)).repeat_interleave(count) if each_class else
@@ -112,9 +121,8 @@ def command(ckpt, count, out, seed, size, complete, keep_rows, label, each_class
         samples = engine.run(model, exact, count, height, width, choose, cond=cond, on_row=lambda _: bar.update(1))
     if known is not None:
         samples, nrow = torch.cat([known[:1], samples]), count + 1
-    write_grid(out, samples, nrow, model.in_channels, force, f"{count} samples of {width}x{height}"
-               + (f", first {rows} rows kept" if known is not None else "")
-               + (f", {count // len(condition)} per class" if each_class else ""))
+    return samples, nrow, (f"{count} samples of {width}x{height}" + (f", first {rows} rows kept" if known is not None else "")
+                           + (f", {count // len(condition)} per class" if each_class else ""))
 
 
 def draw(exact, generator):

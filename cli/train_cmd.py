@@ -6,8 +6,8 @@ import json
 import click
 from click.core import ParameterSource
 
-from pixcodec.run_config import resolve
-from pixcodec.train import train
+from pixcodec.training.run_config import resolve
+from pixcodec.training.train import train
 
 from .common import set_threads_option
 from .options import data_dir_option, download_option, hparam_option, model_option

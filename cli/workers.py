@@ -21,7 +21,7 @@ import traceback
 from multiprocessing import connection
 from typing import Callable, Iterator, Sequence
 
-from pixcodec.atomic import remove_unfinished
+from pixcodec.images.atomic import remove_unfinished
 from pixcodec.errors import PixcodecError
 
 LEAVE_S = 2.0          # for an idle worker to read its stop message and exit

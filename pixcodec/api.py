@@ -17,9 +17,10 @@ import torch
 import torch.nn as nn
 
 from . import bundled, checkpoint
-from .codec import DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec, check_effort
+from .codec import DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec
+from .levers import check_effort
 from .errors import PixcodecError
-from .pngfile import read_png
+from .images.pngfile import read_png
 from .pxc import Header, Original, parse
 from .two_part import TwoPartCodec
 
@@ -84,7 +85,7 @@ def as_pixels(image) -> tuple[torch.Tensor, str, Original | None]:
     """uint8 (C, H, W), mode ('L', 'RGB' or '1') and the ``original`` section, if any, of an array
     or PIL image, exactly."""
     if hasattr(image, "mode") and hasattr(image, "getbands"):        # a PIL image
-        from .imageio import pixels_of
+        from .images.imageio import pixels_of
         return (*pixels_of(image, "image"), None)
     array = np.asarray(image)
     if array.ndim in (2, 3) and 0 in array.shape[:2]:

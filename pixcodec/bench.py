@@ -19,7 +19,7 @@ import torch
 
 from .classic import available
 from .errors import PixcodecError
-from .imageio import read_image
+from .images.imageio import read_image
 
 
 def median_time(fn: Callable, repeats: int):
@@ -114,7 +114,7 @@ def markdown(report: dict) -> str:
 
 
 def write(report: dict, out_dir: Path) -> list[Path]:
-    from .atomic import atomic_write
+    from .images.atomic import atomic_write
     from .chart import bar_chart
 
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from . import models
-from .atomic import atomic_write
+from .images.atomic import atomic_write
 from .errors import PixcodecError
 
 FORMAT, VERSION = "pixcodec-checkpoint", 1

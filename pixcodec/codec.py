@@ -5,53 +5,30 @@ in exact arithmetic, and both sides turn its logits into the coder's distributio
 one rule (``pxc.CodingStep``), so they see the same probabilities bit for bit whatever the
 batching, thread count or machine. Tiles of one shape are coded in lockstep as one batch.
 This module orchestrates: what a file means is ``pxc``'s, what the encoder chooses is
-adapt.py's, tune.py's and channel_tuning.py's.
+``encoder``'s (adapt.py, tune.py, channel_tuning.py).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 
-from . import channel_tuning, engine, tune
-from .adapt import MEASURE_ALL, Measure
 from .coder import SymbolDecoder, SymbolEncoder
 from .defaults import DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS
-from .levers import DEFAULT_EFFORT, EFFORTS, Levers, Search
-from .errors import IntegrityError, PixcodecError
+from .encoder import channel_tuning, tune
+from .encoder.adapt import MEASURE_ALL, Measure
+from .errors import PixcodecError
+from .exact import engine
+from .exact.engine import cut, lockstep_parts, runs_ahead
+from .exact.identity import model_id
+from .exact.numerics import ExactNumerics, lazy_zeros
+from .exact.tape import Tapes, taped
+from .levers import DEFAULT_EFFORT, EFFORTS, Levers, Search, check_effort
 from .progress import phase
-from .tape import Tapes
-from .pxc import context_mixing
-from .pxc import (ChannelDeltas, MAX_PIXELS, MAX_SIDE, MAX_TILES, CodingStep, GrayRGB, Header, OnlineMixing, Original, SideInfo, TunedHead, all_tiles, parse,
-                  plan_rows, tile_count, tiling_plan)
-from .numerics import ACT_BITS, EXP_BITS, ExactNumerics, exact_tables, lazy_zeros
-
-# Tiles a lockstep group runs through the model at once: a larger group (the file's choice) is
-# run as consecutive parts of this many, in the same symbol order, so a step's memory stays bounded.
-LOCKSTEP = DEFAULT_GROUP
-
-
-# Hyperparameters added after files existed, with the value that builds the earlier architecture.
-# At that value they are left out of the id, so every earlier file keeps its model's id.
-ADDED_LATER = {"head": "softmax"}
-
-
-def model_id(model: nn.Module, exact: ExactNumerics) -> bytes:
-    """16 bytes naming everything that decides the probabilities: architecture, weights, arithmetic."""
-    hparams = {k: v for k, v in model.hparams.items() if k not in ADDED_LATER or v != ADDED_LATER[k]}
-    h = hashlib.sha256()
-    h.update(json.dumps({"model": model.registry_name, "channels": model.in_channels, "hparams": hparams,
-                         "act_bits": ACT_BITS, "exp_bits": EXP_BITS}, sort_keys=True).encode())
-    for w, b, pad in exact.quantized():
-        h.update(w.numpy().tobytes() + b.numpy().tobytes() + bytes(pad))
-    for name in sorted(exact_tables()):
-        h.update(exact_tables()[name].numpy().tobytes())
-    return h.digest()[:16]
-
-
+from .pxc import (MAX_PIXELS, MAX_SIDE, MAX_TILES, ChannelDeltas, CodingStep, GrayRGB, Header, OnlineMixing,
+                  Original, SideInfo, TunedHead, all_tiles, context_mixing, parse, plan_rows, tile_count, tiling_plan)
+from .pxc.checks import check_budget, checked
 
 
 @dataclass
@@ -306,60 +283,6 @@ class Codec:
         return image
 
 
-def taped(cache: list, fitted: SideInfo) -> Tapes:
-    """The tapes of passes under ``fitted``'s deltas and tuned head (the arithmetic; sharpness,
-    value sets and the stages act after the network), from ``cache``: [(deltas, tuned, Tapes)]."""
-    for deltas, tuned, tapes in cache:
-        if deltas is fitted.deltas and tuned is fitted.tuned:
-            return tapes
-    cache.append((fitted.deltas, fitted.tuned, Tapes()))
-    return cache[-1][2]
-
-
-def check_effort(effort: int) -> int:
-    if effort not in EFFORTS:
-        raise PixcodecError(f"effort must be {min(EFFORTS)} to {max(EFFORTS)}, not {effort}")
-    return effort
-
-
-def runs_ahead(cm, coded: int, tiles: list) -> bool:
-    """Whether the network computes one part's logits beside the stage coding another's. Two
-    parts cost two engine calls a step instead of one: that pays where the stage has a colour
-    image's channels and at least 8 tiles a step to code (sail, 24 tiles of 128: 10.0 s against
-    13.2 s), not on a gray image (mountain, 20 tiles: 9.3 against 8.7 s) nor on a few tiles."""
-    return cm is not None and coded > 1 and len(tiles) >= 8
-
-
-def lockstep_parts(tiles: list, ahead: bool = False) -> list[tuple[int, list]]:
-    """A lockstep group as the consecutive parts (first tile's position, tiles) the engine runs;
-    ahead: at least two where there are two tiles, so that the network computes one part's
-    logits while the other's symbols are coded (the symbol order is the same)."""
-    size = min(LOCKSTEP, (len(tiles) + 1) // 2) if ahead else LOCKSTEP
-    return [(first, tiles[first:first + size]) for first in range(0, len(tiles), size)]
-
-
-def check_budget(header: Header, max_pixels: int | None) -> None:
-    """Refuse, before anything is allocated, an image larger than the decode budget."""
-    if max_pixels and header.height * header.width > max_pixels:
-        raise PixcodecError(f"refusing to decode a {header.width}x{header.height} image "
-                            f"({header.height * header.width / 1e6:.0f} megapixels): the limit is "
-                            f"{max_pixels / 1e6:.0f} megapixels (raise it with --max-pixels)")
-
-
-def checked(image: torch.Tensor, header: Header) -> torch.Tensor:
-    """The decoded coded channels (C, H, W) as the image the header describes, once its pixels
-    are shown to be what the header claims: the checksum (from version 10 over the samples the
-    ``original`` section restores, so its planes are inflated here, after the decode budget and
-    the pixels), and 0 or 255 only in a 1-bit image (the checksum does not cover the mode byte)."""
-    if header.side.gray:
-        image = image.expand(3, -1, -1).contiguous()
-    if header.crc_of(image.numpy(), header.side.original) != header.pixel_crc:
-        raise IntegrityError("corrupt .pxc file: the decoded pixels fail their checksum")
-    if header.mode == "1" and not bool(((image == 0) | (image == 255)).all()):
-        raise PixcodecError("corrupt .pxc file: a 1-bit image whose pixels are not all 0 or 255")
-    return image
-
-
 def skipped(side: SideInfo):
     """The tiles a file stores raw (one bool per tile), which the streams skip; None: none."""
     return None if side.stored is None else side.stored.bits
@@ -372,10 +295,3 @@ def stored_count(side: SideInfo) -> int:
 def stored_payload(image: torch.Tensor, header: Header) -> bytes:
     """The stored tiles' pixels of the coded image (C, H, W), for the file's end."""
     return b"" if header.side.stored is None else header.side.stored.payload(image, header.frame)
-
-
-def cut(cond: torch.Tensor | None, tiles) -> torch.Tensor | None:
-    """A whole image's (1, F, H, W) condition map as the batch of its tiles' windows."""
-    if cond is None:
-        return None
-    return torch.cat([cond[:, :, t.rows, t.cols] for t in tiles])

@@ -1,7 +1,7 @@
 """The codec's defaults and limits, without torch: the CLI's options and help read them before
 anything heavy is imported (``pixcodec --help`` answers in a fraction of a second)."""
 
-from .levers import DEFAULT_EFFORT, EFFORTS
+from .levers import DEFAULT_EFFORT, EFFORTS  # noqa: F401  (DEFAULT_EFFORT: read here by older callers)
 
 DEFAULT_TILE = 64                     # where no effort names one: two-part files, Codec()
 EFFORT_TILES = {level: effort.tile for level, effort in EFFORTS.items()}

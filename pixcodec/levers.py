@@ -7,6 +7,8 @@ from dataclasses import dataclass, fields, replace
 from enum import IntEnum
 from typing import TYPE_CHECKING
 
+from .errors import PixcodecError
+
 if TYPE_CHECKING:
     from .pxc import ChannelDeltas
 
@@ -69,3 +71,9 @@ DEFAULT_EFFORT = 3
 
 def effort_help() -> str:
     return "; ".join(f"{level}: {effort.says}" for level, effort in EFFORTS.items()) + ". Decoding needs no option."
+
+
+def check_effort(effort: int) -> int:
+    if effort not in EFFORTS:
+        raise PixcodecError(f"effort must be {min(EFFORTS)} to {max(EFFORTS)}, not {effort}")
+    return effort

@@ -15,13 +15,13 @@ import json
 
 import torch
 
-from .codec import (DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec, Compressed, check_budget, checked,
-                    stored_count, stored_payload)
+from .codec import DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec, Compressed, stored_count, stored_payload
 from .errors import PixcodecError
 from .levers import Levers
 from .progress import phase
 from .pxc import MAX_PIXELS, MAX_SIDE, Header, Latent, parse
-from .numerics import ExactNumerics
+from .pxc.checks import check_budget, checked
+from .exact.numerics import ExactNumerics
 
 
 # The condition map s = m(z) is computed for the whole image at once (spatial x H x W float64),

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from pixcodec.adapt import MAX_COLORS
+from pixcodec.encoder.adapt import MAX_COLORS
 from pixcodec.codec import Codec
 from pixcodec.pxc import Palette, parse
 from pixcodec.errors import PixcodecError
@@ -126,7 +126,7 @@ def test_a_damaged_palette_file_decodes_exactly_or_fails_cleanly():
 def test_sharpness_costs_are_the_same_with_exps_floored_at_their_fast_range(monkeypatch):
     """Measure.add floors scaled logits at -87, where float32's exp leaves its slow path: the
     terms it changes are below 2^-126 beside a row's 1, and the costs come out the same."""
-    from pixcodec import adapt
+    from pixcodec.encoder import adapt
     logits = torch.randn(300, 256, dtype=torch.float64, generator=torch.Generator().manual_seed(0)) * 400
     symbols = torch.randint(0, 256, (300,), generator=torch.Generator().manual_seed(1))
     costs = []

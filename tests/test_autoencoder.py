@@ -13,7 +13,7 @@ from pixcodec import checkpoint, models
 from pixcodec.codec import Codec
 from pixcodec.pxc import parse
 from pixcodec.errors import PixcodecError
-from pixcodec.likelihood import image_bits
+from pixcodec.training.likelihood import image_bits
 from pixcodec.two_part import TwoPartCodec
 
 from conftest import fuzz, structured_images, tiny_model

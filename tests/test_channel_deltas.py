@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from conftest import fuzz, rewritten_header, structured_images, tiny_model
-from pixcodec import channel_tuning
+from pixcodec.encoder import channel_tuning
 from pixcodec.codec import Codec
 from pixcodec.errors import PixcodecError
-from pixcodec.numerics import convs_of
+from pixcodec.exact.numerics import convs_of
 from pixcodec.pxc import ChannelDeltas, parse
 from pixcodec.pxc.channel_deltas import rice_bits, rice_decode, rice_encode
 from pixcodec.pxc.sections import Reader
@@ -199,9 +199,9 @@ def test_the_fit_gives_the_same_deltas_in_one_thread_and_in_two():
 def test_the_fit_s_steps_run_their_convolutions_in_bfloat16():
     """The fit's gradient passes use FitNumerics: bfloat16 convolutions, float32 out, close to
     the float model's; and the fit reaches its convs through it."""
-    from pixcodec.channel_tuning import FIT
-    from pixcodec.numerics import FLOAT
-    from pixcodec.convs import conv_weight
+    from pixcodec.encoder.channel_tuning import FIT
+    from pixcodec.exact.numerics import FLOAT
+    from pixcodec.exact.convs import conv_weight
     model = tiny_model("pixelcnn", 3, head="predictive")
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():

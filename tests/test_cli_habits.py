@@ -144,7 +144,7 @@ def test_lossy_and_unfit_output_formats_are_refused(photo):
 
 
 def test_write_errors_name_the_output_not_the_temporary_file(photo, monkeypatch):
-    import pixcodec.imageio as imageio
+    import pixcodec.images.imageio as imageio
 
     def fail(path, exclusive=False):
         raise PermissionError(13, "Permission denied", str(path.parent / f".{path.name}.abc.tmp"))

@@ -150,7 +150,7 @@ def test_revision_3_learns_brightness_dependent_statistics_sooner_than_revision_
 
 
 def test_a_new_weight_set_learns_five_times_faster_in_revision_3():
-    from pixcodec.cm.model import _mix_learn
+    from pixcodec.cm.parts import mixer_learn as _mix_learn
     x_in = np.array([512, 64, -300], np.int64)
     steps = {}
     for falling in (False, True):

@@ -167,7 +167,7 @@ def test_the_network_ahead_of_the_stage_changes_no_byte(monkeypatch):
     """A colour image of 9 tiles in one group: the codec runs the network ahead of the stage
     (codec.runs_ahead); forced to run them in turn it writes and reads the same bytes."""
     from pixcodec import codec as codec_module
-    from pixcodec import engine
+    from pixcodec.exact import engine
     model = tiny_model("pixelcnn", 3)
     img = picture(3, 24, 24, seed=7)
     plan = next(codec_module.tiling_plan(24, 24, 8, 300, None))

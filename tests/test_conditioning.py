@@ -7,8 +7,8 @@ import torch
 from click.testing import CliRunner
 from PIL import Image
 
-from pixcodec.conditioning import ClassCondition
-from pixcodec.data import open_dataset
+from pixcodec.training.conditioning import ClassCondition
+from pixcodec.training.data import open_dataset
 from pixcodec.errors import PixcodecError
 
 from conftest import structured_images, tiny_hparams

@@ -12,8 +12,8 @@ from PIL import Image
 from pixcodec import checkpoint, models
 from pixcodec.errors import PixcodecError
 from pixcodec.models.conv_autoencoder import discretized_gaussian_log_mass
-from pixcodec.run_config import TrainConfig
-from pixcodec.train import clipped_parts, latent_charge
+from pixcodec.training.run_config import TrainConfig
+from pixcodec.training.train import clipped_parts, latent_charge
 
 from conftest import structured_images
 

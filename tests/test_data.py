@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pixcodec.data import load_image, open_dataset
+from pixcodec.training.data import load_image, open_dataset
 from pixcodec.errors import PixcodecError
 
 from conftest import SHARED_DATA

@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from pixcodec import engine, models
-from pixcodec.numerics import FLOAT, ExactNumerics
+from pixcodec.exact import engine
+from pixcodec import models
+from pixcodec.exact.numerics import FLOAT, ExactNumerics
 
 from conftest import tiny_model
 
@@ -169,9 +170,9 @@ def test_a_choice_that_fails_ahead_stops_the_network_and_restores_its_threads(mo
 
 @pytest.mark.parametrize("scale", [1, 60])            # 60: activations saturate at the clamps
 def test_pixelcnn_engine_is_exact_through_the_compiled_loops(monkeypatch, scale):
-    """Blocks of any size through exact_kernels (the shipped model's sizes take them; the tiny
+    """Blocks of any size through exact/kernels.py (the shipped model's sizes take them; the tiny
     ones here would not), including the predictive head's logits and the weights."""
-    from pixcodec import exact_kernels, numerics
+    from pixcodec.exact import kernels as exact_kernels, numerics
     monkeypatch.setattr(numerics, "ELEMENTWISE", 1)
     monkeypatch.setattr(exact_kernels, "MIN_ELEMENTS", 1)
     calls = []

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from pixcodec import exact_kernels
-from pixcodec.numerics import ACT_BITS, ACT_LIMIT, EXP_RANGE, ExactNumerics, _grid, exact_tables
+from pixcodec.exact import kernels as exact_kernels
+from pixcodec.exact.numerics import ACT_BITS, ACT_LIMIT, EXP_RANGE, ExactNumerics, _grid, exact_tables
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def test_small_blocks_and_other_dtypes_take_the_torch_code(num):
 def test_the_fused_trunk_steps_are_the_torch_code_s_bits(num, wide):
     """finish (floor, clamp) and residual (finish, add, clamp, ReLU) against their torch steps,
     on sums far past the clamps and on ones just inside them; acc (R, N) or a bias (R, 1)."""
-    from pixcodec.numerics import FLOAT
+    from pixcodec.exact.numerics import FLOAT
     g = torch.Generator().manual_seed(5)
     limit = ACT_LIMIT * 4096
     acc = torch.randn(24, 40 if wide else 1, generator=g, dtype=torch.float64) * limit * 1.5

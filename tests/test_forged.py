@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from pixcodec import checkpoint
-from pixcodec.atomic import atomic_write
+from pixcodec.images.atomic import atomic_write
 from pixcodec.codec import Codec
 from pixcodec.errors import PixcodecError
 from pixcodec.pxc import Header, SideInfo, StoredTiles, parse, stream_count

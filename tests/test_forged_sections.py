@@ -20,7 +20,7 @@ from pixcodec import checkpoint
 from pixcodec.api import as_array, as_pixels
 from pixcodec.codec import Codec
 from pixcodec.errors import IntegrityError, PixcodecError
-from pixcodec.image_formats import read_back_png, with_png_metadata
+from pixcodec.images.formats import read_back_png, with_png_metadata
 from pixcodec.pxc import ChannelDeltas, Header, Metadata, Original, SideInfo, parse, stream_count
 from pixcodec.pxc.original import ALPHA, LOW, Plane, inflate
 
@@ -349,7 +349,7 @@ def test_compress_drops_a_record_that_cannot_be_valid_and_says_so(tmp_path):
 def test_decompress_reads_its_png_back_before_keeping_it():
     """The last net: a chunk no check caught (here one built past them) makes the output
     unreadable to Pillow, and nothing is written."""
-    from pixcodec.imageio import png_bytes
+    from pixcodec.images.imageio import png_bytes
     pixels = torch.arange(48, dtype=torch.uint8).view(3, 4, 4)
     good = with_png_metadata(png_bytes(pixels, "RGB"), Metadata(png_chunks=((b"gAMA", b"\x00\x00\xb1\x8f"),)))
     read_back_png(good, pixels.numpy(), None)

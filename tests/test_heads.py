@@ -3,7 +3,7 @@ import torch
 
 from pixcodec.models.heads import LogitsHead, med_context
 from pixcodec.models.masked import channel_groups
-from pixcodec.numerics import FLOAT
+from pixcodec.exact.numerics import FLOAT
 
 
 def med_reference(x, i, j):

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from pixcodec.likelihood import evaluate, image_bits, nll_bits, same_shape_batches
+from pixcodec.training.likelihood import evaluate, image_bits, nll_bits, same_shape_batches
 
 from conftest import tiny_model
 

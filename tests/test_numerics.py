@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from pixcodec import exact_tables as tables_module
-from pixcodec.numerics import ACT_BITS, ExactNumerics, exact_tables
+from pixcodec.exact import tables as tables_module
+from pixcodec.exact.numerics import ACT_BITS, ExactNumerics, exact_tables
 
 from conftest import tiny_model
 
@@ -111,8 +111,8 @@ def test_weights_too_large_for_exact_sums_are_refused():
 def test_the_arithmetic_refuses_a_conv_it_does_not_implement(conv):
     """It reads the weights and the explicit pad only: a conv's own padding, stride, dilation or
     groups would be ignored, so the model would compute something else than its float forward."""
-    from pixcodec.convs import PaddedConv2d, geometry
-    from pixcodec.numerics import FLOAT
+    from pixcodec.exact.convs import PaddedConv2d, geometry
+    from pixcodec.exact.numerics import FLOAT
     with pytest.raises(ValueError, match="implements"):
         ExactNumerics(torch.nn.Sequential(conv))
     with pytest.raises(ValueError, match="implements"):

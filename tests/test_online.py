@@ -9,7 +9,7 @@ from conftest import structured_images, tiny_model
 from pixcodec import api
 from pixcodec.codec import EFFORTS, Codec
 from pixcodec.errors import PixcodecError
-from pixcodec.numerics import exact_tables
+from pixcodec.exact.numerics import exact_tables
 from pixcodec.pxc import MixState, parse
 from pixcodec.pxc.online import ALPHAS, COST_BITS, THRESHOLDS, _cost_table
 from test_cli_codec import clean_error, run

@@ -9,9 +9,9 @@ import torch
 
 from pixcodec.codec import Codec
 from pixcodec.errors import PixcodecError
-from pixcodec.image_formats import encode
-from pixcodec.imageio import png_bytes, read_image
-from pixcodec.pngfile import write_png
+from pixcodec.images.formats import encode
+from pixcodec.images.imageio import png_bytes, read_image
+from pixcodec.images.pngfile import write_png
 from pixcodec.pxc import parse
 
 from conftest import SHARED_DATA, tiny_model

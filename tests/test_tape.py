@@ -1,11 +1,11 @@
-"""The encoder's second pass plays back the first pass's network outputs (pixcodec/tape.py)."""
+"""The encoder's second pass plays back the first pass's network outputs (pixcodec/exact/tape.py)."""
 import pytest
 import torch
 
 from conftest import structured_images, tiny_model
-from pixcodec import engine, tape
+from pixcodec.exact import engine, tape
 from pixcodec.codec import Codec
-from pixcodec.numerics import ExactNumerics
+from pixcodec.exact.numerics import ExactNumerics
 from pixcodec.pxc import parse
 
 

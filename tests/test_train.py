@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from pixcodec import checkpoint
-from pixcodec.batches import CroppedItems, StepBatches, symmetry
+from pixcodec.training.batches import CroppedItems, StepBatches, symmetry
 from pixcodec.errors import PixcodecError
-from pixcodec.run_config import TrainConfig, resolve
-from pixcodec.train import _autocast, train
+from pixcodec.training.run_config import TrainConfig, resolve
+from pixcodec.training.train import _autocast, train
 
 from conftest import tiny_hparams
 
@@ -67,7 +67,7 @@ def test_symmetry_is_the_eight_element_group_of_the_square():
 def test_augmentation_keeps_the_crop_and_draws_every_symmetry_from_the_seed(tiny_npz):
     """--augment none must give exactly the crops runs got before augmentation existed, and
     dihedral one of the 8 symmetries of that same crop, decided by the seed alone."""
-    from pixcodec.data import open_dataset
+    from pixcodec.training.data import open_dataset
     data = open_dataset(f"cifar10-npz:{tiny_npz}")
     plain, turned, flipped = (CroppedItems(data, 5, a) for a in ("none", "dihedral", "flip"))
     seen, mirrors = set(), set()
@@ -176,7 +176,7 @@ def test_torchrun_two_gloo_processes_match_one_process(tiny_npz, tmp_path):
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    from pixcodec.atomic import atomic_write
+    from pixcodec.images.atomic import atomic_write
 
     target = tmp_path / "keep.bin"
     target.write_bytes(b"old")

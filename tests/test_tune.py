@@ -1,4 +1,4 @@
-"""Head tuning (pixcodec/tune.py): the fit's arithmetic, exact round trips of tuned files, bad headers."""
+"""Head tuning (pixcodec/encoder/tune.py): the fit's arithmetic, exact round trips of tuned files, bad headers."""
 import struct
 from pathlib import Path
 
@@ -6,12 +6,13 @@ import pytest
 import torch
 
 from conftest import fuzz, rewritten_header, structured_images, tiny_model
-from pixcodec import checkpoint, tune
+from pixcodec import checkpoint
+from pixcodec.encoder import tune
 from pixcodec.codec import Codec
 from pixcodec.pxc import TunedHead, parse
 from pixcodec.errors import PixcodecError
-from pixcodec.likelihood import nll_bits
-from pixcodec.convs import conv_weight
+from pixcodec.training.likelihood import nll_bits
+from pixcodec.exact.convs import conv_weight
 from test_codec import golden_module
 
 DATA = Path(__file__).parent / "data"

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from pixcodec.cli.workers import LEAVE_S, TERMINATE_S, WorkerFailed, Workers
-from pixcodec.atomic import atomic_write
+from pixcodec.images.atomic import atomic_write
 from pixcodec.errors import PixcodecError
 
 

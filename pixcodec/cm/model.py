@@ -22,7 +22,10 @@ A file's revision never changes meaning: ``REVISIONS`` says what each one uses.
 
 Every quantity is an integer: counters 16-bit, mixer weights 16.16 fixed point, probabilities
 12-bit. ``code`` walks the subpixels it is given in order, coding (or decoding) and learning:
-the encoder and the decoder call it with the same positions and weights, step by step.
+the encoder and the decoder call it with the same positions and weights, step by step. A
+context's counters for one subpixel sit in two buckets of 16, one a nibble: the first nibble's
+15 nodes, then the second's under the first's value, so 8 decisions touch 2 cache lines a
+context, not 8.
 """
 from __future__ import annotations
 
@@ -35,22 +38,11 @@ from . import coder
 from .jit import njit
 from .contexts import N, N_CONTEXTS, W, context_hashes, hash4, neighbours
 from .predictions import N_PREDICTIONS, predict
+from .parts import RATE, apm_learn, counters_learn, distribution, gather_inputs, mixed, mixers_learn, refined
 from .tables import SQUASH, STRETCH
 
-COUNT_LIMIT = 60             # the counters' slowest rate: 1 / (COUNT_LIMIT + 2)
-RATE = np.array([65536 // (n + 2) for n in range(64)], np.int64)       # 1 / (n + 2), 16-bit
-MIX_SHIFT = 13               # learning rate 2^-9 in the mixers' units
-# Revision 3: a weight set's rate is (16 + BOOST // (n + BOOST_AFTER)) / 16 of that after n uses
-BOOST, BOOST_AFTER, USES_LIMIT = 1 << 16, 1024, 1 << 20
 # What revision 3 adds, as bits of ``Revision.extras`` (apart only to measure each: benchmarks)
 LEVEL_MIXER, FALLING_RATES, LEVEL_APM = 1, 2, 4
-WEIGHT_LIMIT = 1 << 24
-APM_RATE_SHIFT = 13          # 1/64, shared between the two nearest bins
-# A counter is stored XOR this, its state before any update (p = 1/2, seen 0 times), so a fresh
-# table is all zeros: its pages are committed only as contexts are used
-FRESH = 32768 << 6
-
-
 # What a decision coded at probability p costs, in 2^-16 bits: the encoder's estimate of what each
 # subpixel costs (to choose what to store), never an input to the coding
 COST = np.concatenate([[0], np.round(-np.log2(np.arange(1, 4097) / 4096) * 65536)]).astype(np.int64)
@@ -120,50 +112,32 @@ class State:
 
 
 @njit
-def _apm(table, row, pos):
-    j, frac = pos >> 7, pos & 127
-    return (table[row, j] * (128 - frac) + table[row, j + 1] * frac) >> 7
+def subpixel_context(image, y, x, c, tile, weights, k, cum, nb, ctx, pr, predicting):
+    """Subpixel k's distribution (``cum``, and its mode and spread), its neighbours, its hashed
+    contexts and its predictions, from what is already coded."""
+    mode, spread = distribution(weights, k, cum)
+    neighbours(image, y, x, c, tile, nb)
+    context_hashes(nb, c, mode, spread, ctx)
+    if predicting:
+        predict(image, y, x, c, tile, pr)
+    return mode, spread
 
 
 @njit
-def _apm_learn(table, row, pos, bit):
-    j, frac = pos >> 7, pos & 127
-    target = bit << 16
-    table[row, j] += ((target - table[row, j]) * (128 - frac)) >> APM_RATE_SHIFT
-    table[row, j + 1] += ((target - table[row, j + 1]) * frac) >> APM_RATE_SHIFT
+def weight_sets(c, bit_pos, st_net, lo, hi, nb, mode, spread):
+    """Each mixer's weight set: by the network's confidence and which of W, N and its mode the
+    value can still be; by its spread; by the levels of its mode and of W."""
+    agree = (1 if lo <= nb[W] < hi else 0) + (2 if lo <= nb[N] < hi else 0) + (4 if lo <= mode < hi else 0)
+    return (((c * 8 + bit_pos) * 4 + min(3, abs(st_net) >> 9)) * 8 + agree, (c * 8 + bit_pos) * 16 + spread,
+            (c * 8 + bit_pos) * 64 + (mode >> 5) * 8 + (nb[W] >> 5))
 
 
 @njit
-def _squash(squash, d):
-    return squash[min(2047, max(-2047, d)) + 2048]
-
-
-@njit
-def _learn(stored, bit, rate):
-    """A counter (stored XOR ``FRESH``) after seeing ``bit``: its probability moves by its rate."""
-    state = np.int64(stored ^ FRESH)
-    q, n = state >> 6, state & 63
-    q += (((bit << 16) - q) * rate[n]) >> 16
-    return ((q << 6) | min(n + 1, COUNT_LIMIT)) ^ FRESH
-
-
-@njit
-def _rate(mix, row, inputs, err, falling):
-    """A weight set's error ``err`` (12-bit) as it learns from it: at the rate its uses give it
-    (revision 3, counting this use), else as it is."""
-    if not falling:
-        return err
-    uses = np.int64(mix[row, inputs])
-    mix[row, inputs] = min(uses + 1, USES_LIMIT)
-    return (err * (16 + BOOST // (uses + BOOST_AFTER))) >> 4
-
-
-@njit
-def _mix_learn(mix, row, x_in, inputs, err, falling):
-    """A weight set after its mixer's error ``err``; ``falling``: as ``_rate`` says."""
-    err = _rate(mix, row, inputs, err, falling)
-    for i in range(inputs):
-        mix[row, i] = min(WEIGHT_LIMIT, max(-WEIGHT_LIMIT, mix[row, i] + ((x_in[i] * err) >> MIX_SHIFT)))
+def apm_rows(c, bit_pos, node, st_net, nb, level_apm):
+    """Each APM's row: by node; by bit position and the network's probability; by node, W's level
+    and the W-N step (revision 3)."""
+    row3 = (c * 256 + node) * 64 + min(15, nb[W] >> 4) * 4 + min(3, abs(nb[W] - nb[N]) >> 3) if level_apm else 0
+    return c * 256 + node, (c * 8 + bit_pos) * 24 + min(23, ((st_net + 2048) * 24) >> 12), row3
 
 
 @njit
@@ -172,89 +146,39 @@ def code(image, ys, xs, cs, weights, values, costs, tile, decode, contexts, coun
     """Code ``values[k]`` (or, with ``decode``, decode into ``values``) as the subpixels
     (ys[k], xs[k], cs[k]) in order, subpixel k by its 256 weights ``weights[k]``, writing each
     into ``image`` once coded: contexts read only what both sides have written there, whatever
-    the order. The encoder gets each subpixel's cost in ``costs`` (2^-16 bits). ``trace``, when it has room, receives every coded decision's probability.
-    Returns the number of decisions coded.
-
-    A context's counters for one subpixel sit in two buckets of 16, one a nibble: the first
-    nibble's 15 nodes, then the second's under the first's value, so 8 decisions touch 2 cache
-    lines a context, not 8."""
+    the order. The encoder gets each subpixel's cost in ``costs`` (2^-16 bits); ``trace``, when
+    it has room, every coded decision's probability. Returns the number of decisions coded."""
     mask = (counters.shape[1] - 1) & ~15
     level_mixer, falling, level_apm = extras & LEVEL_MIXER, extras & FALLING_RATES, extras & LEVEL_APM
-    n_ctx, n_pred, inputs = contexts.shape[0], chosen.shape[0], mix1.shape[1] - 1
-    ctx = np.zeros(N_CONTEXTS, np.int64)
-    slot = np.zeros(n_ctx, np.int64)
-    bucket = np.zeros(n_ctx, np.int64)
-    nb = np.zeros(16, np.int64)
-    pr = np.zeros(N_PREDICTIONS, np.int64)
-    pslot = np.zeros(max(1, n_pred), np.int64)
-    x_in = np.zeros(inputs, np.int64)
-    cum = np.zeros(257, np.int64)
+    n_ctx, inputs = contexts.shape[0], mix1.shape[1] - 1
+    ctx, nb, pr = np.zeros(N_CONTEXTS, np.int64), np.zeros(16, np.int64), np.zeros(N_PREDICTIONS, np.int64)
+    slot, bucket, pslot = np.zeros(n_ctx, np.int64), np.zeros(n_ctx, np.int64), np.zeros(chosen.shape[0], np.int64)
+    x_in, cum = np.zeros(inputs, np.int64), np.zeros(257, np.int64)
     decisions = 0
     for k in range(ys.shape[0]):
         y, x, c = ys[k], xs[k], cs[k]
-        best, mode = np.int64(-1), 0
-        for v in range(256):
-            wv = np.int64(weights[k, v])
-            cum[v + 1] = cum[v] + wv
-            if wv > best:
-                best, mode = wv, v
-        spread = 0
-        while spread < 15 and (cum[256] >> spread) > best:
-            spread += 1
-        neighbours(image, y, x, c, tile, nb)
-        context_hashes(nb, c, mode, spread, ctx)
+        mode, spread = subpixel_context(image, y, x, c, tile, weights, k, cum, nb, ctx, pr, chosen.shape[0] > 0)
         parity = (y & 1) * 2 + (x & 1)
-        if n_pred > 0:
-            predict(image, y, x, c, tile, pr)
         value = 0 if decode else np.int64(values[k])
         lo, hi, node = 0, 256, 1
         for bit_pos in range(8):
             if bit_pos == 0 or bit_pos == 4:
                 for j in range(n_ctx):
-                    i = contexts[j]
-                    bucket[j] = hash4(ctx[i], c, i, node) & mask
+                    bucket[j] = hash4(ctx[contexts[j]], c, contexts[j], node) & mask
             mid = (lo + hi) >> 1
             s0, s1 = cum[mid] - cum[lo], cum[hi] - cum[mid]
             if s0 == 0 or s1 == 0:                    # forced by the weights: nothing to code
                 bit = 1 if s1 > 0 else 0
             else:
                 st_net = stretch[min(4095, max(1, (s1 << 12) // (s0 + s1)))]
-                x_in[0], x_in[1] = st_net, 64
                 within = node if bit_pos < 4 else node - ((node >> (bit_pos - 4)) << (bit_pos - 4)) + (1 << (bit_pos - 4))
-                for j in range(n_ctx):
-                    slot[j] = bucket[j] + within
-                    x_in[2 + j] = stretch[(counters[j, slot[j]] ^ FRESH) >> 10]
-                base = ((c * 4 + parity) * 8 + bit_pos) << 8
-                for j in range(n_pred):
-                    pslot[j] = base | ((pr[chosen[j]] - lo) & 255)
-                    x_in[2 + n_ctx + j] = stretch[(predictions[pslot[j], j] ^ FRESH) >> 10]
-                agree = (1 if lo <= nb[W] < hi else 0) + (2 if lo <= nb[N] < hi else 0) + (4 if lo <= mode < hi else 0)
-                set1 = ((c * 8 + bit_pos) * 4 + min(3, abs(st_net) >> 9)) * 8 + agree
-                set2 = (c * 8 + bit_pos) * 16 + spread
-                set3 = (c * 8 + bit_pos) * 64 + (mode >> 5) * 8 + (nb[W] >> 5)
-                dot1, dot2, dot3 = np.int64(0), np.int64(0), np.int64(0)
-                if level_mixer:             # one pass over the inputs for all three
-                    for i in range(inputs):
-                        dot1 += mix1[set1, i] * x_in[i]
-                        dot2 += mix2[set2, i] * x_in[i]
-                        dot3 += mix3[set3, i] * x_in[i]
-                else:
-                    for i in range(inputs):
-                        dot1 += mix1[set1, i] * x_in[i]
-                        dot2 += mix2[set2, i] * x_in[i]
-                dot1, dot2, dot3 = dot1 >> 16, dot2 >> 16, dot3 >> 16
-                p1, p2, p3 = _squash(squash, dot1), _squash(squash, dot2), _squash(squash, dot3)
-                # the mean in the stretched domain (a third: 21845 / 2^16, the same on every machine)
-                p_mix = _squash(squash, ((dot1 + dot2 + dot3) * 21845) >> 16 if level_mixer else (dot1 + dot2) >> 1)
+                gather_inputs(x_in, st_net, counters, slot, bucket, within, predictions, pslot, pr, chosen,
+                        ((c * 4 + parity) * 8 + bit_pos) << 8, lo, stretch)
+                set1, set2, set3 = weight_sets(c, bit_pos, st_net, lo, hi, nb, mode, spread)
+                p1, p2, p3, p_mix = mixed(x_in, inputs, mix1, mix2, mix3, set1, set2, set3, level_mixer, squash)
                 pos = stretch[p_mix] + 2048
-                row1 = c * 256 + node
-                row2 = (c * 8 + bit_pos) * 24 + min(23, ((st_net + 2048) * 24) >> 12)
-                if level_apm:
-                    row3 = (c * 256 + node) * 64 + min(15, nb[W] >> 4) * 4 + min(3, abs(nb[W] - nb[N]) >> 3)
-                    p = (p_mix + (_apm(apm1, row1, pos) >> 4) + (_apm(apm2, row2, pos) >> 4) + (_apm(apm3, row3, pos) >> 4)) >> 2
-                else:
-                    p = (2 * p_mix + 3 * (_apm(apm1, row1, pos) >> 4) + 3 * (_apm(apm2, row2, pos) >> 4)) >> 3
-                p = min(4095, max(1, p))
+                row1, row2, row3 = apm_rows(c, bit_pos, node, st_net, nb, level_apm)
+                p = refined(p_mix, apm1, apm2, apm3, row1, row2, row3, pos, level_apm)
                 if decisions < trace.shape[0]:
                     trace[decisions] = p
                 decisions += 1
@@ -264,29 +188,13 @@ def code(image, ys, xs, cs, weights, values, costs, tile, decode, contexts, coun
                     bit = 1 if value >= mid else 0
                     coder.encode_bit(cstate, buf, bit, p)
                     costs[k] += cost[p if bit else 4096 - p]
-                if level_mixer:
-                    err1, err2 = _rate(mix1, set1, inputs, (bit << 12) - p1, falling), _rate(mix2, set2, inputs, (bit << 12) - p2, falling)
-                    err3 = _rate(mix3, set3, inputs, (bit << 12) - p3, falling)
-                    for i in range(inputs):
-                        mix1[set1, i] = min(WEIGHT_LIMIT, max(-WEIGHT_LIMIT, mix1[set1, i] + ((x_in[i] * err1) >> MIX_SHIFT)))
-                        mix2[set2, i] = min(WEIGHT_LIMIT, max(-WEIGHT_LIMIT, mix2[set2, i] + ((x_in[i] * err2) >> MIX_SHIFT)))
-                        mix3[set3, i] = min(WEIGHT_LIMIT, max(-WEIGHT_LIMIT, mix3[set3, i] + ((x_in[i] * err3) >> MIX_SHIFT)))
-                else:
-                    _mix_learn(mix1, set1, x_in, inputs, (bit << 12) - p1, falling)
-                    _mix_learn(mix2, set2, x_in, inputs, (bit << 12) - p2, falling)
-                _apm_learn(apm1, row1, pos, bit)
-                _apm_learn(apm2, row2, pos, bit)
+                mixers_learn(bit, p1, p2, p3, x_in, inputs, mix1, mix2, mix3, set1, set2, set3, level_mixer, falling)
+                apm_learn(apm1, row1, pos, bit)
+                apm_learn(apm2, row2, pos, bit)
                 if level_apm:
-                    _apm_learn(apm3, row3, pos, bit)
-                for j in range(n_ctx):
-                    counters[j, slot[j]] = _learn(counters[j, slot[j]], bit, rate)
-                for j in range(n_pred):
-                    predictions[pslot[j], j] = _learn(predictions[pslot[j], j], bit, rate)
-            if bit:
-                lo = mid
-            else:
-                hi = mid
-            node = node * 2 + bit
+                    apm_learn(apm3, row3, pos, bit)
+                counters_learn(bit, counters, slot, predictions, pslot, rate)
+            lo, hi, node = (mid, hi, node * 2 + 1) if bit else (lo, mid, node * 2)
         values[k] = lo
         image[y, x, c] = lo
     return decisions

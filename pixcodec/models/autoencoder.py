@@ -36,8 +36,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..errors import PixcodecError
-from ..convs import PaddedConv2d
-from ..numerics import FLOAT
+from ..exact.convs import PaddedConv2d
+from ..exact.numerics import FLOAT
 from .registry import PixelModel, build, register
 
 LN2 = math.log(2.0)

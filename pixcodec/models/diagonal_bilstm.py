@@ -35,8 +35,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..engine import pixel_rows
-from ..numerics import FLOAT
+from ..exact.engine import pixel_rows
+from ..exact.numerics import FLOAT
 from .lstm import RecurrentPixelModel, RecurrentState, lstm_update
 from .masked import row_conv
 from .registry import register

@@ -33,9 +33,9 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..engine import Canvas, margin_for, pixel_inputs, pixel_rows
-from ..convs import PaddedConv2d
-from ..numerics import FLOAT
+from ..exact.engine import Canvas, margin_for, pixel_inputs, pixel_rows
+from ..exact.convs import PaddedConv2d
+from ..exact.numerics import FLOAT
 from .heads import LogitsHead, check_image
 from .masked import channel_groups, row_conv
 from .registry import PixelModel, register

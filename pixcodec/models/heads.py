@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..numerics import FLOAT
+from ..exact.numerics import FLOAT
 from .masked import channel_groups, raster_conv
 
 HEADS = ("softmax", "laplace", "predictive")

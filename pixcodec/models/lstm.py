@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..engine import Canvas, pixel_inputs
-from ..numerics import FLOAT
+from ..exact.engine import Canvas, pixel_inputs
+from ..exact.numerics import FLOAT
 from .gated_pixelcnn import cond_map
 from .heads import LogitsHead, check_image
 from .masked import channel_groups, raster_conv

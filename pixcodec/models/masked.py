@@ -33,7 +33,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..numerics import FLOAT
+from ..exact.numerics import FLOAT
 
 
 def channel_groups(n_features: int, n_groups: int) -> torch.Tensor:

@@ -34,9 +34,9 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 
-from ..sheared import CentrePart, ShearedCanvas, SplitConv, group_bounds
-from ..numerics import FLOAT
-from ..tape import shaped
+from ..exact.sheared import CentrePart, ShearedCanvas, SplitConv, group_bounds
+from ..exact.numerics import FLOAT
+from ..exact.tape import shaped
 from .heads import LogitsHead, check_image
 from .masked import channel_groups, raster_conv
 from .registry import PixelModel, register

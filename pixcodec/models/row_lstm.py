@@ -32,9 +32,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..engine import pixel_rows
-from ..convs import PaddedConv2d
-from ..numerics import FLOAT
+from ..exact.engine import pixel_rows
+from ..exact.convs import PaddedConv2d
+from ..exact.numerics import FLOAT
 from .lstm import RecurrentPixelModel, RecurrentState, lstm_update
 from .masked import row_conv
 from .registry import register

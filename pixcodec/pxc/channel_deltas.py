@@ -136,8 +136,8 @@ class ChannelDeltas(Section):
 
     @staticmethod
     def channel_count(model: nn.Module) -> int:
-        from ..convs import conv_weight
-        from ..numerics import convs_of
+        from ..exact.convs import conv_weight
+        from ..exact.numerics import convs_of
         return sum(conv_weight(m)[0].shape[0] for m in convs_of(model))
 
     def numerics(self, exact, model: nn.Module):
@@ -145,7 +145,7 @@ class ChannelDeltas(Section):
         (ValueError when they do not fit the model, or push a layer past the exact bounds)."""
         import torch
 
-        from ..numerics import ACT_BITS, WEIGHT_BITS, convs_of
+        from ..exact.numerics import ACT_BITS, WEIGHT_BITS, convs_of
         bias_bits = ACT_BITS + WEIGHT_BITS                                              # the bias grid
         convs = convs_of(model)
         if self.gains.numel() != self.channel_count(model):

@@ -19,7 +19,8 @@ from .channel_deltas import ChannelDeltas
 from .context_mixing import ContextMixing, ContextMixing2, ContextMixing3
 from .metadata import Metadata
 from .original import Original, pixel_crc
-from .sections import FLAG_GRAY, Frame, GrayRGB, Latent, OnlineMixing, Reader, Section, Sharpness, StoredTiles, TunedHead
+from .sections import FLAG_GRAY, Frame, GrayRGB, Latent, OnlineMixing, Reader, Section, Sharpness, StoredTiles
+from .tuned_head import TunedHead
 from .tiles import stream_count, tile_count
 from .value_sets import Palette, ValueSets
 from .versions import LAYOUT, NEWEST, VERSIONS, implied_flags, known_flags, new_in, oldest_version

@@ -4,7 +4,7 @@ A colour profile changes what the pixels mean; EXIF and XMP say where and how th
 made. cjxl and cwebp keep them, and so does pixcodec: the ICC profile, EXIF and XMP of any
 input, and a PNG's other ancillary chunks that are safe to copy (colour, physical size, time,
 text), byte for byte. Writing a decoded image puts back what its format can hold
-(image_formats.py says what it drops).
+(images/formats.py says what it drops).
 
 Bytes: u8 record count (1 to 255), then per record u8 kind, u32 length, the bytes. ICC, EXIF
 and XMP appear at most once each; a PNG chunk record is its 4-byte type, then its data.

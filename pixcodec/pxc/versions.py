@@ -14,7 +14,8 @@ from .channel_deltas import ChannelDeltas
 from .context_mixing import ContextMixing, ContextMixing2, ContextMixing3
 from .metadata import Metadata
 from .original import Original
-from .sections import GrayRGB, Latent, OnlineMixing, Sharpness, StoredTiles, TunedHead
+from .sections import GrayRGB, Latent, OnlineMixing, Sharpness, StoredTiles
+from .tuned_head import TunedHead
 from .value_sets import Palette, ValueSets
 
 

@@ -162,7 +162,7 @@ if __name__ == "__main__":
         checkpoint.save(HERE / "golden_predictive.pt",
                         models.build("pixelcnn", 3, hidden=6, layers=1, out_hidden=6, head="predictive"))
     from pixcodec import bundled
-    from pixcodec.imageio import read_image
+    from pixcodec.images.imageio import read_image
     for name, (file, options) in BUNDLED_GOLDEN.items():
         if not (HERE / name).exists():
             entry = next(b for b in bundled.BUNDLED if b.file == file)

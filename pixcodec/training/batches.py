@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import torch
 
-from .errors import PixcodecError
+from ..errors import PixcodecError
 
 AUGMENTS = {"none": 1, "flip": 2, "dihedral": 8}    # how many symmetries each draws from
 

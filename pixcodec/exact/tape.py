@@ -101,3 +101,13 @@ def shaped(model, num, raw: torch.Tensor, predicted, image: torch.Tensor, rows: 
     predicted: the head's v(P) at the pixels (``head.predictions``), or None."""
     context = None if predicted is None else (predicted, pixel_inputs(num, image, rows, cols))
     return model.head.shape(raw, num, c, context)
+
+
+def taped(cache: list, fitted) -> Tapes:
+    """The tapes of passes under ``fitted``'s deltas and tuned head (the arithmetic; sharpness,
+    value sets and the stages act after the network), from ``cache``: [(deltas, tuned, Tapes)]."""
+    for deltas, tuned, tapes in cache:
+        if deltas is fitted.deltas and tuned is fitted.tuned:
+            return tapes
+    cache.append((fitted.deltas, fitted.tuned, Tapes()))
+    return cache[-1][2]

@@ -5,7 +5,7 @@ Pillow cannot be trusted with this: it reduces 16-bit RGB to 8 bits on open, for
 colour keys, and accepts an IDAT whose checksum is wrong. pypng keeps every sample and checks
 every chunk's CRC. What the model does not code (see ``pxc.Original``) travels beside it.
 Ancillary chunks that describe the pixels (colour, text, EXIF) travel in ``pxc.Metadata``
-(image_formats.py); the rest (a truecolour image's suggested palette, say) are not kept.
+(formats.py); the rest (a truecolour image's suggested palette, say) are not kept.
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import png
 import torch
 from PIL import Image
 
-from .errors import PixcodecError
-from .pxc.original import DEPTHS, Original
+from ..errors import PixcodecError
+from ..pxc.original import DEPTHS, Original
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_INPUT_PIXELS = 2 * Image.MAX_IMAGE_PIXELS      # where Pillow raises DecompressionBombError

@@ -18,8 +18,8 @@ platform builds identical tables.
 
 Convolutions are unfold + matmul in float64: no Winograd or FFT algorithm can
 slip in, and the same code computes a conv at a handful of positions for the
-incremental decoder. Both arithmetics share the verbs below; a model's forward
-is written once against them.
+incremental decoder. Both arithmetics share the verbs of float_numerics.py; a
+model's forward is written once against them.
 """
 from __future__ import annotations
 
@@ -30,11 +30,12 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import exact_kernels
+from . import kernels
 from .convs import conv_weight, geometry
+from .float_numerics import FLOAT, FloatNumerics, SharedVerbs  # noqa: F401  (the float side, read from here too)
 
 # the grids the tables are on, and the tables: the arithmetic's users import them from here
-from .exact_tables import ACT_BITS, EXP_BITS, EXP_RANGE, SQUASH_RANGE, exact_tables  # noqa: F401
+from .tables import ACT_BITS, EXP_BITS, EXP_RANGE, SQUASH_RANGE, exact_tables  # noqa: F401
 
 WEIGHT_BITS = 14       # weights on the grid 2^-14
 ACT_LIMIT = 256.0      # |activation| <= 256 keeps every sum exact (see module doc)
@@ -42,7 +43,7 @@ SHARPNESS_BITS = 4     # a coding temperature k scales logits by k / 16
 SHARPNESS_ONE = 1 << SHARPNESS_BITS
 
 
-ELEMENTWISE = 1 << 12          # elements from which a decoder's fused steps run compiled (exact_kernels)
+ELEMENTWISE = 1 << 12          # elements from which a decoder's fused steps run compiled (kernels.py)
 LAZY_BYTES = 1 << 24           # below this, torch's own zeros: faster to touch (no page faults)
 
 
@@ -71,95 +72,6 @@ def _grid_(x: torch.Tensor) -> torch.Tensor:
     return x.mul_(1 << ACT_BITS).floor_().div_(1 << ACT_BITS)
 
 
-class _SharedVerbs:
-    """Verbs written the same for both arithmetics: the sheared decoder's (sheared.py). In exact
-    arithmetic their inputs are already on the grids, so they round nothing: a partial conv sum
-    stays within the bound of a whole conv's, and a ReLU of a grid value is one."""
-
-    def mac(self, acc: torch.Tensor, w: torch.Tensor, v: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
-        """acc + w @ v: a partial conv sum, features x pixels; ``out`` may be acc."""
-        return torch.addmm(acc, w, v, out=out)
-
-    def relu_into(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return torch.clamp_min(x, 0.0, out=out)
-
-    def residual_into(self, acc: torch.Tensor, h: torch.Tensor, out: torch.Tensor, rectified: torch.Tensor) -> None:
-        """A residual block's last step: its up conv's sum ``acc`` finished, added to the stream
-        h, into ``out``, and that rectified into ``rectified``."""
-        self.relu_into(self.add_into(h, self.finish_into(acc.expand_as(out), out), out), rectified)
-
-
-class FloatNumerics(_SharedVerbs):
-    """Ordinary float32 arithmetic: what training and evaluation use."""
-
-    exact = False
-    dtype = torch.float32
-
-    def memo(self, key, make):
-        """Float weights are the live module's, which training changes: nothing is kept."""
-        return make()
-
-    def input(self, x: torch.Tensor) -> torch.Tensor:
-        return x.float() * (2.0 / 255.0) - 1.0
-
-    def conv(self, module: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        weight, bias, pad = conv_weight(module)
-        return F.conv2d(F.pad(x, pad), weight, bias)
-
-    def dense(self, module: nn.Module, v: torch.Tensor, outputs: slice = slice(None)) -> torch.Tensor:
-        """A conv evaluated on flattened input windows (N, C*kh*kw) -> (N, out), or those ``outputs``."""
-        weight, bias, _ = conv_weight(module)
-        out = v @ weight.flatten(1)[outputs].t()
-        return out if bias is None else out + bias[outputs]
-
-    def parts(self, module: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-        """(masked weight (out, Cin, kh, kw), bias (out,)) as this arithmetic computes with them."""
-        weight, bias, _ = conv_weight(module)
-        return weight.detach(), (torch.zeros(weight.shape[0]) if bias is None else bias.detach())
-
-    def finish(self, x: torch.Tensor, relu: bool = False) -> torch.Tensor:
-        """A completed conv sum as a layer output (``relu``: rectified too)."""
-        return F.relu(x) if relu else x
-
-    # The sheared decoder (sheared.py) holds activations in units of 1/``unit``, written in place.
-    unit = 1.0
-
-    def finish_into(self, acc: torch.Tensor, out: torch.Tensor, relu: bool = False) -> torch.Tensor:
-        return torch.clamp(acc, min=0.0, out=out) if relu else out.copy_(acc)
-
-    def add_into(self, a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return torch.add(a, b, out=out)
-
-    def gate(self, a: torch.Tensor) -> torch.Tensor:
-        f, g = a.chunk(2, dim=1)
-        return torch.tanh(f) * torch.sigmoid(g)
-
-    def sigmoid(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(x)
-
-    def tanh(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(x)
-
-    def relu(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(x)
-
-    def mul(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return a * b
-
-    def add(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return a + b
-
-    def side_input(self, cond: torch.Tensor) -> torch.Tensor:
-        return cond.float()
-
-    def laplace(self, values: torch.Tensor, mu: torch.Tensor, sharpness: torch.Tensor) -> torch.Tensor:
-        """-sharpness |values - mu|: the predictive head's logits, (256,), (N, 1), (N, 1) -> (N, 256)."""
-        return self.mul(sharpness, (values - mu).abs_()).neg_()     # in place: decoding makes one a pass
-
-
-FLOAT = FloatNumerics()
-
-
 def convs_of(model: nn.Module) -> list[nn.Module]:
     """Every conv the arithmetic computes, in the model's module order: a MaskedConv2d (not its
     inner nn.Conv2d), a PaddedConv2d or an unpadded nn.Conv2d. The order is what sections that
@@ -168,7 +80,7 @@ def convs_of(model: nn.Module) -> list[nn.Module]:
     return [m for m in model.modules() if (isinstance(m, nn.Conv2d) and id(m) not in inner) or hasattr(m, "mask")]
 
 
-class ExactNumerics(_SharedVerbs):
+class ExactNumerics(SharedVerbs):
     """Order-independent arithmetic for coding; build one per model (it quantizes the weights)."""
 
     exact = True
@@ -258,14 +170,14 @@ class ExactNumerics(_SharedVerbs):
     def finish_into(self, acc: torch.Tensor, out: torch.Tensor, relu: bool = False) -> torch.Tensor:
         """``finish`` for a sum in grid steps, written into ``out`` (a view: no copy after)."""
         lo, hi = 0.0 if relu else -ACT_LIMIT * self.unit, ACT_LIMIT * self.unit
-        if exact_kernels.usable(out, acc, least=ELEMENTWISE):
-            return exact_kernels.finish(acc, out, lo, hi)
+        if kernels.usable(out, acc, least=ELEMENTWISE):
+            return kernels.finish(acc, out, lo, hi)
         torch.floor(acc, out=out)
         return out.clamp_(lo, hi)
 
     def residual_into(self, acc: torch.Tensor, h: torch.Tensor, out: torch.Tensor, rectified: torch.Tensor) -> None:
-        if exact_kernels.usable(out, acc, h, rectified, least=ELEMENTWISE):
-            exact_kernels.residual(acc, h, out, rectified, ACT_LIMIT * self.unit)
+        if kernels.usable(out, acc, h, rectified, least=ELEMENTWISE):
+            kernels.residual(acc, h, out, rectified, ACT_LIMIT * self.unit)
         else:
             super().residual_into(acc, h, out, rectified)
 
@@ -299,9 +211,9 @@ class ExactNumerics(_SharedVerbs):
 
     def laplace(self, values: torch.Tensor, mu: torch.Tensor, sharpness: torch.Tensor) -> torch.Tensor:
         """-sharpness |values - mu| as ``mul`` rounds it; one compiled pass for a decoder's block."""
-        if mu.dim() == 2 and values.dim() == 1 and exact_kernels.usable(
-                mu, values, sharpness, least=exact_kernels.MIN_ELEMENTS // len(values)):     # (N, 256) out
-            return exact_kernels.laplace_logits(values, mu, sharpness, 1 << ACT_BITS, ACT_LIMIT)
+        if mu.dim() == 2 and values.dim() == 1 and kernels.usable(
+                mu, values, sharpness, least=kernels.MIN_ELEMENTS // len(values)):     # (N, 256) out
+            return kernels.laplace_logits(values, mu, sharpness, 1 << ACT_BITS, ACT_LIMIT)
         return self.mul(sharpness, (values - mu).abs_()).neg_()
 
     def _squash(self, name: str, x: torch.Tensor) -> torch.Tensor:
@@ -320,10 +232,10 @@ class ExactNumerics(_SharedVerbs):
         # d counts grid steps below the mode: an exact integer, hence an exact table index;
         # scaled by k / 16 it is a multiple of 1/16 below 2^30, floored exactly in float64
         table = self.tables["exp"].to(logits.device)
-        if logits.dim() == 2 and exact_kernels.usable(logits, table):
+        if logits.dim() == 2 and kernels.usable(logits, table):
             factor = (torch.full((len(logits),), float(1 << ACT_BITS), dtype=torch.float64) if sharpness is None else
                       sharpness.reshape(-1).double() * (1 << (ACT_BITS - SHARPNESS_BITS)))
-            return exact_kernels.weights(logits, factor, EXP_RANGE << ACT_BITS, table)
+            return kernels.weights(logits, factor, EXP_RANGE << ACT_BITS, table)
         d = logits.amax(dim=1, keepdim=True) - logits
         if sharpness is None:
             d.mul_(1 << ACT_BITS)

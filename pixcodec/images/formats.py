@@ -16,10 +16,10 @@ import numpy as np
 import png
 from PIL import Image
 
-from .errors import PixcodecError
+from ..errors import PixcodecError
 from .pngfile import is_png
-from .pxc import Metadata, Original
-from .pxc.metadata import PNG_CHUNKS
+from ..pxc import Metadata, Original
+from ..pxc.metadata import PNG_CHUNKS
 
 # suffix: (Pillow format, what it keeps of the metadata)
 FORMATS = {".png": ("PNG", {"ICC", "EXIF", "XMP", "PNG"}), ".ppm": ("PPM", set()), ".pgm": ("PPM", set()),

@@ -25,11 +25,11 @@ from typing import NamedTuple
 import torch
 import torch.nn as nn
 
-from .models.heads import LogitsHead, laplace_nats
-from .convs import conv_weight
-from .numerics import FLOAT
-from .pxc import TunedHead, tile_count, tiling_plan
-from .threads import one_thread, pieces_map, set_summed_gradients
+from ..models.heads import LogitsHead, laplace_nats
+from ..exact.convs import conv_weight
+from ..exact.numerics import FLOAT
+from ..pxc import TunedHead, tile_count, tiling_plan
+from ..threads import one_thread, pieces_map, set_summed_gradients
 
 STEP_BITS = TunedHead.STEP_BITS
 LIMIT = 127               # int8 (finer steps, tried to 2^-12, gain under 0.1 % and cost twice the bytes)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .errors import PixcodecError
+from ..errors import PixcodecError
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ about 0.12 s of every command, so the package ships them (``tables/exact_tables.
 process loads that file only when its digest is the one below; otherwise it builds them. A test
 checks that the shipped file equals what ``build`` makes.
 
-    python -m pixcodec.exact_tables     # rewrites the shipped file from build()
+    python -m pixcodec.exact.tables     # rewrites the shipped file from build()
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ EXP_RANGE = 32         # probabilities below e^-32 of the mode are clamped up to
 EXP_BITS = 40          # exp table values are integers up to 2^40
 _FRAC = 96             # fixed-point bits of the exact integer recurrence behind every table
 
-SHIPPED = Path(__file__).parent / "tables" / "exact_tables.npz"
+SHIPPED = Path(__file__).parents[1] / "tables" / "exact_tables.npz"   # package data: pixcodec/tables/
 # sha256 of the tables' float64 bytes in name order (what a model id hashes of them)
 DIGEST = "90a2bd4052bb735fd0d0c98e51b42d4ae54308b2326824946c58eeb5ce4d9834"
 

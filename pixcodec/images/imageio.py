@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 
 from .atomic import atomic_write, read_file  # noqa: F401 (read_file: its old home)
-from .errors import PixcodecError
+from ..errors import PixcodecError
 from .pngfile import is_png, read_png
-from .pxc import Original
+from ..pxc import Original
 
 REFUSED = {
     "P": "palette images are not supported yet; convert to RGB first",

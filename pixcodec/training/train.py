@@ -19,12 +19,12 @@ from typing import Any, Callable
 
 import torch
 
-from . import checkpoint, models
+from .. import checkpoint, models
 from .batches import CroppedItems, StepBatches, eligible_images
 from .conditioning import ClassCondition
 from .data import open_dataset
 from .distributed import Distributed
-from .errors import PixcodecError
+from ..errors import PixcodecError
 from .likelihood import LN2, evaluate
 from .run_config import TrainConfig
 

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .defaults import IMAGE_SUFFIXES  # one list for training folders and the codec
-from .errors import PixcodecError
+from ..defaults import IMAGE_SUFFIXES  # one list for training folders and the codec
+from ..errors import PixcodecError
 
 NAMED = {
     "mnist": ("MNIST", "MNIST/raw/ (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-*)"),

@@ -25,13 +25,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.func import functional_call
 
-from .convs import conv_weight
-from . import levers
-from .numerics import FLOAT, ExactNumerics, FloatNumerics, convs_of
-from .pxc import ChannelDeltas, all_tiles
-from .pxc.channel_deltas import GAIN_ONE, LIMIT, SHIFT_BITS
-from .progress import phase
-from .threads import one_thread, set_summed_gradients
+from ..exact.convs import conv_weight
+from .. import levers
+from ..exact.numerics import FLOAT, ExactNumerics, FloatNumerics, convs_of
+from ..pxc import ChannelDeltas, all_tiles
+from ..pxc.channel_deltas import GAIN_ONE, LIMIT, SHIFT_BITS
+from ..progress import phase
+from ..threads import one_thread, set_summed_gradients
 
 # Adam on BATCH random tiles a step, each tile seen about EPOCHS times, STEPS steps at most: a
 # 768x512 photo's fit takes about 15 s on 2 cores (its steps in bfloat16: FitNumerics). An image

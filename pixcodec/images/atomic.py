@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from .errors import PixcodecError
+from ..errors import PixcodecError
 
 _UNFINISHED: set[str] = set()      # temporary files this process is writing now
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import checkpoint
-from .errors import PixcodecError
+from .. import checkpoint
+from ..errors import PixcodecError
 
 # What defines a run: a resume refuses to change these.
 RUN_DEFINING = ("model", "hparams", "data", "exclude", "channels", "crop", "batch_size", "lr", "lr_schedule", "seed",

@@ -25,9 +25,9 @@ from __future__ import annotations
 import math
 import torch
 
-from .numerics import SHARPNESS_ONE
-from .pxc import Palette, Sharpness, SideInfo, StoredTiles, ValueSets
-from .pxc.value_sets import VALUE_SET_BYTES
+from ..exact.numerics import SHARPNESS_ONE
+from ..pxc import Palette, Sharpness, SideInfo, StoredTiles, ValueSets
+from ..pxc.value_sets import VALUE_SET_BYTES
 MAX_COLORS = 4096              # palettes the encoder tries (photos have far more colours)
 GAIN = 0.01                    # what an adaptation must save to be worth a second pass
 # k: logits times k/16, from a quarter to 16 times as sharp (flat synthetic areas want the top)
