@@ -35,9 +35,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..exact.engine import pixel_rows
 from ..exact.numerics import FLOAT
-from .lstm import RecurrentPixelModel, RecurrentState, lstm_update
+from .lstm import RecurrentPixelModel, RecurrentState, lstm_step, lstm_update
 from .masked import row_conv
 from .registry import register
 
@@ -128,11 +127,7 @@ class DiagonalState(RecurrentState):
                 gates = num.add(num.dense(layer.rl_input_to_state, self.stream[k].at(rows, cols)),
                                 num.dense(layer.rl_state_to_state,
                                           neighbours(self.rl_h[k].at(rows - 1, cols), self.rl_h[k].at(rows, cols + 1))))
-                if self.rl_bias[k] is not None:
-                    gates = num.add(gates, pixel_rows(self.rl_bias[k], rows, cols))
-                h, c = lstm_update(num, gates, self.rl_c[k].at(rows, cols + 1))
-                self.rl_h[k].write(rows, cols, h)
-                self.rl_c[k].write(rows, cols, c)
+                lstm_step(num, gates, self.rl_bias[k], self.rl_c[k].at(rows, cols + 1), self.rl_h[k], self.rl_c[k], rows, cols)
 
     def begin_step(self, image: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> None:
         super().begin_step(image, rows, cols)
@@ -148,11 +143,8 @@ class DiagonalState(RecurrentState):
             gates = num.add(num.dense(layer.input_to_state, s),
                             num.dense(layer.state_to_state,
                                       neighbours(self.lr_h[k].at(rows - 1, cols), self.lr_h[k].at(rows, cols - 1))))
-            if self.lr_bias[k] is not None:
-                gates = num.add(gates, pixel_rows(self.lr_bias[k], rows, cols))
-            h, cell = lstm_update(num, gates, self.lr_c[k].at(rows, cols - 1))  # (N, h) each
-            self.lr_h[k].write(rows, cols, h)
-            self.lr_c[k].write(rows, cols, cell)
+            h = lstm_step(num, gates, self.lr_bias[k], self.lr_c[k].at(rows, cols - 1), self.lr_h[k], self.lr_c[k],
+                          rows, cols)                                                   # (N, h)
             s = num.add(s, num.dense(layer.out, num.add(h, self.rl_h[k].at(rows - 1, cols))))
         return self.head(s, c, x) if head else None                             # (N, 256)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..exact.engine import Canvas, pixel_inputs
+from ..exact.engine import Canvas, pixel_inputs, pixel_rows
 from ..exact.numerics import FLOAT
 from .gated_pixelcnn import cond_map
 from .heads import LogitsHead, check_image
@@ -26,6 +26,17 @@ def lstm_update(num, gates: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.T
     i, f, o, g = gates.chunk(4, dim=1)
     c = num.add(num.mul(num.sigmoid(f), c_prev), num.mul(num.sigmoid(i), num.tanh(g)))
     return num.mul(num.sigmoid(o), num.tanh(c)), c
+
+
+def lstm_step(num, gates: torch.Tensor, bias, c_prev: torch.Tensor, h_canvas, c_canvas, rows, cols) -> torch.Tensor:
+    """The decoder's LSTM update at pixels (rows, cols): the gates plus the condition's bias
+    there (``bias``: a map, or None), the new state and cell written to their canvases -> h (N, h)."""
+    if bias is not None:
+        gates = num.add(gates, pixel_rows(bias, rows, cols))
+    h, c = lstm_update(num, gates, c_prev)
+    h_canvas.write(rows, cols, h)
+    c_canvas.write(rows, cols, c)
+    return h
 
 
 class RecurrentState:

@@ -32,10 +32,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from ..exact.engine import pixel_rows
 from ..exact.convs import PaddedConv2d
 from ..exact.numerics import FLOAT
-from .lstm import RecurrentPixelModel, RecurrentState, lstm_update
+from .lstm import RecurrentPixelModel, RecurrentState, lstm_step, lstm_update
 from .masked import row_conv
 from .registry import register
 
@@ -85,11 +84,8 @@ class RowLSTMState(RecurrentState):
             self.stream[k].write(rows, cols, s)
             gates = num.add(num.dense(layer.input_to_state, self.stream[k].windows(layer.input_to_state, rows, cols)),
                             num.dense(layer.state_to_state, self.h[k].windows(layer.state_to_state, up, cols)))
-            if self.bias[k] is not None:
-                gates = num.add(gates, pixel_rows(self.bias[k], rows, cols))
-            h, cell = lstm_update(num, gates, self.c[k].at(up, cols))            # (N, h) each
-            self.h[k].write(rows, cols, h)     # rewritten by every channel pass; final after the last
-            self.c[k].write(rows, cols, cell)
+            # h and c are rewritten by every channel pass; final after the last
+            h = lstm_step(num, gates, self.bias[k], self.c[k].at(up, cols), self.h[k], self.c[k], rows, cols)
             s = num.add(s, num.dense(layer.out, h))
         return self.head(s, c, x) if head else None                             # (N, 256)
 
