@@ -151,8 +151,4 @@ class DiagonalState(RecurrentState):
 
 @register("diagonal_bilstm")
 class DiagonalBiLSTM(RecurrentPixelModel):
-    State = DiagonalState
-
-    def __init__(self, in_channels: int, hidden: int = 256, layers: int = 12, out_hidden: int = 256,
-                 cond_channels: int = 0, head: str = "softmax"):
-        super().__init__(in_channels, hidden, layers, out_hidden, cond_channels, head, DiagonalLayer, gate_blocks=2)
+    State, Layer, gate_blocks = DiagonalState, DiagonalLayer, 2

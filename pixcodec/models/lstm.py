@@ -72,14 +72,15 @@ class RecurrentState:
 class RecurrentPixelModel(PixelModel):
     """The shell both PixelRNN models share: 7x7 mask A in, layers, the logits head out.
 
-    ``make_layer(groups, state_groups)`` builds one layer, called as
-    ``layer(stream, bias, num) -> stream``; ``gate_blocks`` is how many 4h gate sets a
-    layer's conditioning bias feeds (one per direction). ``State`` is the class of the
-    model's decoding state.
+    A model names ``Layer``, built as ``Layer(groups, state_groups)`` and called as
+    ``layer(stream, bias, num) -> stream``; ``gate_blocks``, how many 4h gate sets a layer's
+    conditioning bias feeds (one per direction); and ``State``, its decoding state's class.
     """
+    Layer: type
+    gate_blocks: int
 
-    def __init__(self, in_channels: int, hidden: int, layers: int, out_hidden: int, cond_channels: int,
-                 head: str, make_layer, gate_blocks: int):
+    def __init__(self, in_channels: int, hidden: int = 256, layers: int = 12, out_hidden: int = 256,
+                 cond_channels: int = 0, head: str = "softmax"):
         super().__init__(in_channels, dict(hidden=hidden, layers=layers, out_hidden=out_hidden,
                                            cond_channels=cond_channels, head=head))
         if hidden < 2 * in_channels or layers < 1 or out_hidden < in_channels or cond_channels < 0:
@@ -89,8 +90,8 @@ class RecurrentPixelModel(PixelModel):
         self.cond_channels = cond_channels
         self.input = raster_conv(torch.arange(in_channels), self.groups, 7, "A")
         self.head = LogitsHead(self.groups, out_hidden, in_channels, head)
-        self.layers = nn.ModuleList(make_layer(self.groups, self.state_groups) for _ in range(layers))
-        self.cond = self.cond_convs(layers, gate_blocks)
+        self.layers = nn.ModuleList(self.Layer(self.groups, self.state_groups) for _ in range(layers))
+        self.cond = self.cond_convs(layers, self.gate_blocks)
         self.context_rows = None     # both see every row above: no band bound
 
     def cond_convs(self, count: int, gate_blocks: int) -> nn.ModuleList | None:

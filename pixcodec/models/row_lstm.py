@@ -92,8 +92,4 @@ class RowLSTMState(RecurrentState):
 
 @register("row_lstm")
 class RowLSTM(RecurrentPixelModel):
-    State = RowLSTMState
-
-    def __init__(self, in_channels: int, hidden: int = 256, layers: int = 12, out_hidden: int = 256,
-                 cond_channels: int = 0, head: str = "softmax"):
-        super().__init__(in_channels, hidden, layers, out_hidden, cond_channels, head, RowLSTMLayer, gate_blocks=1)
+    State, Layer, gate_blocks = RowLSTMState, RowLSTMLayer, 1
