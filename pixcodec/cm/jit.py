@@ -48,8 +48,12 @@ def drop_stale(folder: Path, digest: str = _DIGEST) -> None:
         pass
 
 
-def njit(function):
-    dispatcher = numba.njit(cache=True, nogil=True)(function)
+def njit(function=None, *, inline: bool = False):
+    """numba's njit, cached; ``inline``: compiled into each caller (numba's inline="always"): the
+    kernel's per-decision helpers, whose many array arguments would otherwise cost a call each."""
+    if function is None:
+        return lambda f: njit(f, inline=inline)
+    dispatcher = numba.njit(cache=True, nogil=True, inline="always" if inline else "never")(function)
     folder = getattr(getattr(dispatcher, "_cache", None), "_cache_path", None)
     if folder and folder not in _checked:
         _checked.add(folder)

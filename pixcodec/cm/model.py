@@ -111,7 +111,7 @@ class State:
                 self.apm1, self.apm2, self.apm3, SQUASH, STRETCH, RATE, COST)
 
 
-@njit
+@njit(inline=True)
 def subpixel_context(image, y, x, c, tile, weights, k, cum, nb, ctx, pr, predicting):
     """Subpixel k's distribution (``cum``, and its mode and spread), its neighbours, its hashed
     contexts and its predictions, from what is already coded."""
@@ -123,7 +123,7 @@ def subpixel_context(image, y, x, c, tile, weights, k, cum, nb, ctx, pr, predict
     return mode, spread
 
 
-@njit
+@njit(inline=True)
 def weight_sets(c, bit_pos, st_net, lo, hi, nb, mode, spread):
     """Each mixer's weight set: by the network's confidence and which of W, N and its mode the
     value can still be; by its spread; by the levels of its mode and of W."""
@@ -132,7 +132,7 @@ def weight_sets(c, bit_pos, st_net, lo, hi, nb, mode, spread):
             (c * 8 + bit_pos) * 64 + (mode >> 5) * 8 + (nb[W] >> 5))
 
 
-@njit
+@njit(inline=True)
 def apm_rows(c, bit_pos, node, st_net, nb, level_apm):
     """Each APM's row: by node; by bit position and the network's probability; by node, W's level
     and the W-N step (revision 3)."""

@@ -66,7 +66,7 @@ def mixer_learn(mix, row, x_in, inputs, err, falling):
         mix[row, i] = min(WEIGHT_LIMIT, max(-WEIGHT_LIMIT, mix[row, i] + ((x_in[i] * err) >> MIX_SHIFT)))
 
 
-@njit
+@njit(inline=True)
 def distribution(weights, k, cum):
     """Subpixel k's cumulative weights into ``cum``; its mode, and its spread: how many halvings
     of the total weight stay above the mode's (how wide the network's distribution is)."""
@@ -82,7 +82,7 @@ def distribution(weights, k, cum):
     return mode, spread
 
 
-@njit
+@njit(inline=True)
 def gather_inputs(x_in, st_net, counters, slot, bucket, within, predictions, pslot, pr, chosen, base, lo, stretch):
     """The mixers' inputs for one decision: the network, the bias, then each context's counter
     (at ``slot``) and each prediction map's (at ``pslot``), stretched."""
@@ -96,7 +96,7 @@ def gather_inputs(x_in, st_net, counters, slot, bucket, within, predictions, psl
         x_in[2 + n_ctx + j] = stretch[(predictions[pslot[j], j] ^ FRESH) >> 10]
 
 
-@njit
+@njit(inline=True)
 def mixed(x_in, inputs, mix1, mix2, mix3, set1, set2, set3, level_mixer, squash):
     """Each mixer's probability (12-bit) from its weight set, and their mean in the stretched
     domain (revision 3: of three mixers, a third being 21845 / 2^16 on every machine)."""
@@ -115,7 +115,7 @@ def mixed(x_in, inputs, mix1, mix2, mix3, set1, set2, set3, level_mixer, squash)
     return squash_of(squash, dot1), squash_of(squash, dot2), squash_of(squash, dot3), p_mix
 
 
-@njit
+@njit(inline=True)
 def refined(p_mix, apm1, apm2, apm3, row1, row2, row3, pos, level_apm):
     """The mixed probability averaged with the APMs' refinements of it, within 1..4095."""
     if level_apm:
@@ -125,7 +125,7 @@ def refined(p_mix, apm1, apm2, apm3, row1, row2, row3, pos, level_apm):
     return min(4095, max(1, p))
 
 
-@njit
+@njit(inline=True)
 def mixers_learn(bit, p1, p2, p3, x_in, inputs, mix1, mix2, mix3, set1, set2, set3, level_mixer, falling):
     if level_mixer:
         err1, err2 = weight_rate(mix1, set1, inputs, (bit << 12) - p1, falling), weight_rate(mix2, set2, inputs, (bit << 12) - p2, falling)
@@ -139,7 +139,7 @@ def mixers_learn(bit, p1, p2, p3, x_in, inputs, mix1, mix2, mix3, set1, set2, se
         mixer_learn(mix2, set2, x_in, inputs, (bit << 12) - p2, falling)
 
 
-@njit
+@njit(inline=True)
 def counters_learn(bit, counters, slot, predictions, pslot, rate):
     for j in range(slot.shape[0]):
         counters[j, slot[j]] = counter_learn(counters[j, slot[j]], bit, rate)
