@@ -28,8 +28,7 @@ from cm_potential import network_weights  # noqa: E402
 
 from pixcodec.cm.model import FALLING_RATES, LEVEL_APM, LEVEL_MIXER, REVISIONS, Revision  # noqa: E402
 from pixcodec.cm.stage import Stage, lockstep_order  # noqa: E402
-from pixcodec.levers import EFFORTS  # noqa: E402
-from pixcodec.defaults import DEFAULT_EFFORT  # noqa: E402
+from pixcodec.levers import DEFAULT_EFFORT, EFFORTS  # noqa: E402
 
 DEFAULT = EFFORTS[DEFAULT_EFFORT].levers.cm        # the revision compress writes
 ADDITIONS = {"the third mixer (by levels)": LEVEL_MIXER, "rates that fall with use": FALLING_RATES,

@@ -19,10 +19,10 @@ import torch
 
 from pixcodec import bundled
 from pixcodec.codec import Codec
-from pixcodec.defaults import EFFORT_TILES
+from pixcodec.levers import EFFORTS
 from pixcodec.images.imageio import read_image
 
-VARIANTS = {"no stage (v1)": dict(online=False), "revision 1 (v11)": dict(cm=1), "revision 2 (v12)": dict(cm=2),
+VARIANTS = {"no stage (v1)": dict(online=False, cm=0), "revision 1 (v11)": dict(cm=1), "revision 2 (v12)": dict(cm=2),
             "revision 3 (v13)": dict(cm=3)}
 
 
@@ -55,7 +55,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     pixels, mode, _ = read_image(args.photo)
     model = bundled.load(bundled.for_mode(mode).name)
-    codecs = {name: Codec(model, tile=EFFORT_TILES[2], tuning=False, deltas=False, **options) for name, options in VARIANTS.items()}
+    codecs = {name: Codec(model, tile=EFFORTS[2].tile, levers=EFFORTS[2].levers, **options) for name, options in VARIANTS.items()}
     files = {name: codec.compress(pixels, mode).data for name, codec in codecs.items()}
     times = alternating_decodes(codecs, files, pixels, args.repeats)
     report = {"command": f"python benchmarks/cm_decode_ab.py --photo {args.photo} --repeats {args.repeats} "

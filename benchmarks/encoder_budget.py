@@ -19,7 +19,7 @@ import torch
 from pixcodec import bundled
 from pixcodec.encoder import channel_tuning, tune
 from pixcodec.codec import Codec
-from pixcodec.defaults import DEFAULT_EFFORT
+from pixcodec.levers import DEFAULT_EFFORT
 from pixcodec.images.imageio import read_image
 
 sys.path.insert(0, str(Path(__file__).parent))

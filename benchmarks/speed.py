@@ -29,7 +29,7 @@ from PIL import Image
 
 from pixcodec import bundled, classic
 from pixcodec.codec import Codec
-from pixcodec.defaults import DEFAULT_EFFORT
+from pixcodec.levers import DEFAULT_EFFORT
 from pixcodec.images.imageio import read_image
 
 

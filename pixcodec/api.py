@@ -17,8 +17,8 @@ import torch
 import torch.nn as nn
 
 from . import bundled, checkpoint
-from .codec import DEFAULT_EFFORT, DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec
-from .levers import check_effort
+from .codec import DEFAULT_GROUP, DEFAULT_TILE, MAX_DECODE_PIXELS, Codec
+from .levers import DEFAULT_EFFORT, check_effort
 from .errors import PixcodecError
 from .images.pngfile import read_png
 from .pxc import Header, Original, parse
@@ -64,7 +64,7 @@ def compress(image, model: str | Path | nn.Module | None = None, *, tile: int | 
     """The .pxc bytes of an image (see the module's docstring), coded losslessly.
 
     model: None for the bundled model, a checkpoint path, or a model module. effort: 1 to 4, as
-    ``compress --effort`` (codec.EFFORTS); tile: None for the effort's (defaults.EFFORT_TILES);
+    ``compress --effort`` (levers.EFFORTS); tile: None for the effort's;
     decoding needs no options."""
     pixels, mode, original = as_pixels(image)
     return Codecs(model, tile, group, effort).for_mode(mode).compress(pixels, mode, original=original).data

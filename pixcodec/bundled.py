@@ -19,7 +19,8 @@ from pathlib import Path
 import torch.nn as nn
 
 from . import checkpoint
-from .codec import DEFAULT_EFFORT, DEFAULT_GROUP, Codec
+from .codec import DEFAULT_GROUP, Codec
+from .levers import DEFAULT_EFFORT
 from .errors import PixcodecError
 
 WEIGHTS = Path(__file__).parent / "weights"
@@ -30,7 +31,7 @@ class Bundled:
     name: str
     file: str
     sha256: str
-    model_id: str                   # the id its files name (codec.model_id), hex
+    model_id: str                   # the id its files name (exact/identity.py), hex
     modes: tuple[str, ...]          # image modes it is the default for; () = decodes old files only
 
 
